@@ -1,0 +1,48 @@
+# The two commands: `make serve` (study the course) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install serve test system-deps models bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test,bench]'
+	# torchcfm's own requirements would replace the CPU build of torch: install it alone
+	$(BIN)/pip install -q --no-deps torchcfm
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: $(STAMP)
+	@echo "Understand Flow Matching: open http://$(HOST):$(PORT)/ in your browser"
+	$(BIN)/straightline serve --host $(HOST) --port $(PORT)
+
+# System packages the tests use: Chromium (browser tests), bubblewrap (grader sandbox),
+# PostgreSQL (the progress store's second backend). Installed only when missing.
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+test: $(STAMP) system-deps
+	$(BIN)/python scripts/with_postgres.py $(BIN)/python -m pytest -q
+
+models: $(STAMP)
+	$(BIN)/straightline build-models
+
+bench: $(STAMP)
+	$(BIN)/python bench/toy_suite.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis

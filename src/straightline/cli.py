@@ -1,0 +1,73 @@
+"""The `straightline` command: serve the course, train and sample models, build shipped models.
+
+    straightline serve [--host 127.0.0.1] [--port 8000] [--db URL]
+    straightline train --data moons --steps 5000 --out moons.safetensors
+    straightline sample --model moons.safetensors --steps 20 --method rk4 --out samples.npy
+
+Usage errors exit with status 2 and a message naming the bad value and what is accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main", "build_parser"]
+
+
+def _positive_int(name: str, upper: int | None = None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if value < 1 or (upper is not None and value > upper):
+            bound = f"1..{upper}" if upper is not None else ">= 1"
+            raise argparse.ArgumentTypeError(f"{name} must be in {bound}, got {value}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be an integer in 1..65535, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be an integer in 1..65535, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="straightline", description="Flow matching toolkit and course.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="serve the course 'Understand Flow Matching' in your browser")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
+    p.add_argument("--port", type=_port, default=8000, help="TCP port (default: 8000)")
+    p.add_argument(
+        "--db",
+        default=None,
+        metavar="URL",
+        help="progress database URL (default: $STRAIGHTLINE_DATABASE_URL or a SQLite file in the user data dir)",
+    )
+
+    from .cli_toolkit import add_toolkit_commands
+
+    add_toolkit_commands(sub, _positive_int)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        from .web.server import serve
+
+        return serve(host=args.host, port=args.port, db=args.db)
+    return args.handler(args, parser)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,459 @@
+"""Load and validate the course's chapter sources (docs/content-format.md describes the format).
+
+`load_course(directory)` parses every `NN-slug.md` file once, renders its prose and element texts
+to HTML (with MathML), and returns a `Course`. Anything malformed raises `ContentError` carrying
+`file:line: what is wrong`; the app refuses to start on it.
+
+    python -m straightline.course.content check [DIRECTORY]
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import inspect
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import markdown as md
+
+__all__ = [
+    "Chapter",
+    "ContentError",
+    "Course",
+    "Element",
+    "ELEMENT_TYPES",
+    "DEFAULT_CHAPTERS_DIR",
+    "load_course",
+    "load_chapter",
+]
+
+DEFAULT_CHAPTERS_DIR = Path(__file__).parent / "chapters"
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_FILE = re.compile(r"^(\d\d)-([a-z0-9-]+)\.md$")
+_INFO = re.compile(r"^\{([a-z-]+)\}\s*(\S*)\s*$")
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # .../straightline
+
+
+class ContentError(ValueError):
+    """A content file that cannot be used; `str()` is `file:line: message`."""
+
+    def __init__(self, path: Path | str, line: int, message: str):
+        self.path, self.line, self.message = Path(path), line, message
+        super().__init__(f"{path}:{line}: {message}")
+
+
+# --- the element schema -------------------------------------------------------------------------
+# For each type: required fields, optional fields. Text fields are Markdown rendered to HTML;
+# the schema below says which fields are text.
+
+@dataclass(frozen=True)
+class _Schema:
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    text: tuple[str, ...] = ()
+
+
+_SCHEMAS: dict[str, _Schema] = {
+    "check": _Schema(("question", "options"), (), ("question",)),
+    "checkpoint": _Schema(("prompt", "model_answer"), ("min_words",), ("prompt", "model_answer")),
+    "derivation": _Schema(("title", "statement", "hints", "solution"), (), ("title", "statement", "solution")),
+    "pattern": _Schema(
+        ("title", "left_title", "left", "right_title", "right", "question"),
+        (),
+        ("title", "left_title", "left", "right_title", "right", "question"),
+    ),
+    "adversarial": _Schema(
+        ("title", "scenario", "prompt", "explanation"), ("experiment",), ("title", "scenario", "prompt", "explanation")
+    ),
+    "design": _Schema(("title", "brief", "questions", "reference_design"), (), ("title", "brief", "reference_design")),
+    "simulation": _Schema(("sim", "caption"), ("params",), ("caption",)),
+    "build-it": _Schema(("exercise", "prompt"), (), ("prompt",)),
+    "break-it": _Schema(("lab", "caption"), (), ("caption",)),
+    "listing": _Schema(("caption",), ("object", "region", "file", "coming_with"), ("caption",)),
+}
+ELEMENT_TYPES: tuple[str, ...] = tuple(_SCHEMAS)
+
+#: Elements a learner acts on, and so which have a progress state.
+INTERACTIVE_TYPES = ("check", "checkpoint", "derivation", "adversarial", "design", "build-it", "break-it")
+
+DEFAULT_MIN_WORDS = 20
+
+
+@dataclass
+class Element:
+    id: str
+    type: str
+    line: int
+    fields: dict[str, Any]  # raw YAML values
+    html: dict[str, Any]  # rendered text fields (and nested lists for options/hints/questions)
+    chapter: int = -1
+
+    @property
+    def interactive(self) -> bool:
+        return self.type in INTERACTIVE_TYPES
+
+    @property
+    def label(self) -> str:
+        """A short human label for progress lists."""
+        for key in ("title", "question", "prompt", "caption"):
+            value = self.fields.get(key)
+            if isinstance(value, str) and value.strip():
+                text = re.sub(r"\$+[^$]*\$+", "…", value.strip().splitlines()[0])
+                return text[:90] + ("…" if len(text) > 90 else "")
+        return self.id
+
+
+@dataclass
+class Section:
+    """A run of prose between elements."""
+
+    html: str
+
+
+@dataclass
+class Chapter:
+    number: int
+    slug: str
+    title: str
+    summary: str
+    minutes: int
+    path: Path
+    blocks: list[Section | Element]
+    toc: list[tuple[int, str, str]]  # (level, anchor, text)
+
+    @property
+    def elements(self) -> list[Element]:
+        return [b for b in self.blocks if isinstance(b, Element)]
+
+    @property
+    def interactive_elements(self) -> list[Element]:
+        return [e for e in self.elements if e.interactive]
+
+
+@dataclass
+class Course:
+    chapters: list[Chapter]
+    elements: dict[str, Element] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for chapter in self.chapters:
+            for element in chapter.elements:
+                self.elements[element.id] = element
+        self._by_slug = {c.slug: c for c in self.chapters}
+
+    def chapter(self, slug: str) -> Chapter | None:
+        return self._by_slug.get(slug)
+
+    def neighbours(self, chapter: Chapter) -> tuple[Chapter | None, Chapter | None]:
+        i = self.chapters.index(chapter)
+        prev = self.chapters[i - 1] if i > 0 else None
+        nxt = self.chapters[i + 1] if i + 1 < len(self.chapters) else None
+        return prev, nxt
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+def _split_front_matter(path: Path, text: str) -> tuple[dict[str, Any], str, int]:
+    if not text.startswith("---\n"):
+        raise ContentError(path, 1, "missing front matter: the file must start with a '---' line")
+    end = text.find("\n---\n", 4)
+    if end < 0:
+        raise ContentError(path, 1, "front matter is not closed by a '---' line")
+    try:
+        meta = yaml.safe_load(text[4:end]) or {}
+    except yaml.YAMLError as exc:
+        line = 2 + getattr(getattr(exc, "problem_mark", None), "line", 0)
+        raise ContentError(path, line, f"front matter is not valid YAML: {exc}") from None
+    if not isinstance(meta, dict):
+        raise ContentError(path, 2, "front matter must be a mapping of keys to values")
+    body_offset = text[: end + 5].count("\n")
+    return meta, text[end + 5 :], body_offset
+
+
+def _check_meta(path: Path, meta: dict[str, Any], expected_number: int) -> None:
+    for key in ("number", "slug", "title", "summary", "minutes"):
+        if key not in meta:
+            raise ContentError(path, 2, f"front matter lacks {key!r} (needs number, slug, title, summary, minutes)")
+    unknown = set(meta) - {"number", "slug", "title", "summary", "minutes"}
+    if unknown:
+        raise ContentError(path, 2, f"unknown front matter key(s) {sorted(unknown)}")
+    if meta["number"] != expected_number:
+        raise ContentError(path, 2, f"number is {meta['number']!r} but the file name says {expected_number}")
+    if not isinstance(meta["slug"], str) or not _ID.match(meta["slug"]):
+        raise ContentError(path, 2, f"slug {meta['slug']!r} must match [a-z0-9-]+")
+    if not isinstance(meta["minutes"], int) or not 1 <= meta["minutes"] <= 240:
+        raise ContentError(path, 2, f"minutes {meta['minutes']!r} must be an integer in 1..240")
+    for key in ("title", "summary"):
+        if not isinstance(meta[key], str) or not meta[key].strip():
+            raise ContentError(path, 2, f"{key} must be a non-empty string")
+
+
+def _text(path: Path, line: int, where: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ContentError(path, line, f"{where} must be non-empty text, got {value!r}")
+    try:
+        return md.render(value)
+    except md.MathError as exc:
+        raise ContentError(path, line, f"{where}: {exc}") from None
+
+
+def _validate_element(path: Path, line: int, etype: str, eid: str, fields: Any) -> Element:
+    schema = _SCHEMAS[etype]
+    where = f"{etype} {eid!r}"
+    if not isinstance(fields, dict):
+        raise ContentError(path, line, f"{where}: the block body must be a YAML mapping")
+    missing = [k for k in schema.required if k not in fields]
+    if missing:
+        raise ContentError(path, line, f"{where} lacks {missing} (required: {list(schema.required)})")
+    unknown = sorted(set(fields) - set(schema.required) - set(schema.optional))
+    if unknown:
+        allowed = list(schema.required + schema.optional)
+        raise ContentError(path, line, f"{where} has unknown field(s) {unknown} (allowed: {allowed})")
+    out: dict[str, Any] = {k: _text(path, line, f"{where} field {k!r}", fields[k]) for k in schema.text if k in fields}
+
+    if etype == "check":
+        options = fields["options"]
+        if not isinstance(options, list) or len(options) != 4:
+            raise ContentError(path, line, f"{where} must have exactly 4 options, got {_count(options)}")
+        rendered = []
+        for i, opt in enumerate(options):
+            if not isinstance(opt, dict) or set(opt) - {"text", "correct", "explanation"} or "text" not in opt:
+                raise ContentError(path, line, f"{where} option {i + 1} needs text, explanation and optional correct")
+            if "explanation" not in opt:
+                raise ContentError(path, line, f"{where} option {i + 1} lacks its explanation")
+            if not isinstance(opt.get("correct", False), bool):
+                raise ContentError(path, line, f"{where} option {i + 1}: correct must be true or false")
+            rendered.append(
+                {
+                    "text": _text(path, line, f"{where} option {i + 1} text", opt["text"]),
+                    "explanation": _text(path, line, f"{where} option {i + 1} explanation", opt["explanation"]),
+                    "correct": bool(opt.get("correct", False)),
+                }
+            )
+        n_correct = sum(o["correct"] for o in rendered)
+        if n_correct != 1:
+            raise ContentError(path, line, f"{where} must have exactly one correct option, has {n_correct}")
+        out["options"] = rendered
+    elif etype == "checkpoint":
+        mw = fields.get("min_words", DEFAULT_MIN_WORDS)
+        if not isinstance(mw, int) or not 1 <= mw <= 500:
+            raise ContentError(path, line, f"{where}: min_words {mw!r} must be an integer in 1..500")
+    elif etype == "derivation":
+        hints = fields["hints"]
+        if not isinstance(hints, list) or len(hints) != 3:
+            raise ContentError(path, line, f"{where} must have exactly 3 hints, got {_count(hints)}")
+        out["hints"] = [_text(path, line, f"{where} hint {i + 1}", h) for i, h in enumerate(hints)]
+    elif etype == "design":
+        questions = fields["questions"]
+        if not isinstance(questions, list) or len(questions) != 4:
+            raise ContentError(path, line, f"{where} must have exactly 4 questions, got {_count(questions)}")
+        rendered = []
+        for i, q in enumerate(questions):
+            if not isinstance(q, dict) or set(q) != {"question", "reference"}:
+                raise ContentError(path, line, f"{where} question {i + 1} needs exactly 'question' and 'reference'")
+            rendered.append(
+                {
+                    "question": _text(path, line, f"{where} question {i + 1}", q["question"]),
+                    "reference": _text(path, line, f"{where} reference {i + 1}", q["reference"]),
+                }
+            )
+        out["questions"] = rendered
+    elif etype in ("simulation", "break-it", "build-it"):
+        key = {"simulation": "sim", "break-it": "lab", "build-it": "exercise"}[etype]
+        if not isinstance(fields[key], str) or not re.match(r"^[a-z0-9_-]+$", fields[key]):
+            raise ContentError(path, line, f"{where}: {key} {fields[key]!r} must be a name like 'euler-steps'")
+        if etype == "simulation" and not isinstance(fields.get("params", {}), dict):
+            raise ContentError(path, line, f"{where}: params must be a mapping")
+    elif etype == "listing":
+        out["code"] = _resolve_listing(path, line, where, fields)
+    return Element(id=eid, type=etype, line=line, fields=fields, html=out)
+
+
+def _count(value: Any) -> str:
+    return str(len(value)) if isinstance(value, list) else type(value).__name__
+
+
+def _resolve_listing(path: Path, line: int, where: str, fields: dict[str, Any]) -> str | None:
+    """The listed source code, or None when it is still to come (`coming_with`)."""
+    has_object, has_region = "object" in fields, "region" in fields
+    if has_object == has_region:
+        raise ContentError(path, line, f"{where} needs exactly one of 'object' or 'region' (+ 'file')")
+    try:
+        if has_object:
+            return _object_source(fields["object"])
+        if "file" not in fields:
+            raise LookupError("a region listing needs 'file' (e.g. straightline/train.py)")
+        return _region_source(fields["file"], fields["region"])
+    except LookupError as exc:
+        if fields.get("coming_with"):
+            return None
+        raise ContentError(path, line, f"{where}: {exc}") from None
+
+
+def _object_source(dotted: str) -> str:
+    if not isinstance(dotted, str) or not dotted.startswith("straightline."):
+        raise LookupError(f"object {dotted!r} must be a dotted name inside straightline")
+    module_name, _, attr = dotted.rpartition(".")
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError):
+        raise LookupError(f"object {dotted!r} does not exist in the toolkit") from None
+    return inspect.getsource(obj).rstrip() + "\n"
+
+
+def _region_source(file: str, region: str) -> str:
+    if not isinstance(file, str) or not file.startswith("straightline/") or ".." in file:
+        raise LookupError(f"file {file!r} must be a path inside the package, like straightline/train.py")
+    source_path = _PACKAGE_ROOT.parent / file
+    if not source_path.is_file():
+        raise LookupError(f"file {file!r} does not exist")
+    lines = source_path.read_text().splitlines()
+    start = next((i for i, s in enumerate(lines) if s.strip() == f"# listing: {region}"), None)
+    if start is None:
+        raise LookupError(f"region {region!r} is not marked in {file} ('# listing: {region}')")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].strip() == "# end listing"), None)
+    if end is None:
+        raise LookupError(f"region {region!r} in {file} has no '# end listing' line")
+    body = lines[start + 1 : end]
+    indent = min((len(s) - len(s.lstrip()) for s in body if s.strip()), default=0)
+    return "\n".join(s[indent:] for s in body).rstrip() + "\n"
+
+
+def load_chapter(path: Path) -> Chapter:
+    path = Path(path)
+    m = _FILE.match(path.name)
+    if not m:
+        raise ContentError(path, 1, "chapter files are named NN-slug.md (e.g. 00-paths.md)")
+    text = path.read_text(encoding="utf-8")
+    meta, body, offset = _split_front_matter(path, text)
+    _check_meta(path, meta, int(m.group(1)))
+
+    parser = md.make_parser()
+    env: dict[str, Any] = {}
+    try:
+        tokens = parser.parse(body, env)
+    except md.MathError as exc:  # pragma: no cover - math renders at render time, not parse time
+        raise ContentError(path, offset + 1, str(exc)) from None
+
+    blocks: list[Section | Element] = []
+    toc: list[tuple[int, str, str]] = []
+    pending: list = []
+    seen: set[str] = set()
+
+    def flush() -> None:
+        if not pending:
+            return
+        try:
+            html_text = parser.renderer.render(pending, parser.options, env)
+        except md.MathError as exc:
+            first = next((t.map[0] for t in pending if t.map), 0)
+            raise ContentError(path, offset + first + 1, str(exc)) from None
+        blocks.append(Section(html_text))
+        pending.clear()
+
+    for i, tok in enumerate(tokens):
+        line = offset + (tok.map[0] + 1 if tok.map else 1)
+        if tok.type == "heading_open":
+            level = int(tok.tag[1])
+            if level == 1:
+                raise ContentError(path, line, "use ## for sections: the chapter title comes from the front matter")
+            if level == 2 or level == 3:
+                inline = tokens[i + 1]
+                toc.append((level, str(tok.attrs.get("id", "")), _plain(inline.content)))
+        if tok.type == "fence" and tok.info.strip().startswith("{"):
+            im = _INFO.match(tok.info.strip())
+            if not im:
+                raise ContentError(path, line, f"directive info {tok.info.strip()!r} must be '{{type}} id'")
+            etype, eid = im.group(1), im.group(2)
+            if etype not in _SCHEMAS:
+                raise ContentError(path, line, f"unknown element type {etype!r} (known: {', '.join(_SCHEMAS)})")
+            if not _ID.match(eid):
+                raise ContentError(path, line, f"element id {eid!r} must match [a-z0-9-]+")
+            if eid in seen:
+                raise ContentError(path, line, f"element id {eid!r} is used twice")
+            seen.add(eid)
+            try:
+                fields = yaml.safe_load(tok.content)
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                yline = line + 1 + (mark.line if mark else 0)
+                raise ContentError(path, yline, f"{etype} {eid!r}: invalid YAML: {exc}") from None
+            flush()
+            element = _validate_element(path, line, etype, eid, fields)
+            element.chapter = meta["number"]
+            blocks.append(element)
+            continue
+        pending.append(tok)
+    flush()
+    return Chapter(
+        number=meta["number"],
+        slug=meta["slug"],
+        title=meta["title"].strip(),
+        summary=meta["summary"].strip(),
+        minutes=meta["minutes"],
+        path=path,
+        blocks=blocks,
+        toc=toc,
+    )
+
+
+def _plain(inline: str) -> str:
+    return re.sub(r"[*_`]", "", inline)
+
+
+def load_course(directory: Path | str | None = None) -> Course:
+    directory = Path(directory) if directory is not None else DEFAULT_CHAPTERS_DIR
+    files = sorted(p for p in directory.glob("*.md"))
+    if not files:
+        raise ContentError(directory, 0, "no chapter files (NN-slug.md) found")
+    chapters = [load_chapter(p) for p in files]
+    numbers = [c.number for c in chapters]
+    if numbers != list(range(len(chapters))):
+        raise ContentError(directory, 0, f"chapters must be numbered 0..{len(chapters) - 1}, found {numbers}")
+    ids: dict[str, Path] = {}
+    slugs: set[str] = set()
+    for chapter in chapters:
+        if chapter.slug in slugs:
+            raise ContentError(chapter.path, 2, f"slug {chapter.slug!r} is used by another chapter")
+        slugs.add(chapter.slug)
+        for element in chapter.elements:
+            if element.id in ids:
+                raise ContentError(
+                    chapter.path, element.line, f"element id {element.id!r} is also used in {ids[element.id].name}"
+                )
+            ids[element.id] = chapter.path
+    return Course(chapters)
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != "check":
+        print("usage: python -m straightline.course.content check [DIRECTORY]", file=sys.stderr)
+        return 2
+    try:
+        course = load_course(argv[1] if len(argv) > 1 else None)
+    except ContentError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for ch in course.chapters:
+        kinds: dict[str, int] = {}
+        for e in ch.elements:
+            kinds[e.type] = kinds.get(e.type, 0) + 1
+        summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        print(f"{ch.path.name}: chapter {ch.number} {ch.title!r}: {summary}")
+    print(f"ok: {len(course.chapters)} chapters, {len(course.elements)} elements")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,306 @@
+"""The progress store: every learner's attempts and element states, in SQLite or PostgreSQL.
+
+Schema (migrations in `straightline/course/migrations`, applied at start-up):
+
+    learners       id (the random id in the learner's signed cookie), created_at
+    element_state  (learner_id, element_id) -> element_type, status, state (JSON), updated_at
+                   one row per element a learner has touched: the current state
+    attempts       id, learner_id, element_id, element_type, kind, payload (JSON), created_at
+                   append-only history: every check answer, checkpoint answer and rating, hint
+                   revealed, ... (later: Build-It submissions, simulation and lab visits)
+
+Every write is one transaction that is committed before the call returns, so whatever the web app
+acknowledges is on disk (SQLite: WAL, synchronous=FULL; PostgreSQL: a normal commit). Writes for
+one learner are serialized (SQLite: BEGIN IMMEDIATE; PostgreSQL: a row lock on the learner), so a
+read-modify-write of a state never loses a concurrent update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+__all__ = [
+    "Attempt",
+    "Change",
+    "ElementState",
+    "MIGRATIONS_DIR",
+    "ProgressStore",
+    "attempts_table",
+    "element_state_table",
+    "learners_table",
+    "metadata",
+]
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+metadata = sa.MetaData()
+_JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+_BIGINT_PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+learners_table = sa.Table(
+    "learners",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+element_state_table = sa.Table(
+    "element_state",
+    metadata,
+    sa.Column("learner_id", sa.String(64), sa.ForeignKey("learners.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("element_id", sa.String(100), primary_key=True),
+    sa.Column("element_type", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("state", _JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+attempts_table = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", _BIGINT_PK, primary_key=True, autoincrement=True),
+    sa.Column("learner_id", sa.String(64), sa.ForeignKey("learners.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("element_id", sa.String(100), nullable=False),
+    sa.Column("element_type", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("payload", _JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_attempts_learner_element", "learner_id", "element_id", "id"),
+)
+
+
+@dataclass(frozen=True)
+class ElementState:
+    """The current state of one element for one learner."""
+
+    element_id: str
+    element_type: str
+    status: str  # "started" | "done"
+    state: dict[str, Any]
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One recorded learner action."""
+
+    element_id: str
+    element_type: str
+    kind: str
+    payload: dict[str, Any]
+    created_at: datetime
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an action does to an element: its new state, and the attempts to append."""
+
+    state: dict[str, Any]
+    status: str
+    attempts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (kind, payload)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands timestamps back naive; every timestamp we store is UTC
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")  # a commit is on disk when it returns
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # writers take the write lock up front, so a read-modify-write never hits SQLITE_BUSY_SNAPSHOT
+        mode = "IMMEDIATE" if connection.get_execution_options().get("write") else "DEFERRED"
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url` configured for the store (SQLite pragmas, pool health checks)."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    raise ValueError(
+        f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: "
+        "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+    )
+
+
+class ProgressStore:
+    """Per-learner progress in a SQL database. Thread-safe; one instance per app."""
+
+    def __init__(self, url: str, *, migrate: bool = True):
+        self.engine = make_engine(url)
+        self.dialect = self.engine.dialect.name
+        if migrate:
+            self.upgrade()
+
+    # --- schema --------------------------------------------------------------------------------
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration (a no-op when it is already there)."""
+        from alembic import command
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        heads = set(ScriptDirectory.from_config(config).get_heads())
+        with self.engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+        if current == heads:
+            return
+        with self.engine.connect().execution_options(write=True) as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            conn.commit()
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def states(self, learner_id: str) -> dict[str, ElementState]:
+        """Every element state of a learner, keyed by element id (empty for a new learner)."""
+        t = element_state_table
+        query = sa.select(t.c.element_id, t.c.element_type, t.c.status, t.c.state, t.c.updated_at).where(
+            t.c.learner_id == learner_id
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {r.element_id: ElementState(r.element_id, r.element_type, r.status, r.state, _utc(r.updated_at)) for r in rows}
+
+    def attempts(self, learner_id: str, element_id: str | None = None) -> list[Attempt]:
+        """A learner's attempts, oldest first (optionally for one element)."""
+        t = attempts_table
+        query = sa.select(t).where(t.c.learner_id == learner_id).order_by(t.c.id)
+        if element_id is not None:
+            query = query.where(t.c.element_id == element_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [Attempt(r.element_id, r.element_type, r.kind, r.payload, _utc(r.created_at), r.id) for r in rows]
+
+    def learner_exists(self, learner_id: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(learners_table.c.id).where(learners_table.c.id == learner_id)).first()
+        return found is not None
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def _insert(self, table: sa.Table) -> Any:
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    def _lock_learner(self, conn: Connection, learner_id: str, now: datetime) -> None:
+        conn.execute(self._insert(learners_table).values(id=learner_id, created_at=now).on_conflict_do_nothing())
+        if self.dialect == "postgresql":
+            conn.execute(sa.select(learners_table.c.id).where(learners_table.c.id == learner_id).with_for_update())
+
+    def update(
+        self,
+        learner_id: str,
+        element_id: str,
+        element_type: str,
+        change: Callable[[dict[str, Any] | None], Change],
+    ) -> ElementState:
+        """Apply `change(current_state_or_None)` in one committed transaction; returns the new state.
+
+        `change` may raise to refuse the action: then nothing is written.
+        """
+        t = element_state_table
+        now = _now()
+        with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+            self._lock_learner(conn, learner_id, now)
+            row = conn.execute(
+                sa.select(t.c.state).where(t.c.learner_id == learner_id, t.c.element_id == element_id)
+            ).first()
+            result = change(row.state if row is not None else None)
+            values = dict(element_type=element_type, status=result.status, state=result.state, updated_at=now)
+            conn.execute(
+                self._insert(t)
+                .values(learner_id=learner_id, element_id=element_id, **values)
+                .on_conflict_do_update(index_elements=[t.c.learner_id, t.c.element_id], set_=values)
+            )
+            if result.attempts:
+                conn.execute(
+                    attempts_table.insert(),
+                    [
+                        dict(
+                            learner_id=learner_id,
+                            element_id=element_id,
+                            element_type=element_type,
+                            kind=kind,
+                            payload=payload,
+                            created_at=now,
+                        )
+                        for kind, payload in result.attempts
+                    ],
+                )
+        return ElementState(element_id, element_type, result.status, result.state, now)
+
+    def replace(self, learner_id: str, states: Iterable[ElementState], attempts: Iterable[Attempt]) -> None:
+        """Replace all of a learner's progress with the given states and attempts, atomically."""
+        states, attempts = list(states), list(attempts)
+        with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+            self._lock_learner(conn, learner_id, _now())
+            conn.execute(attempts_table.delete().where(attempts_table.c.learner_id == learner_id))
+            conn.execute(element_state_table.delete().where(element_state_table.c.learner_id == learner_id))
+            if states:
+                conn.execute(
+                    element_state_table.insert(),
+                    [
+                        dict(
+                            learner_id=learner_id,
+                            element_id=s.element_id,
+                            element_type=s.element_type,
+                            status=s.status,
+                            state=s.state,
+                            updated_at=s.updated_at,
+                        )
+                        for s in states
+                    ],
+                )
+            if attempts:
+                conn.execute(
+                    attempts_table.insert(),
+                    [
+                        dict(
+                            learner_id=learner_id,
+                            element_id=a.element_id,
+                            element_type=a.element_type,
+                            kind=a.kind,
+                            payload=a.payload,
+                            created_at=a.created_at,
+                        )
+                        for a in attempts
+                    ],
+                )

@@ -1,0 +1,20 @@
+"""Velocity-field networks. Each has a `config` dict: its constructor arguments, saved with it."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .convnet import ConvNet
+from .embedding import TimeEmbedding
+from .mlp import MLP
+
+__all__ = ["MLP", "ConvNet", "TimeEmbedding", "MODEL_CLASSES", "build_model"]
+
+MODEL_CLASSES: dict[str, type[nn.Module]] = {"MLP": MLP, "ConvNet": ConvNet}
+
+
+def build_model(name: str, config: dict) -> nn.Module:
+    """Instantiate a model class by name from its saved config."""
+    if name not in MODEL_CLASSES:
+        raise ValueError(f"unknown model class {name!r}; accepted: {', '.join(MODEL_CLASSES)}")
+    return MODEL_CLASSES[name](**config)

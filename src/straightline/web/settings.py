@@ -1,0 +1,138 @@
+"""Typed configuration of the web app.
+
+`Settings` is passed to `create_app(settings)`. Nothing here is read at import time:
+`Settings.from_env()` reads the environment only when called.
+
+Environment variables (all optional):
+
+    STRAIGHTLINE_DATABASE_URL   progress database, e.g. postgresql+psycopg://user@host/db
+    STRAIGHTLINE_DATA_DIR       where the default SQLite file and the cookie secret live
+    STRAIGHTLINE_SECRET_KEY     key that signs the learner cookie (else generated once, kept in DATA_DIR)
+    STRAIGHTLINE_CONTENT_DIR    chapter sources (default: the chapters shipped in the package)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Settings", "default_data_dir", "load_or_create_secret", "sqlite_url"]
+
+KIB = 1024
+MIB = 1024 * KIB
+SECRET_FILE = "secret.key"
+DB_FILE = "progress.db"
+MIN_SECRET_CHARS = 16
+
+
+def default_data_dir() -> Path:
+    """The user's data directory for straightline, e.g. ~/.local/share/straightline."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("straightline", appauthor=False))
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The cookie-signing secret kept in `data_dir/secret.key` (mode 0600), created on first use."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = data_dir / SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text(encoding="ascii").strip()
+        if len(key) < MIN_SECRET_CHARS:
+            raise ValueError(
+                f"{path} holds a {len(key)}-character secret; it needs at least {MIN_SECRET_CHARS} "
+                "characters (delete the file to have a new one generated; learners' cookies then reset)"
+            ) from None
+        return key
+    key = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(key + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the web app needs to know; build one with `from_env()` or directly in tests.
+
+    database_url      SQLAlchemy URL of the progress store (sqlite:///... or postgresql+psycopg://...)
+    secret_key        signs the learner cookie; anyone holding it can impersonate learners
+    data_dir          directory of the default SQLite file and the generated secret
+    content_dir       chapter sources; None means the chapters shipped in the package
+    max_body_bytes    request bodies above this get 413 (the default for every route)
+    body_limits       per-route exceptions: path prefix -> byte limit (e.g. progress import)
+    experiments_dir   measured experiment results (JSON per key); None means the packaged ones
+    cookie_name       name of the learner cookie
+    cookie_max_age_s  lifetime of the learner cookie in seconds
+    cookie_secure     send the cookie only over HTTPS (for deployments behind TLS)
+    """
+
+    database_url: str
+    secret_key: str
+    data_dir: Path
+    content_dir: Path | None = None
+    max_body_bytes: int = 64 * KIB
+    body_limits: Mapping[str, int] = field(default_factory=lambda: {"/progress/import": 4 * MIB})
+    experiments_dir: Path | None = None
+    cookie_name: str = "straightline_learner"
+    cookie_max_age_s: int = 5 * 365 * 24 * 3600
+    cookie_secure: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.secret_key) < MIN_SECRET_CHARS:
+            raise ValueError(
+                f"secret_key must have at least {MIN_SECRET_CHARS} characters, got {len(self.secret_key)}"
+            )
+        if not 1 * KIB <= self.max_body_bytes <= 64 * MIB:
+            raise ValueError(f"max_body_bytes must be in 1024..{64 * MIB}, got {self.max_body_bytes}")
+        for prefix, limit in self.body_limits.items():
+            if not prefix.startswith("/") or not 1 <= limit <= 256 * MIB:
+                raise ValueError(
+                    f"body_limits entry {prefix!r}: {limit} must map a path starting with '/' "
+                    f"to a limit in 1..{256 * MIB} bytes"
+                )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Settings from the environment; keyword overrides win (None means 'not given')."""
+        env = os.environ if environ is None else environ
+        given = {k: v for k, v in overrides.items() if v is not None}
+        data_dir = Path(given.pop("data_dir", None) or env.get("STRAIGHTLINE_DATA_DIR") or default_data_dir())
+        database_url = given.pop("database_url", None) or env.get("STRAIGHTLINE_DATABASE_URL")
+        if not database_url:
+            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            database_url = sqlite_url(data_dir / DB_FILE)
+        secret_key = given.pop("secret_key", None) or env.get("STRAIGHTLINE_SECRET_KEY")
+        if not secret_key:
+            secret_key = load_or_create_secret(data_dir)
+        content = given.pop("content_dir", None) or env.get("STRAIGHTLINE_CONTENT_DIR")
+        return cls(
+            database_url=database_url,
+            secret_key=secret_key,
+            data_dir=data_dir,
+            content_dir=Path(content) if content else None,
+            **given,
+        )
+
+    def with_body_limit(self, prefix: str, limit: int) -> "Settings":
+        """A copy that allows bodies up to `limit` bytes on paths starting with `prefix`."""
+        return replace(self, body_limits={**self.body_limits, prefix: limit})
+
+    def body_limit_for(self, path: str) -> int:
+        """The byte limit for a request path: the longest matching prefix in body_limits, else the default."""
+        best, best_len = self.max_body_bytes, -1
+        for prefix, limit in self.body_limits.items():
+            if path.startswith(prefix) and len(prefix) > best_len:
+                best, best_len = limit, len(prefix)
+        return best
