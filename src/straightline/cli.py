@@ -1,8 +1,9 @@
-"""The `straightline` command: serve the course, train and sample models, build shipped models.
+"""The `straightline` command: serve the course, train and sample models, grade Build-It exercises.
 
     straightline serve [--host 127.0.0.1] [--port 8000] [--db URL]
     straightline train --data moons --steps 5000 --out moons.safetensors
     straightline sample --model moons.safetensors --steps 20 --method rk4 --out samples.npy
+    straightline grade cfm_loss my_solution.py
 
 Usage errors exit with status 2 and a message naming the bad value and what is accepted.
 """
@@ -53,10 +54,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="progress database URL (default: $STRAIGHTLINE_DATABASE_URL or a SQLite file in the user data dir)",
     )
 
+    p = sub.add_parser("build-models", help="train the small models the course ships (fixed seeds)")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="build only these models (default: all)")
+    p.add_argument("--out", default=None, metavar="DIR", help="write here instead of the package's weights/ folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_build_models)
+
     from .cli_toolkit import add_toolkit_commands
 
     add_toolkit_commands(sub, _positive_int)
+
+    from .cli_grade import add_grade_command
+
+    add_grade_command(sub)
     return parser
+
+
+def _build_models(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .course import shipped
+
+    known = [s.name for s in shipped.SPECS]
+    unknown = [n for n in (args.only or []) if n not in known]
+    if unknown:
+        parser.error(f"--only: unknown model(s) {unknown}; accepted: {', '.join(known)}")
+    shipped.build(args.only, args.out, progress=not args.quiet)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

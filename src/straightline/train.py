@@ -89,12 +89,15 @@ def train(
     seed: int = 0,
     progress: bool = True,
     labels: Tensor | None = None,
+    label_dropout: float = 0.0,
     callback: Callable[[int, float, nn.Module], bool | None] | None = None,
 ) -> TrainResult:
     """Train `model` (a velocity field v(x, t)) by conditional flow matching.
 
     `data` is a toy dataset name (fresh samples every step) or a tensor [N, ...] (shuffled
-    epochs). With `labels` [N] the model is called as model(x, t, y). `ema` is the decay of the
+    epochs). With `labels` [N] the model is called as model(x, t, y), and with probability
+    `label_dropout` a label is replaced by the model's null class (`model.num_classes`), which
+    trains the unconditional field alongside the conditional one (classifier-free guidance). `ema` is the decay of the
     averaged copy (with a warm-up so early steps count; None or 0 keeps no average). `callback(step,
     loss, model)` runs after each step; returning True stops training early.
     """
@@ -102,6 +105,10 @@ def train(
     check_positive_int(batch_size, "batch_size")
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr!r}")
+    if not 0 <= label_dropout < 1:
+        raise ValueError(f"label_dropout must be in [0, 1), got {label_dropout!r}")
+    if label_dropout and getattr(model, "num_classes", None) is None:
+        raise ValueError("label_dropout needs a class-conditional model (one with num_classes)")
     if ema is not None and not 0 <= ema < 1:
         raise ValueError(f"ema must be in [0, 1), got {ema!r}")
     ema_model = copy.deepcopy(model).requires_grad_(False) if ema else model
@@ -116,6 +123,8 @@ def train(
         # listing: train-step
         for step in bar:
             x_1, y = batches.next()  # [B, ...] data, [B] labels or None
+            if y is not None and label_dropout:
+                y = torch.where(torch.rand(len(y)) < label_dropout, model.num_classes, y)
             v = model if y is None else (lambda x, t, y=y: model(x, t, y))
             loss = cfm_loss(v, x_1, path=path, coupling=coupling, t_sampler=t_sampler, weight=weight)
             optimizer.zero_grad(set_to_none=True)

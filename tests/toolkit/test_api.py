@@ -1,0 +1,43 @@
+"""The public API is a contract: pin it."""
+
+import straightline
+
+DOCUMENTED = [
+    "CosinePath", "GaussianPath", "LinearPath", "PathSample", "TrainResult", "Trajectory", "VPPath",
+    "cfm_loss", "couplings", "data", "integrate", "load", "metrics", "models", "oracles", "sample",
+    "save", "timesteps", "train",
+]
+
+
+def test_all_is_the_documented_list():
+    assert sorted(straightline.__all__) == sorted(DOCUMENTED)
+    for name in DOCUMENTED:
+        assert hasattr(straightline, name), name
+
+
+def test_submodule_contracts():
+    from straightline import couplings, data, metrics, models, oracles, timesteps
+
+    for module, names in [
+        (data, ["toy", "toy_names", "digits"]),
+        (couplings, ["independent", "exact_ot", "sinkhorn"]),
+        (timesteps, ["uniform", "logit_normal", "shift", "inverse_one_minus_t"]),
+        (metrics, ["w2", "w2_floor", "mmd", "path_energy", "npe", "straightness"]),
+        (models, ["MLP", "ConvNet"]),
+        (oracles, ["GaussianMixture"]),
+    ]:
+        for name in names:
+            assert name in module.__all__ and callable(getattr(module, name)), (module.__name__, name)
+
+
+def test_toolkit_never_imports_the_app():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, straightline, straightline.train, straightline.metrics;"
+        "bad = [m for m in sys.modules if m.startswith(('fastapi', 'jinja2', 'straightline.web', "
+        "'straightline.course', 'straightline.grader'))]; print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
