@@ -1,0 +1,31 @@
+"""The Build-It exercises, by name: `EXERCISES["cfm_loss"]`, `get_exercise("euler_sample")`."""
+
+from __future__ import annotations
+
+from .base import Arg, Call, Case, Exercise
+from .cfm_loss import CFM_LOSS, WEIGHTED_CFM_LOSS
+from .euler_sample import EULER_SAMPLE
+
+__all__ = ["EXERCISES", "Arg", "Call", "Case", "Exercise", "UnknownExercise", "get_exercise"]
+
+EXERCISES: dict[str, Exercise] = {e.name: e for e in (CFM_LOSS, WEIGHTED_CFM_LOSS, EULER_SAMPLE)}
+
+
+class UnknownExercise(KeyError):
+    """No exercise of that name; the message lists the accepted ones."""
+
+    def __init__(self, name: object):
+        self.name = name
+        self.message = f"unknown exercise {name!r}; accepted: {', '.join(EXERCISES)}"
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def get_exercise(name: str) -> Exercise:
+    """The exercise called `name`, or `UnknownExercise` naming the accepted ones."""
+    try:
+        return EXERCISES[name]
+    except (KeyError, TypeError):
+        raise UnknownExercise(name) from None

@@ -1,0 +1,261 @@
+"""The grading service: a queue with a concurrency limit in front of the sandboxed workers.
+
+    grader = Grader(GraderSettings())          # or GraderSettings(unsafe_local=True)
+    grader.start()                              # optional: warms the pool now
+    result = await grader.submit(learner_id, "cfm_loss", code)    # from any asyncio loop
+    result = grader.grade("cfm_loss", code)                      # blocking, for scripts / CLI
+    grader.close()
+
+All grading machinery runs on the grader's own thread and event loop: workers are spawned, fed
+and read there, and the trusted checks run there. `submit` only schedules work on that loop and
+awaits a future, so a web server's event loop never blocks on grading; the heavy work (running the
+learner's code) happens in the sandboxed subprocesses. (Spawning from one long-lived thread also
+matters: `--die-with-parent` ties each sandbox to the thread that started it.)
+
+Queueing policy:
+- at most `max_concurrent` submissions run at once; up to `max_waiting` more wait in FIFO order;
+  beyond that `submit` raises `QueueFull` at once;
+- each learner has at most one submission in the grader (running or waiting): a second one while
+  the first is not finished raises `LearnerBusy` at once. Refusing (rather than queueing) keeps a
+  learner who clicks Submit repeatedly from filling the queue, and the page can say "your previous
+  submission is still being graded".
+- cancelling the awaiting coroutine cancels the grading and kills its worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from .exercises import get_exercise
+from .pool import WarmPool
+from .protocol import encode_job
+from .results import GradeResult
+from .sandbox import Availability, check_availability
+from .settings import GraderSettings
+from .verdict import build_result, infrastructure_result
+from .worker_process import InfrastructureError
+
+__all__ = ["Grader", "GraderUnavailable", "LearnerBusy", "QueueFull", "SubmissionRefused", "SubmissionTooLarge"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class SubmissionRefused(Exception):
+    """The submission was not graded (and is not an attempt); `message` says why, for the learner."""
+
+    reason = "refused"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class GraderUnavailable(SubmissionRefused):
+    """No sandbox here (bubblewrap missing, ...): grading is disabled."""
+
+    reason = "unavailable"
+
+
+class LearnerBusy(SubmissionRefused):
+    """This learner already has a submission being graded."""
+
+    reason = "busy"
+
+
+class QueueFull(SubmissionRefused):
+    """Too many submissions waiting; try again shortly."""
+
+    reason = "queue_full"
+
+
+class SubmissionTooLarge(SubmissionRefused):
+    """The code is larger than `max_code_bytes`."""
+
+    reason = "too_large"
+
+
+class Grader:
+    """Grades Build-It submissions in sandboxed workers. Thread-safe; one per process is enough."""
+
+    def __init__(self, settings: GraderSettings | None = None):
+        self.settings = settings or GraderSettings()
+        self._availability = check_availability(self.settings)
+        self._lock = threading.Lock()
+        self._busy: set[str] = set()
+        self._pending = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._pool: WarmPool | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._tasks: set[asyncio.Task] = set()  # gradings in flight (on the grader's loop)
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def availability(self) -> Availability:
+        """Whether grading works here; `message` is what to show when it does not (or the unsafe warning)."""
+        return self._availability
+
+    def start(self) -> "Grader":
+        """Start the grader's thread and warm the pool (also done lazily by the first submission)."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this Grader is closed")
+            if self._loop is not None:
+                return self
+            ready = threading.Event()
+            self._thread = threading.Thread(target=self._run_loop, args=(ready,), name="straightline-grader", daemon=True)
+            self._thread.start()
+            ready.wait()
+        if self._availability.ok:
+            self._call(self._fill())
+        return self
+
+    def _run_loop(self, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        self._slots = asyncio.Semaphore(self.settings.max_concurrent)
+        self._pool = WarmPool(self.settings, self._availability)
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    async def _fill(self) -> None:
+        assert self._pool is not None
+        self._pool.fill()
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def close(self) -> None:
+        """Kill every worker and stop the grader's thread. Submissions in flight get cancelled."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+
+        async def shutdown() -> None:
+            tasks = list(self._tasks)
+            for t in tasks:
+                t.cancel()  # each kills its own worker on the way out
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self._pool is not None:
+                await self._pool.close()
+
+        try:
+            asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=30)
+        except Exception:  # noqa: BLE001 - closing: log and go on
+            log.exception("grader shutdown")
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+
+    def __enter__(self) -> "Grader":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- submissions -----------------------------------------------------------------------
+
+    def _admit(self, learner_id: str, exercise: str, code: str) -> None:
+        """Refusals happen here, synchronously, before anything is queued."""
+        get_exercise(exercise)  # UnknownExercise names the accepted ones
+        if not self._availability.ok:
+            raise GraderUnavailable(self._availability.message)
+        size = len(code.encode("utf-8", errors="replace"))
+        if size > self.settings.max_code_bytes:
+            raise SubmissionTooLarge(
+                f"Your code is {size} bytes; the grader accepts at most {self.settings.max_code_bytes} bytes."
+            )
+        with self._lock:
+            if self._closed:
+                raise GraderUnavailable("The grader is shutting down.")
+            if learner_id in self._busy:
+                raise LearnerBusy("Your previous submission is still being graded; wait for its result, then submit again.")
+            if self._pending >= self.settings.max_concurrent + self.settings.max_waiting:
+                raise QueueFull("The grader is busy with other submissions; please submit again in a few seconds.")
+            self._busy.add(learner_id)
+            self._pending += 1
+
+    def _release(self, learner_id: str) -> None:
+        with self._lock:
+            self._busy.discard(learner_id)
+            self._pending -= 1
+
+    def submit_future(self, learner_id: str, exercise: str, code: str) -> concurrent.futures.Future[GradeResult]:
+        """Queue a submission; a concurrent future of its `GradeResult`. Refusals raise at once."""
+        if not isinstance(code, str):
+            raise TypeError(f"code must be a str, got {type(code).__name__}")
+        self._admit(learner_id, exercise, code)
+        try:
+            self.start()
+            future = self._call(self._grade(exercise, code))
+        except BaseException:
+            self._release(learner_id)
+            raise
+        future.add_done_callback(lambda _f: self._release(learner_id))
+        return future
+
+    async def submit(self, learner_id: str, exercise: str, code: str) -> GradeResult:
+        """Grade `code` for `exercise` on behalf of `learner_id`; await it from any event loop.
+
+        Raises `UnknownExercise` (a KeyError) for an unknown exercise and a `SubmissionRefused`
+        subclass (GraderUnavailable, LearnerBusy, QueueFull, SubmissionTooLarge) when the
+        submission is not graded; a refusal is not an attempt. Everything else, including
+        infrastructure failures, comes back as a `GradeResult`.
+        """
+        return await asyncio.wrap_future(self.submit_future(learner_id, exercise, code))
+
+    def grade(self, exercise: str, code: str, learner_id: str = "local") -> GradeResult:
+        """Blocking `submit`, for scripts and the command line (not from the grader's own loop)."""
+        return self.submit_future(learner_id, exercise, code).result()
+
+    async def _grade(self, exercise_name: str, code: str) -> GradeResult:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            return await self._grade_in_slot(exercise_name, code)
+        finally:
+            self._tasks.discard(task)
+
+    async def _grade_in_slot(self, exercise_name: str, code: str) -> GradeResult:
+        exercise = get_exercise(exercise_name)
+        assert self._slots is not None and self._pool is not None
+        warning = self._availability.message if self._availability.unsafe else None
+        async with self._slots:
+            started = time.monotonic()
+            try:
+                worker = await self._pool.acquire()
+            except InfrastructureError as exc:
+                return infrastructure_result(exercise.name, str(exc), seconds=time.monotonic() - started)
+            try:
+                nonce = secrets.token_hex(16)
+                cases = [c.to_json() for c in exercise.cases]
+                job = encode_job(nonce, exercise.function, code, self.settings.cpu_seconds, cases)
+                outcome = await worker.run(job, nonce, [c.id for c in exercise.cases], self.settings.timeout_s)
+                return build_result(exercise, code, outcome, self.settings, warning)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a grader bug must not look like the learner's fault
+                log.exception("grading %s failed", exercise.name)
+                return infrastructure_result(
+                    exercise.name, f"internal error ({type(exc).__name__})", seconds=time.monotonic() - started
+                )
+            finally:
+                await asyncio.shield(worker.close())

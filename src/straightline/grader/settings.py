@@ -1,0 +1,89 @@
+"""Typed configuration of the grader (no environment is read here; the caller decides)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+__all__ = ["GraderSettings", "GIB", "MIB", "KIB"]
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class GraderSettings:
+    """Limits and capacity of the grader.
+
+    max_concurrent     submissions graded at the same time (default: the number of cores)
+    max_waiting        submissions waiting for a slot; beyond that a submission is refused
+    warm_workers       sandboxed workers kept started with torch imported, waiting for one
+                       submission each (default: max_concurrent; 0 starts a worker per submission)
+    timeout_s          wall-clock limit of one submission, from the moment its job is handed over
+    cpu_seconds        CPU-time limit of one submission (RLIMIT_CPU, on top of the torch import)
+    memory_bytes       address-space limit of a worker (RLIMIT_AS); `import torch` needs ~0.6 GiB,
+                       the rest is the learner's
+    output_bytes       cap on what the learner's code prints (stdout + stderr), and on any file
+                       it writes (RLIMIT_FSIZE)
+    tmp_bytes          size of the private /tmp inside the sandbox
+    open_files         RLIMIT_NOFILE while the learner's code runs
+    max_code_bytes     submissions larger than this are refused before anything runs
+    startup_timeout_s  how long a worker may take to start and import torch (an infrastructure
+                       failure beyond that)
+    unsafe_local       grade without bubblewrap: rlimits and a seccomp filter only, no filesystem or
+                       network isolation. For a single learner on their own machine, never a server.
+    bwrap              path of the bubblewrap binary (None: looked up on PATH)
+    worker_nice        CPU priority of the workers (nice value, 0..19): above 0 the web server in the
+                       same machine wins the CPU when both want it; the sandbox cannot lower it again
+    process_filter     load the seccomp filter that forbids creating processes (see seccomp.py).
+                       Turn it off only to test the other layers (PID namespace, kill on timeout).
+    """
+
+    max_concurrent: int = field(default_factory=_cores)
+    max_waiting: int = 64
+    warm_workers: int | None = None
+    timeout_s: float = 10.0
+    cpu_seconds: int = 10
+    memory_bytes: int = 3 * GIB // 2
+    output_bytes: int = 64 * KIB
+    tmp_bytes: int = 8 * MIB
+    open_files: int = 64
+    max_code_bytes: int = 64 * KIB
+    startup_timeout_s: float = 90.0
+    unsafe_local: bool = False
+    bwrap: str | None = None
+    worker_nice: int = 10
+    process_filter: bool = True
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("max_concurrent", self.max_concurrent, 1, 256),
+            ("max_waiting", self.max_waiting, 0, 100_000),
+            ("timeout_s", self.timeout_s, 0.1, 600),
+            ("cpu_seconds", self.cpu_seconds, 1, 600),
+            ("memory_bytes", self.memory_bytes, 768 * MIB, 64 * GIB),
+            ("output_bytes", self.output_bytes, 1 * KIB, 64 * MIB),
+            ("tmp_bytes", self.tmp_bytes, 64 * KIB, 1 * GIB),
+            ("open_files", self.open_files, 16, 4096),
+            ("max_code_bytes", self.max_code_bytes, 1 * KIB, 4 * MIB),
+            ("startup_timeout_s", self.startup_timeout_s, 1, 600),
+            ("worker_nice", self.worker_nice, 0, 19),
+        ]
+        if self.warm_workers is not None:
+            checks.append(("warm_workers", self.warm_workers, 0, 256))
+        for name, value, low, high in checks:
+            if not low <= value <= high:
+                raise ValueError(f"GraderSettings.{name} must be in {low}..{high}, got {value!r}")
+
+    @property
+    def pool_size(self) -> int:
+        """How many warm workers to keep."""
+        return self.max_concurrent if self.warm_workers is None else self.warm_workers
