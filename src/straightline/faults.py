@@ -6,7 +6,7 @@ measurably damages the samples (tests/toolkit/test_faults.py proves it for every
 
 | name              | what changes |
 |-------------------|--------------|
-| `curved-velocity` | the flow is bent: trajectories become y(t) = x(t) + A sin(2 pi t) d, the same end points under exact integration but a sinusoidal detour that few-step solvers cut through |
+| `curved-velocity` | the flow is bent: every trajectory swings around the origin, y(t) = R(A sin(pi t)) x(t) with R a rotation in the plane of the first two coordinates; exact integration lands on the same end points, but few-step solvers overshoot the bends |
 | `frozen-time`     | the network is always told t = 0.5, whatever the true time |
 | `start-from-data` | integration starts from data samples instead of Gaussian noise |
 """
@@ -36,17 +36,30 @@ class Fault:
         return self.rewrite(v, x_0, data)
 
 
-def _curved(v: Velocity, x_0: Tensor, data: Tensor, amplitude: float = 1.5) -> tuple[Velocity, Tensor]:
-    # y(t) = x(t) + A sin(2 pi t) d solves dy/dt = v(y - A sin(2 pi t) d, t) + 2 pi A cos(2 pi t) d
-    d = torch.zeros(x_0.shape[1:], dtype=x_0.dtype)
-    d.view(-1)[0] = 1.0  # the first coordinate
-    d.view(-1)[-1] = 1.0  # and the last (the same one in 1-D)
-    d = d / d.norm()
+def _rotate(z: Tensor, angle: Tensor) -> Tensor:
+    """Rotate the first two coordinates of each flattened sample z [B, D] by angle [B]."""
+    c, s = torch.cos(angle), torch.sin(angle)
+    out = z.clone()
+    out[:, 0] = c * z[:, 0] - s * z[:, 1]
+    out[:, 1] = s * z[:, 0] + c * z[:, 1]
+    return out
 
-    def bent(x: Tensor, t: Tensor) -> Tensor:
-        tb = t.reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)  # [B, 1, ...]
-        offset = amplitude * torch.sin(2 * math.pi * tb) * d
-        return v(x - offset, t) + 2 * math.pi * amplitude * torch.cos(2 * math.pi * tb) * d
+
+def _curved(v: Velocity, x_0: Tensor, data: Tensor, amplitude: float = math.pi / 2) -> tuple[Velocity, Tensor]:
+    # y = R(phi(t)) x with phi(t) = A sin(pi t), phi(0) = phi(1) = 0, solves
+    # dy/dt = R(phi) v(R(-phi) y, t) + phi'(t) J y, where J rotates by 90 degrees
+    if x_0[0].numel() < 2:
+        raise ValueError("curved-velocity needs samples with at least 2 numbers")
+
+    def bent(y: Tensor, t: Tensor) -> Tensor:
+        flat = y.reshape(y.shape[0], -1)  # [B, D]
+        phi = amplitude * torch.sin(math.pi * t.to(y.dtype))  # [B]
+        dphi = amplitude * math.pi * torch.cos(math.pi * t.to(y.dtype))  # [B]
+        x = _rotate(flat, -phi).reshape(y.shape)
+        out = _rotate(v(x, t).reshape(flat.shape), phi)  # [B, D]
+        out[:, 0] -= dphi * flat[:, 1]
+        out[:, 1] += dphi * flat[:, 0]
+        return out.reshape(y.shape)
 
     return bent, x_0
 

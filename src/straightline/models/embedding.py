@@ -11,9 +11,14 @@ __all__ = ["TimeEmbedding"]
 
 
 class TimeEmbedding(nn.Module):
-    """t [B] -> [B, dim]: sines and cosines at geometrically spaced frequencies, 1 .. max_freq."""
+    """t [B] -> [B, dim]: sines and cosines at geometrically spaced frequencies, 1 .. max_freq.
 
-    def __init__(self, dim: int = 64, max_freq: float = 1000.0):
+    t lives in [0, 1] here, so frequencies stay low (max 20 rad per unit time by default): the
+    diffusion habit of embedding t * 1000 makes a learned field oscillate in t, and then no
+    fixed-step solver shows its order until the steps resolve those oscillations.
+    """
+
+    def __init__(self, dim: int = 64, max_freq: float = 20.0):
         super().__init__()
         if dim % 2:
             raise ValueError(f"time embedding dim must be even, got {dim}")

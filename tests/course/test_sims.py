@@ -1,0 +1,124 @@
+"""Simulation computations: real models, deterministic by seed, bounded parameters, compact payloads."""
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from straightline.course import shipped
+from straightline.course.sims import PARAMS, Simulations
+
+
+@pytest.fixture(scope="module")
+def sims():
+    return Simulations(shipped.load_shipped())
+
+
+def decode(arr):
+    raw = np.frombuffer(base64.b64decode(arr["data"]), dtype="<i2").astype(np.float64) / arr["scale"]
+    return raw.reshape(arr["shape"])
+
+
+def test_every_simulation_runs_with_defaults(sims):
+    for name in PARAMS:
+        out = sims.run(name)
+        assert out["sim"] == name
+        json.dumps(out)  # JSON-able
+
+
+def test_particles_move_from_noise_to_the_clusters(sims):
+    out = sims.run("particles-flow", {"particles": 400, "steps": 50, "seed": 3})
+    frames = decode(out["frames"])
+    assert frames.shape == (51, 400, 2)
+    assert abs(frames[0].std() - 1.0) < 0.15  # Gaussian noise at t = 0
+    ends = frames[-1]
+    assert (np.abs(np.abs(ends[:, 0]) - 2.0) < 1.0).mean() > 0.95  # near x = ±2 at t = 1
+    assert out["ts"][0] == 0 and out["ts"][-1] == 1
+
+
+def test_results_are_deterministic_by_seed(sims):
+    a = sims.run("euler-steps", {"steps": 7, "seed": 5})
+    fresh = Simulations(sims.models)
+    b = fresh.run("euler-steps", {"steps": 7, "seed": 5})
+    c = fresh.run("euler-steps", {"steps": 7, "seed": 6})
+    assert a == b
+    assert a["frames"]["data"] != c["frames"]["data"]
+
+
+def test_euler_quality_improves_with_steps(sims):
+    one = sims.run("euler-steps", {"steps": 1})["quality"]
+    many = sims.run("euler-steps", {"steps": 50})["quality"]
+    assert many["w2"] < one["w2"]
+    assert many["w2"] < 3 * many["floor"]
+
+
+def test_break_it_faults_measurably_hurt(sims):
+    # curvature hurts coarse steps; the other two faults hurt however fine the steps are
+    for fault, steps in (("curved-velocity", 10), ("frozen-time", 50), ("start-from-data", 50)):
+        out = sims.run("euler-faults", {"faults": [fault], "steps": steps})
+        assert out["quality_after"]["w2"] > 1.5 * out["quality_before"]["w2"], (fault, out["quality_after"])
+
+
+def test_curved_vs_straight_errors(sims):
+    few = sims.run("curved-vs-straight", {"steps": 2})
+    many = sims.run("curved-vs-straight", {"steps": 50})
+    # one pair, straight path: Euler is exact at any step count; the cosine arc is not
+    assert few["conditional"]["straight"]["euler_error"] < 1e-3
+    assert few["conditional"]["curved"]["euler_error"] > 0.2
+    assert many["conditional"]["curved"]["euler_error"] < few["conditional"]["curved"]["euler_error"]
+    # the learned flow: independent pairs curve it, exact OT straightens it
+    assert many["learned"]["euler_error"] < few["learned"]["euler_error"]
+    ot = sims.run("curved-vs-straight", {"steps": 2, "coupling": "exact_ot"})
+    assert ot["learned"]["euler_error"] < 0.5 * few["learned"]["euler_error"]
+
+
+def test_velocity_field_grid(sims):
+    out = sims.run("velocity-field", {"grid": 8, "t": 0.0, "particles": 10})
+    assert decode(out["points"]).shape == (64, 2)
+    v = decode(out["velocities"])
+    p = decode(out["points"])
+    # at t = 0 the field points from each x towards the data mean, roughly E[x_1] - x
+    assert np.corrcoef(v[:, 0], -p[:, 0])[0, 1] > 0.8
+    assert decode(out["particles"]).shape == (10, 2)
+
+
+def test_solver_orders_show_their_slopes(sims):
+    series = sims.run("solver-orders", {"particles": 100})["series"]
+    assert abs(series["euler"]["slope"] - 1) < 0.4
+    assert series["rk4"]["slope"] > 2.5
+    for method in ("midpoint", "heun"):
+        assert abs(series[method]["slope"] - 2) < 0.6
+    assert min(series["rk4"]["error"]) < min(series["euler"]["error"])
+
+
+def test_digits_emerge(sims):
+    out = sims.run("digit-emerging", {"images": 4, "steps": 20, "label": 3})
+    frames = decode(out["frames"])
+    assert frames.shape == (21, 4, 8, 8)
+    assert frames[-1].min() >= -1.6 and frames[-1].max() <= 1.6  # pixels live in [-1, 1]
+    assert frames[-1].std() > 0.5 and abs(frames[0].std() - 1) < 0.3
+
+
+@pytest.mark.parametrize(
+    "name,params,field",
+    [
+        ("particles-flow", {"particles": 5001}, "particles"),
+        ("particles-flow", {"steps": 0}, "steps"),
+        ("euler-steps", {"steps": 1001}, "steps"),
+        ("velocity-field", {"grid": 65}, "grid"),
+        ("particles-flow", {"dataset": "swissroll"}, "dataset"),
+        ("euler-faults", {"faults": ["gravity"]}, "faults"),
+        ("particles-flow", {"colour": "red"}, "colour"),
+    ],
+)
+def test_bounds(sims, name, params, field):
+    with pytest.raises(ValidationError) as info:
+        sims.run(name, params)
+    assert field in str(info.value)
+
+
+def test_payload_of_1000_particles_by_50_steps_is_compact(sims):
+    out = sims.run("particles-flow", {"particles": 1000, "steps": 50})
+    assert len(json.dumps(out)) <= 300_000
