@@ -9,12 +9,56 @@ x of shape [B, ...] and t of shape [B].
     x_1 = sl.sample(result.ema_model, torch.randn(1000, 2), steps=20, method="rk4")
 """
 
-from . import couplings, data, metrics, models, oracles, timesteps
-from .checkpoints import load, save
-from .losses import cfm_loss
-from .paths import CosinePath, GaussianPath, LinearPath, PathSample, VPPath
-from .solvers import Trajectory, integrate, sample
-from .train import TrainResult, train
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
+# Public names -> (module, attribute or None for the module itself). Imported on first use, so
+# `import straightline` (and the course server's start-up) does not pay for torch until needed.
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "couplings": ("couplings", None),
+    "data": ("data", None),
+    "metrics": ("metrics", None),
+    "models": ("models", None),
+    "oracles": ("oracles", None),
+    "timesteps": ("timesteps", None),
+    "load": ("checkpoints", "load"),
+    "save": ("checkpoints", "save"),
+    "cfm_loss": ("losses", "cfm_loss"),
+    "CosinePath": ("paths", "CosinePath"),
+    "GaussianPath": ("paths", "GaussianPath"),
+    "LinearPath": ("paths", "LinearPath"),
+    "PathSample": ("paths", "PathSample"),
+    "VPPath": ("paths", "VPPath"),
+    "Trajectory": ("solvers", "Trajectory"),
+    "integrate": ("solvers", "integrate"),
+    "sample": ("solvers", "sample"),
+    "TrainResult": ("train", "TrainResult"),
+    "train": ("train", "train"),
+}
+
+if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from . import couplings, data, metrics, models, oracles, timesteps
+    from .checkpoints import load, save
+    from .losses import cfm_loss
+    from .paths import CosinePath, GaussianPath, LinearPath, PathSample, VPPath
+    from .solvers import Trajectory, integrate, sample
+    from .train import TrainResult, train
+
+
+def __getattr__(name: str) -> _Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'straightline' has no attribute {name!r}")
+    module_name, attr = _LAZY[name]
+    module = _importlib.import_module(f".{module_name}", __name__)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({n for n in globals() if not n.startswith("_")} | set(__all__))
+
 
 __version__ = "0.1.0"
 

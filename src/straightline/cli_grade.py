@@ -15,10 +15,13 @@ from pathlib import Path
 __all__ = ["add_grade_command"]
 
 
-def add_grade_command(sub) -> None:
-    from .grader import EXERCISES
+# The exercise names, spelled out so that building the parser does not import the grader (and
+# torch); tests/grader pins this tuple to the registry.
+EXERCISE_NAMES = ("cfm_loss", "weighted_cfm_loss", "euler_sample")
 
-    names = ", ".join(EXERCISES)
+
+def add_grade_command(sub) -> None:
+    names = ", ".join(EXERCISE_NAMES)
     p = sub.add_parser(
         "grade",
         help="grade your solution to a Build-It exercise",

@@ -62,3 +62,10 @@ def test_failing_solution_exits_1_and_json_has_the_first_failure(tmp_path: Path,
     data = json.loads(capsys.readouterr().out)
     assert data["status"] == "failed" and data["counts_as_attempt"] is True
     assert "summed" in data["message"] and data["tests"][0]["status"] == "failed"
+
+
+def test_cli_exercise_names_match_the_registry():
+    from straightline.cli_grade import EXERCISE_NAMES
+    from straightline.grader import EXERCISES
+
+    assert tuple(EXERCISES) == EXERCISE_NAMES

@@ -299,12 +299,53 @@ def _resolve_listing(path: Path, line: int, where: str, fields: dict[str, Any]) 
 def _object_source(dotted: str) -> str:
     if not isinstance(dotted, str) or not dotted.startswith("straightline."):
         raise LookupError(f"object {dotted!r} must be a dotted name inside straightline")
+    # Read the definition from the module's file without importing it: importing toolkit modules
+    # pulls in torch, which would cost the app seconds at every start.
+    parts = dotted.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        base = _PACKAGE_ROOT.parent.joinpath(*parts[:i])
+        file = base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py"
+        if file.is_file():
+            found = _static_source(file, parts[i:])
+            if found is not None:
+                return found
+            break
     module_name, _, attr = dotted.rpartition(".")
     try:
         obj = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError):
         raise LookupError(f"object {dotted!r} does not exist in the toolkit") from None
     return inspect.getsource(obj).rstrip() + "\n"
+
+
+def _static_source(file: Path, names: list[str]) -> str | None:
+    """The source of the top-level function/class `names[0]` (or a member `names[1:]` of it) in
+    `file`, decorators included, as `inspect.getsource` gives it; None when not defined there."""
+    import ast
+    import textwrap
+
+    text = file.read_text(encoding="utf-8")
+    try:
+        body: list[ast.stmt] = ast.parse(text).body
+    except SyntaxError:
+        return None
+    node: ast.stmt | None = None
+    for name in names:
+        node = next(
+            (
+                n
+                for n in body
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == name
+            ),
+            None,
+        )
+        if node is None:
+            return None
+        body = node.body if isinstance(node, ast.ClassDef) else []
+    assert node is not None and node.end_lineno is not None
+    start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    lines = text.splitlines()[start - 1 : node.end_lineno]
+    return textwrap.dedent("\n".join(lines)).rstrip() + "\n"
 
 
 def _region_source(file: str, region: str) -> str:
@@ -352,8 +393,10 @@ def load_chapter(path: Path) -> Chapter:
         try:
             html_text = parser.renderer.render(pending, parser.options, env)
         except md.MathError as exc:
-            first = next((t.map[0] for t in pending if t.map), 0)
-            raise ContentError(path, offset + first + 1, str(exc)) from None
+            # the line of the block that holds the formula, else the section's first line
+            lines = [t.map[0] for t in pending if t.map and exc.tex and exc.tex in t.content]
+            lines += [t.map[0] for t in pending if t.map]
+            raise ContentError(path, offset + (lines[0] if lines else 0) + 1, str(exc)) from None
         blocks.append(Section(html_text))
         pending.clear()
 

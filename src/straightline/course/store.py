@@ -17,7 +17,9 @@ read-modify-write of a state never loses a concurrent update.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -75,6 +77,16 @@ attempts_table = sa.Table(
 )
 
 
+# The hot read, built once: a learner's element states (one indexed lookup by primary key prefix).
+_STATES_QUERY = sa.select(
+    element_state_table.c.element_id,
+    element_state_table.c.element_type,
+    element_state_table.c.status,
+    element_state_table.c.state,
+    element_state_table.c.updated_at,
+).where(element_state_table.c.learner_id == sa.bindparam("learner_id"))
+
+
 @dataclass(frozen=True)
 class ElementState:
     """The current state of one element for one learner."""
@@ -129,9 +141,27 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        # writers take the write lock up front, so a read-modify-write never hits SQLITE_BUSY_SNAPSHOT
-        mode = "IMMEDIATE" if connection.get_execution_options().get("write") else "DEFERRED"
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        # Writers take the write lock up front, so a read-modify-write never hits SQLITE_BUSY_SNAPSHOT.
+        # Readers run each statement on its own (every read here is a single SELECT).
+        if connection.get_execution_options().get("write"):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _head_revision() -> str | None:
+    """The newest migration's id, read from the version files without importing Alembic
+    (None when that is not clear-cut: Alembic then decides)."""
+    import re
+
+    revisions: dict[str, str | None] = {}
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        rev = re.search(r'^revision\s*=\s*"([^"]+)"', text, re.M)
+        down = re.search(r'^down_revision\s*=\s*(None|"([^"]+)")', text, re.M)
+        if rev is None or down is None:
+            continue
+        revisions[rev.group(1)] = down.group(2)
+    heads = set(revisions) - set(revisions.values())
+    return heads.pop() if len(heads) == 1 else None
 
 
 def make_engine(url: str) -> Engine:
@@ -140,7 +170,9 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = sa.create_engine(
+            parsed, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=10, max_overflow=30
+        )
         _configure_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
@@ -157,6 +189,9 @@ class ProgressStore:
     def __init__(self, url: str, *, migrate: bool = True):
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
+        # SQLite has one writer at a time; queueing writers of this process on a lock hands the
+        # database over at once instead of through SQLite's sleeping busy handler.
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         if migrate:
             self.upgrade()
 
@@ -164,6 +199,9 @@ class ProgressStore:
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (a no-op when it is already there)."""
+        head = _head_revision()
+        if head is not None and self._current_revisions() == {head}:
+            return  # the usual start: nothing to do, and no need to import Alembic
         from alembic import command
         from alembic.config import Config
         from alembic.runtime.migration import MigrationContext
@@ -181,6 +219,13 @@ class ProgressStore:
             command.upgrade(config, "head")
             conn.commit()
 
+    def _current_revisions(self) -> set[str]:
+        try:
+            with self.engine.connect() as conn:
+                return set(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+        except sa.exc.DBAPIError:
+            return set()  # no schema yet
+
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
@@ -192,12 +237,8 @@ class ProgressStore:
 
     def states(self, learner_id: str) -> dict[str, ElementState]:
         """Every element state of a learner, keyed by element id (empty for a new learner)."""
-        t = element_state_table
-        query = sa.select(t.c.element_id, t.c.element_type, t.c.status, t.c.state, t.c.updated_at).where(
-            t.c.learner_id == learner_id
-        )
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(_STATES_QUERY, {"learner_id": learner_id}).all()
         return {r.element_id: ElementState(r.element_id, r.element_type, r.status, r.state, _utc(r.updated_at)) for r in rows}
 
     def attempts(self, learner_id: str, element_id: str | None = None) -> list[Attempt]:
@@ -220,6 +261,13 @@ class ProgressStore:
     def _insert(self, table: sa.Table) -> Any:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A connection in a write transaction, committed when the block ends without error."""
+        with self._write_lock or contextlib.nullcontext():
+            with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+                yield conn
+
     def _lock_learner(self, conn: Connection, learner_id: str, now: datetime) -> None:
         conn.execute(self._insert(learners_table).values(id=learner_id, created_at=now).on_conflict_do_nothing())
         if self.dialect == "postgresql":
@@ -238,7 +286,7 @@ class ProgressStore:
         """
         t = element_state_table
         now = _now()
-        with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+        with self._writing() as conn:
             self._lock_learner(conn, learner_id, now)
             row = conn.execute(
                 sa.select(t.c.state).where(t.c.learner_id == learner_id, t.c.element_id == element_id)
@@ -270,7 +318,7 @@ class ProgressStore:
     def replace(self, learner_id: str, states: Iterable[ElementState], attempts: Iterable[Attempt]) -> None:
         """Replace all of a learner's progress with the given states and attempts, atomically."""
         states, attempts = list(states), list(attempts)
-        with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+        with self._writing() as conn:
             self._lock_learner(conn, learner_id, _now())
             conn.execute(attempts_table.delete().where(attempts_table.c.learner_id == learner_id))
             conn.execute(element_state_table.delete().where(element_state_table.c.learner_id == learner_id))

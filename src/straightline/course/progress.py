@@ -1,0 +1,368 @@
+"""What each learner action does to an element's state, and how states read as progress.
+
+An element's state is a small JSON object stored per learner (see `store.py`); this module is the
+only place that knows its shape per element type:
+
+    check        {"chosen": 1..4, "correct": bool, "attempts": int, "solved": bool}
+    checkpoint   {"answer": str, "words": int, "rating": "got" | "partly" | "missed" | None}
+    derivation   {"hints": 0..3, "solution": bool}
+    adversarial  {"answer": str, "words": int}
+    design       {"answers": {"1".."4": str}, "design": bool}
+
+`apply(element, action, form, state)` validates the form fields and returns a `Change` (new state,
+status, attempts to record) or raises `InputError` naming the field, what was wrong and what is
+accepted. Statuses: "started" (touched, not finished) and "done" (check answered correctly,
+gate cleared, derivation's full solution opened, explanation committed, reference design revealed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .content import DEFAULT_MIN_WORDS, Chapter, Course, Element
+from .store import Change, ElementState
+
+__all__ = [
+    "ACTIONS",
+    "ATTEMPT_KINDS",
+    "AVAILABLE_TYPES",
+    "COMING_WITH",
+    "ChapterProgress",
+    "InputError",
+    "MAX_ANSWER_CHARS",
+    "RATINGS",
+    "apply",
+    "chapter_progress",
+    "course_progress",
+    "describe",
+    "locks",
+    "validate_state",
+    "word_count",
+]
+
+#: Interactive types whose machinery exists in this version (they count towards progress).
+AVAILABLE_TYPES = ("check", "checkpoint", "derivation", "adversarial", "design")
+
+#: Which issue brings the machinery of the element types that only show a placeholder today.
+COMING_WITH = {
+    "simulation": "the simulations issue",
+    "break-it": "the simulations issue",
+    "build-it": "the Build-It grader issue",
+    "experiment": "the advanced-toolkit issue",
+}
+
+RATINGS = {"got": "got it", "partly": "partly", "missed": "missed it"}
+MAX_ANSWER_CHARS = 20_000
+ADVERSARIAL_MIN_WORDS = 8
+DESIGN_MIN_WORDS = 5
+DERIVATION_STEPS = ("hint-1", "hint-2", "hint-3", "solution")
+
+
+class InputError(ValueError):
+    """A refused action: `field` names the form field; `status` is the HTTP status to answer with."""
+
+    def __init__(self, field: str, message: str, *, accepted: str | None = None, status: int = 422):
+        self.field, self.message, self.accepted, self.status = field, message, accepted, status
+        super().__init__(f"{field}: {message}" + (f" (accepted: {accepted})" if accepted else ""))
+
+
+def word_count(text: str) -> int:
+    return len(re.findall(r"[^\W_]+(?:['’_-][^\W_]+)*", text))
+
+
+def _field(form: Mapping[str, Any], name: str, accepted: str) -> str:
+    value = form.get(name)
+    if value is None:  # a form field sent empty reaches us as None too
+        raise InputError(name, f"the field {name!r} is missing or empty", accepted=accepted)
+    if not isinstance(value, str):
+        raise InputError(name, f"the field {name!r} must be text", accepted=accepted)
+    return value
+
+
+def _choice(form: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> str:
+    accepted = ", ".join(choices)
+    value = _field(form, name, accepted).strip()
+    if value not in choices:
+        shown = value if len(value) <= 40 else value[:40] + "…"
+        raise InputError(name, f"{name} must be one of {accepted}; got {shown!r}", accepted=accepted)
+    return value
+
+
+def _text(form: Mapping[str, Any], name: str, min_words: int) -> tuple[str, int]:
+    accepted = f"at least {min_words} words, at most {MAX_ANSWER_CHARS} characters"
+    if form.get(name) is None:
+        raise InputError(name, f"the answer is empty: write at least {min_words} words in your own words", accepted=accepted)
+    text = _field(form, name, accepted).replace("\r\n", "\n").strip()
+    if len(text) > MAX_ANSWER_CHARS:
+        raise InputError(name, f"your answer has {len(text)} characters; the limit is {MAX_ANSWER_CHARS}", accepted=accepted)
+    words = word_count(text)
+    if not text:
+        raise InputError(name, f"the answer is empty: write at least {min_words} words in your own words", accepted=accepted)
+    if words < min_words:
+        raise InputError(
+            name,
+            f"your answer has {words} word{'s' if words != 1 else ''}; write at least {min_words} "
+            "so there is a real attempt to compare with the model answer",
+            accepted=accepted,
+        )
+    return text, words
+
+
+# --- actions ------------------------------------------------------------------------------------
+
+Action = Callable[[Element, Mapping[str, Any], dict[str, Any] | None], Change]
+
+
+def _check_answer(element: Element, form: Mapping[str, Any], state: dict[str, Any] | None) -> Change:
+    n = len(element.html["options"])
+    option = int(_choice(form, "option", tuple(str(i) for i in range(1, n + 1))))
+    correct = bool(element.html["options"][option - 1]["correct"])
+    old = state or {}
+    solved = bool(old.get("solved")) or correct
+    new = {"chosen": option, "correct": correct, "attempts": int(old.get("attempts", 0)) + 1, "solved": solved}
+    return Change(new, "done" if solved else "started", [("check", {"option": option, "correct": correct})])
+
+
+def _checkpoint_answer(element: Element, form: Mapping[str, Any], state: dict[str, Any] | None) -> Change:
+    text, words = _text(form, "answer", int(element.fields.get("min_words", DEFAULT_MIN_WORDS)))
+    return Change({"answer": text, "words": words, "rating": None}, "done", [("checkpoint-answer", {"text": text, "words": words})])
+
+
+def _checkpoint_rating(element: Element, form: Mapping[str, Any], state: dict[str, Any] | None) -> Change:
+    rating = _choice(form, "rating", tuple(RATINGS))
+    if not state or not state.get("answer"):
+        raise InputError("rating", "answer the checkpoint before rating your answer against the model answer", status=409)
+    return Change({**state, "rating": rating}, "done", [("checkpoint-rating", {"rating": rating})])
+
+
+def _derivation_reveal(element: Element, form: Mapping[str, Any], state: dict[str, Any] | None) -> Change:
+    step = _choice(form, "reveal", DERIVATION_STEPS)
+    old = state or {"hints": 0, "solution": False}
+    hints, solution = int(old.get("hints", 0)), bool(old.get("solution", False))
+    if step == "solution":
+        solution = True
+        attempt = ("derivation-solution", {})
+    else:
+        k = int(step.rsplit("-", 1)[1])
+        if k > hints + 1:
+            raise InputError(
+                "reveal", f"hints open one at a time: the next one is hint-{hints + 1}, not {step}",
+                accepted=", ".join(DERIVATION_STEPS[hints : hints + 1] + ("solution",)), status=409,
+            )
+        hints = max(hints, k)
+        attempt = ("derivation-hint", {"hint": k})
+    return Change({"hints": hints, "solution": solution}, "done" if solution else "started", [attempt])
+
+
+def _adversarial_answer(element: Element, form: Mapping[str, Any], state: dict[str, Any] | None) -> Change:
+    text, words = _text(form, "answer", ADVERSARIAL_MIN_WORDS)
+    return Change({"answer": text, "words": words}, "done", [("adversarial-answer", {"text": text, "words": words})])
+
+
+def _design_answer(element: Element, form: Mapping[str, Any], state: dict[str, Any] | None) -> Change:
+    n = len(element.html["questions"])
+    question = _choice(form, "question", tuple(str(i) for i in range(1, n + 1)))
+    text, words = _text(form, "answer", DESIGN_MIN_WORDS)
+    old = state or {"answers": {}, "design": False}
+    answers = {**old.get("answers", {}), question: text}
+    design = bool(old.get("design", False))
+    return Change(
+        {"answers": answers, "design": design},
+        "done" if design else "started",
+        [("design-answer", {"question": int(question), "text": text})],
+    )
+
+
+def _design_reveal(element: Element, form: Mapping[str, Any], state: dict[str, Any] | None) -> Change:
+    n = len(element.html["questions"])
+    answers = (state or {}).get("answers", {})
+    missing = [str(i) for i in range(1, n + 1) if str(i) not in answers]
+    if missing:
+        raise InputError(
+            "reveal",
+            f"answer every question before the reference design: question(s) {', '.join(missing)} still open",
+            status=409,
+        )
+    return Change({"answers": answers, "design": True}, "done", [("design-reveal", {})])
+
+
+#: (element type, action name) -> the function that applies it.
+ACTIONS: dict[tuple[str, str], Action] = {
+    ("check", "answer"): _check_answer,
+    ("checkpoint", "answer"): _checkpoint_answer,
+    ("checkpoint", "rating"): _checkpoint_rating,
+    ("derivation", "reveal"): _derivation_reveal,
+    ("adversarial", "answer"): _adversarial_answer,
+    ("design", "answer"): _design_answer,
+    ("design", "reveal"): _design_reveal,
+}
+
+
+def apply(element: Element, action: str, form: Mapping[str, Any], state: dict[str, Any] | None) -> Change:
+    """The change `action` makes to `element` given the learner's `state`; raises InputError."""
+    fn = ACTIONS.get((element.type, action))
+    if fn is None:  # the routes only call known pairs
+        raise InputError("action", f"{element.type} elements have no action {action!r}", status=404)
+    return fn(element, form, state)
+
+
+# --- reading states -----------------------------------------------------------------------------
+
+def locks(chapter: Chapter, states: Mapping[str, ElementState]) -> dict[str, Element]:
+    """Interactive elements that come after a checkpoint the learner has not cleared -> that gate.
+
+    Only elements whose machinery exists (AVAILABLE_TYPES) lock; placeholders stay as they are.
+    """
+    locked: dict[str, Element] = {}
+    gate: Element | None = None
+    for element in chapter.elements:
+        if gate is not None and element.type in AVAILABLE_TYPES:
+            locked[element.id] = gate
+        if element.type == "checkpoint" and gate is None:
+            st = states.get(element.id)
+            if st is None or st.status != "done":
+                gate = element
+    return locked
+
+
+def describe(element: Element, state: ElementState | None) -> str:
+    """A short human description of a learner's state for an element."""
+    if element.type not in AVAILABLE_TYPES:
+        return f"coming with {COMING_WITH.get(element.type, 'a later issue')}"
+    if state is None:
+        return "not started"
+    s = state.state
+    if element.type == "check":
+        tries = s.get("attempts", 1)
+        tries_text = f"{tries} attempt{'s' if tries != 1 else ''}"
+        if s.get("solved"):
+            return f"answered correctly ({tries_text})"
+        return f"answered, not yet correct ({tries_text})"
+    if element.type == "checkpoint":
+        rating = s.get("rating")
+        return "gate cleared" + (f", self-rated: {RATINGS[rating]}" if rating in RATINGS else ", not yet self-rated")
+    if element.type == "derivation":
+        if s.get("solution"):
+            return "attempted, full derivation opened"
+        k = s.get("hints", 0)
+        return f"attempted, {k} of 3 hints opened"
+    if element.type == "adversarial":
+        return "explanation committed and revealed"
+    if element.type == "design":
+        if s.get("design"):
+            return "all questions answered, reference design revealed"
+        return f"{len(s.get('answers', {}))} of 4 questions answered"
+    return state.status
+
+
+@dataclass(frozen=True)
+class ChapterProgress:
+    done: int
+    total: int  # interactive elements available in this version
+    gates: int
+    gates_cleared: int
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+    @property
+    def complete(self) -> bool:
+        return self.total > 0 and self.done == self.total
+
+
+def chapter_progress(chapter: Chapter, states: Mapping[str, ElementState]) -> ChapterProgress:
+    elements = [e for e in chapter.elements if e.type in AVAILABLE_TYPES]
+    done = sum(1 for e in elements if (st := states.get(e.id)) is not None and st.status == "done")
+    gates = [e for e in elements if e.type == "checkpoint"]
+    cleared = sum(1 for e in gates if (st := states.get(e.id)) is not None and st.status == "done")
+    return ChapterProgress(done, len(elements), len(gates), cleared)
+
+
+def course_progress(course: Course, states: Mapping[str, ElementState]) -> ChapterProgress:
+    parts = [chapter_progress(c, states) for c in course.chapters]
+    return ChapterProgress(*(sum(getattr(p, f) for p in parts) for f in ("done", "total", "gates", "gates_cleared")))
+
+
+# --- validating stored/imported states ----------------------------------------------------------
+
+def _is_int(value: Any, lo: int, hi: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_ANSWER_CHARS
+
+
+def validate_state(element_type: str, status: Any, state: Any) -> str | None:
+    """None if (status, state) is a state this version can hold for the type; else what is wrong."""
+    if element_type not in AVAILABLE_TYPES:
+        return f"type {element_type!r} has no progress in this version (accepted: {', '.join(AVAILABLE_TYPES)})"
+    if status not in ("started", "done"):
+        return f"status must be 'started' or 'done', got {status!r}"
+    if not isinstance(state, dict):
+        return f"state must be an object, got {type(state).__name__}"
+    expected: dict[str, tuple[Callable[[Any], bool], str]]
+    if element_type == "check":
+        expected = {
+            "chosen": (lambda v: _is_int(v, 1, 4), "an integer in 1..4"),
+            "correct": (lambda v: isinstance(v, bool), "true or false"),
+            "attempts": (lambda v: _is_int(v, 1, 10**9), "a positive integer"),
+            "solved": (lambda v: isinstance(v, bool), "true or false"),
+        }
+        want = "done" if state.get("solved") else "started"
+    elif element_type == "checkpoint":
+        expected = {
+            "answer": (_is_text, f"text of 1..{MAX_ANSWER_CHARS} characters"),
+            "words": (lambda v: _is_int(v, 0, MAX_ANSWER_CHARS), "a word count"),
+            "rating": (lambda v: v is None or v in RATINGS, f"null or one of {', '.join(RATINGS)}"),
+        }
+        want = "done"
+    elif element_type == "derivation":
+        expected = {
+            "hints": (lambda v: _is_int(v, 0, 3), "an integer in 0..3"),
+            "solution": (lambda v: isinstance(v, bool), "true or false"),
+        }
+        want = "done" if state.get("solution") else "started"
+    elif element_type == "adversarial":
+        expected = {
+            "answer": (_is_text, f"text of 1..{MAX_ANSWER_CHARS} characters"),
+            "words": (lambda v: _is_int(v, 0, MAX_ANSWER_CHARS), "a word count"),
+        }
+        want = "done"
+    else:  # design
+        expected = {
+            "answers": (
+                lambda v: isinstance(v, dict) and set(v) <= {"1", "2", "3", "4"} and all(map(_is_text, v.values())),
+                "an object mapping '1'..'4' to answer texts",
+            ),
+            "design": (lambda v: isinstance(v, bool), "true or false"),
+        }
+        want = "done" if state.get("design") else "started"
+        if state.get("design") and isinstance(state.get("answers"), dict) and len(state["answers"]) != 4:
+            return "design is revealed only after all 4 answers"
+    unknown = sorted(set(state) - set(expected))
+    if unknown:
+        return f"state has unknown key(s) {unknown} (accepted: {', '.join(expected)})"
+    for key, (ok, what) in expected.items():
+        if key not in state:
+            return f"state lacks {key!r} ({what})"
+        if not ok(state[key]):
+            shown = repr(state[key])
+            return f"state.{key} must be {what}, got {shown[:60]}"
+    if status != want:
+        return f"status must be {want!r} for this state, got {status!r}"
+    return None
+
+
+#: Attempt kinds each element type records (used to validate imports).
+ATTEMPT_KINDS: dict[str, tuple[str, ...]] = {
+    "check": ("check",),
+    "checkpoint": ("checkpoint-answer", "checkpoint-rating"),
+    "derivation": ("derivation-hint", "derivation-solution"),
+    "adversarial": ("adversarial-answer",),
+    "design": ("design-answer", "design-reveal"),
+}

@@ -1,0 +1,159 @@
+"""Export and import a learner's progress as JSON (a versioned format).
+
+    {
+      "format": "straightline-progress",
+      "version": 1,
+      "exported_at": "2025-01-31T12:00:00+00:00",
+      "elements": [{"id": "c0-what-is-v", "type": "check", "status": "done",
+                    "state": {...}, "updated_at": "..."}],
+      "attempts": [{"element": "c0-what-is-v", "type": "check", "kind": "check",
+                    "payload": {...}, "at": "..."}]
+    }
+
+`parse_import` validates a whole file before anything is written and raises `ImportFileError` with
+the JSON path of the first problem (e.g. `elements[2].state.chosen must be an integer in 1..4,
+got 7`). Elements the current course does not have are kept (a newer or older course version may
+have them) but must still be well formed; an element the course has must have the course's type.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from .content import Course
+from .progress import ATTEMPT_KINDS, AVAILABLE_TYPES, validate_state
+from .store import Attempt, ElementState
+
+__all__ = ["FORMAT", "VERSION", "ImportFileError", "ImportPlan", "export_progress", "parse_import"]
+
+FORMAT = "straightline-progress"
+VERSION = 1
+MAX_ELEMENTS = 10_000
+MAX_ATTEMPTS = 100_000
+
+
+class ImportFileError(ValueError):
+    """An import file that is not valid progress JSON; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    states: list[ElementState]
+    attempts: list[Attempt]
+
+
+def export_progress(states: dict[str, ElementState], attempts: list[Attempt]) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": datetime.now(timezone.utc).isoformat(),
+        "elements": [
+            {
+                "id": s.element_id,
+                "type": s.element_type,
+                "status": s.status,
+                "state": s.state,
+                "updated_at": s.updated_at.isoformat(),
+            }
+            for s in sorted(states.values(), key=lambda s: s.element_id)
+        ],
+        "attempts": [
+            {"element": a.element_id, "type": a.element_type, "kind": a.kind, "payload": a.payload, "at": a.created_at.isoformat()}
+            for a in attempts
+        ],
+    }
+
+
+def _time(value: Any, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise ImportFileError(f"{where} must be an ISO 8601 date-time string, got {value!r:.60}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ImportFileError(f"{where} must be an ISO 8601 date-time like 2025-01-31T12:00:00+00:00, got {value!r:.60}") from None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+def _keys(obj: Any, where: str, required: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(obj, dict):
+        raise ImportFileError(f"{where} must be an object with keys {', '.join(required)}, got {type(obj).__name__}")
+    missing = [k for k in required if k not in obj]
+    if missing:
+        raise ImportFileError(f"{where} lacks {', '.join(missing)} (needs {', '.join(required)})")
+    unknown = sorted(set(obj) - set(required))
+    if unknown:
+        raise ImportFileError(f"{where} has unknown key(s) {', '.join(unknown)} (accepted: {', '.join(required)})")
+    return obj
+
+
+def _id(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > 100:
+        raise ImportFileError(f"{where} must be an element id (text of 1..100 characters), got {value!r:.60}")
+    return value
+
+
+def _type(value: Any, element_id: str, course: Course, where: str) -> str:
+    if value not in AVAILABLE_TYPES:
+        raise ImportFileError(f"{where} must be one of {', '.join(AVAILABLE_TYPES)}, got {value!r:.60}")
+    known = course.elements.get(element_id)
+    if known is not None and known.type != value:
+        raise ImportFileError(f"{where} is {value!r} but element {element_id!r} is a {known.type} in this course")
+    return value
+
+
+def parse_import(raw: bytes, course: Course) -> ImportPlan:
+    """Validate an uploaded progress file completely; raises ImportFileError on the first problem."""
+    if not raw.strip():
+        raise ImportFileError("the file is empty: choose a progress file exported from this course")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ImportFileError("the file is not UTF-8 text: choose the .json file the export gave you") from None
+    except json.JSONDecodeError as exc:
+        raise ImportFileError(f"the file is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not isinstance(data, dict):
+        raise ImportFileError(f"the file must hold a JSON object with format {FORMAT!r}, got a {type(data).__name__}")
+    if data.get("format") != FORMAT:
+        raise ImportFileError(f"format must be {FORMAT!r}, got {data.get('format')!r:.60}: this is not a straightline progress file")
+    if data.get("version") != VERSION:
+        raise ImportFileError(f"version must be {VERSION} (the version this app reads), got {data.get('version')!r:.60}")
+    _keys(data, "the file", ("format", "version", "exported_at", "elements", "attempts"))
+    _time(data["exported_at"], "exported_at")
+    elements, attempts = data["elements"], data["attempts"]
+    if not isinstance(elements, list) or len(elements) > MAX_ELEMENTS:
+        raise ImportFileError(f"elements must be a list of at most {MAX_ELEMENTS} entries")
+    if not isinstance(attempts, list) or len(attempts) > MAX_ATTEMPTS:
+        raise ImportFileError(f"attempts must be a list of at most {MAX_ATTEMPTS} entries")
+
+    states: list[ElementState] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(elements):
+        where = f"elements[{i}]"
+        e = _keys(entry, where, ("id", "type", "status", "state", "updated_at"))
+        eid = _id(e["id"], f"{where}.id")
+        if eid in seen:
+            raise ImportFileError(f"{where}.id {eid!r} appears twice")
+        seen.add(eid)
+        etype = _type(e["type"], eid, course, f"{where}.type")
+        problem = validate_state(etype, e["status"], e["state"])
+        if problem:
+            raise ImportFileError(f"{where} ({eid}): {problem}")
+        states.append(ElementState(eid, etype, e["status"], e["state"], _time(e["updated_at"], f"{where}.updated_at")))
+
+    history: list[Attempt] = []
+    for i, entry in enumerate(attempts):
+        where = f"attempts[{i}]"
+        a = _keys(entry, where, ("element", "type", "kind", "payload", "at"))
+        eid = _id(a["element"], f"{where}.element")
+        etype = _type(a["type"], eid, course, f"{where}.type")
+        if a["kind"] not in ATTEMPT_KINDS[etype]:
+            raise ImportFileError(f"{where}.kind must be one of {', '.join(ATTEMPT_KINDS[etype])} for a {etype}, got {a['kind']!r:.60}")
+        if not isinstance(a["payload"], dict):
+            raise ImportFileError(f"{where}.payload must be an object, got {type(a['payload']).__name__}")
+        if len(json.dumps(a["payload"])) > 50_000:
+            raise ImportFileError(f"{where}.payload is larger than 50000 characters")
+        history.append(Attempt(eid, etype, a["kind"], a["payload"], _time(a["at"], f"{where}.at")))
+    return ImportPlan(states, history)

@@ -1,0 +1,171 @@
+"""Element actions (POST): answer a check, write a checkpoint answer and rate it, reveal derivation
+hints, commit an adversarial explanation, answer the design questions.
+
+Each route answers a plain form post with a 303 redirect back to the element, an
+`X-Straightline-Fragment: 1` request with the element's new HTML, and an `Accept: application/json`
+request with its new state. A refused action (missing or bad field, too short an answer, a hint
+out of order, a locked element) is answered 422/409 and writes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from ...course.content import Element
+from ...course.progress import InputError, apply, chapter_progress, describe, locks
+from ..app import AppContext
+from ..responses import wants_fragment, wants_json
+from . import chapter_of, context, learner_id, same_origin
+
+router = APIRouter(tags=["elements"], dependencies=[Depends(same_origin)])
+Ctx = Annotated[AppContext, Depends(context)]
+Text = Annotated[str | None, Form()]
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    303: {"description": "saved; redirect back to the element in its chapter (plain form posts)"},
+    404: {"description": "no such element, or it is not of this route's type"},
+    409: {"description": "not possible yet (locked element, hint out of order, rating before answering)"},
+    413: {"description": "request body over 64 KiB"},
+    422: {"description": "a field is missing or not accepted; the message names it"},
+}
+
+
+def _element(ctx: AppContext, element_id: str, element_type: str, action: str) -> Element:
+    element = ctx.course.elements.get(element_id)
+    if element is None:
+        raise HTTPException(404, f"There is no element {element_id!r} in this course.")
+    if element.type != element_type:
+        raise HTTPException(404, f"Element {element_id!r} is a {element.type}; it has no {action!r} action.")
+    return element
+
+
+def _act(request: Request, ctx: AppContext, element_id: str, route: str, form: dict[str, str | None]) -> Response:
+    element_type, action = _ROUTES[route]
+    element = _element(ctx, element_id, element_type, route)
+    chapter = chapter_of(ctx, element)
+    learner = learner_id(request)
+    states = ctx.store.states(learner)
+    before = locks(chapter, states)
+    try:
+        gate = before.get(element.id)
+        if gate is not None:
+            raise InputError(
+                "element",
+                f"this {element.type} is locked until you clear the checkpoint above it ({gate.id})",
+                status=409,
+            )
+        new = ctx.store.update(learner, element.id, element.type, lambda old: apply(element, action, form, old))
+    except InputError as err:
+        return _refused(request, ctx, element, states, err, form, route)
+    states = {**states, element.id: new}
+    after = locks(chapter, states)
+    unlocked = sorted(set(before) - set(after))
+    progress = chapter_progress(chapter, states)
+    if wants_json(request):
+        return JSONResponse(
+            {
+                "element": element.id,
+                "type": element.type,
+                "status": new.status,
+                "description": describe(element, new),
+                "state": new.state,
+                "chapter": {"slug": chapter.slug, "done": progress.done, "total": progress.total},
+                "unlocked": unlocked,
+            }
+        )
+    if wants_fragment(request):
+        headers = {"X-Chapter-Progress": f"{progress.done}/{progress.total}"}
+        if unlocked:
+            headers["X-Refresh-Elements"] = " ".join(unlocked)
+        return HTMLResponse(ctx.renderer.element(element, new), headers=headers)
+    return RedirectResponse(f"/chapters/{chapter.slug}#{element.id}", status_code=303)
+
+
+def _refused(request: Request, ctx: AppContext, element: Element, states: dict, err: InputError, form: dict, route: str) -> Response:
+    chapter = chapter_of(ctx, element)
+    if wants_json(request):
+        body = {"status": err.status, "field": err.field, "message": err.message}
+        if err.accepted:
+            body["accepted"] = err.accepted
+        return JSONResponse({"error": body}, status_code=err.status)
+    draft = {k: v for k, v in form.items() if isinstance(v, str)}
+    locked_by = locks(chapter, states).get(element.id)
+    if wants_fragment(request):
+        html = ctx.renderer.element(element, states.get(element.id), locked_by=locked_by, error=err, draft=draft, action=route)
+        return HTMLResponse(html, status_code=err.status)
+    page = ctx.renderer.chapter_page(chapter, states, error_element=element, error=err, draft=draft, action=route)
+    return HTMLResponse(page, status_code=err.status)
+
+
+#: route suffix -> (element type, progress action)
+_ROUTES = {
+    "check": ("check", "answer"),
+    "checkpoint": ("checkpoint", "answer"),
+    "checkpoint/rating": ("checkpoint", "rating"),
+    "derivation": ("derivation", "reveal"),
+    "adversarial": ("adversarial", "answer"),
+    "design": ("design", "answer"),
+    "design/reveal": ("design", "reveal"),
+}
+
+
+@router.post("/elements/{element_id}/check", responses=_RESPONSES, summary="Answer a check: option 1..4")
+def answer_check(element_id: str, request: Request, ctx: Ctx, option: Text = None) -> Response:
+    return _act(request, ctx, element_id, "check", {"option": option})
+
+
+@router.post(
+    "/elements/{element_id}/checkpoint",
+    responses=_RESPONSES,
+    summary="Answer a checkpoint in free text (at least min_words words); clears the gate",
+)
+def answer_checkpoint(element_id: str, request: Request, ctx: Ctx, answer: Text = None) -> Response:
+    return _act(request, ctx, element_id, "checkpoint", {"answer": answer})
+
+
+@router.post(
+    "/elements/{element_id}/checkpoint/rating",
+    responses=_RESPONSES,
+    summary="Rate your checkpoint answer against the model answer: got, partly or missed",
+)
+def rate_checkpoint(element_id: str, request: Request, ctx: Ctx, rating: Text = None) -> Response:
+    return _act(request, ctx, element_id, "checkpoint/rating", {"rating": rating})
+
+
+@router.post(
+    "/elements/{element_id}/derivation",
+    responses=_RESPONSES,
+    summary="Reveal the next hint (hint-1, hint-2, hint-3, in order) or the full derivation (solution)",
+)
+def reveal_derivation(element_id: str, request: Request, ctx: Ctx, reveal: Text = None) -> Response:
+    return _act(request, ctx, element_id, "derivation", {"reveal": reveal})
+
+
+@router.post(
+    "/elements/{element_id}/adversarial",
+    responses=_RESPONSES,
+    summary="Commit to an explanation of the scenario (at least 8 words); reveals the explanation",
+)
+def answer_adversarial(element_id: str, request: Request, ctx: Ctx, answer: Text = None) -> Response:
+    return _act(request, ctx, element_id, "adversarial", {"answer": answer})
+
+
+@router.post(
+    "/elements/{element_id}/design",
+    responses=_RESPONSES,
+    summary="Answer design question 1..4 (at least 5 words); reveals that question's reference answer",
+)
+def answer_design(element_id: str, request: Request, ctx: Ctx, question: Text = None, answer: Text = None) -> Response:
+    return _act(request, ctx, element_id, "design", {"question": question, "answer": answer})
+
+
+@router.post(
+    "/elements/{element_id}/design/reveal",
+    responses=_RESPONSES,
+    summary="Reveal the reference design (after all four questions are answered)",
+)
+def reveal_design(element_id: str, request: Request, ctx: Ctx) -> Response:
+    return _act(request, ctx, element_id, "design/reveal", {})

@@ -1,0 +1,87 @@
+"""Fixtures for the web app's tests.
+
+- `store_url`: each test runs against SQLite and (under `make test`) PostgreSQL;
+- `client`, `other_client`: two learners (separate cookie jars) on an app over the fixture course
+  in fixtures/course/ (one element of every type, and a gate);
+- `real_client`: the app over the real course;
+- `server_factory`: real `python -m straightline.web.server` processes on free loopback ports.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from straightline.course.content import Course, load_course
+from straightline.web.app import create_app
+
+sys.path.insert(0, str(Path(__file__).parent))
+from web_support import FIXTURE_CHAPTERS, ServerProcess, make_settings, start_server  # noqa: E402
+
+
+def _shared(name: str, path: Path):
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_db = _shared("straightline_test_databases", Path(__file__).parents[1] / "course" / "databases.py")
+postgres_database = _db.postgres_database
+store_url = _db.store_url
+
+
+@pytest.fixture(scope="session")
+def fixture_course() -> Course:
+    return load_course(FIXTURE_CHAPTERS)
+
+
+@pytest.fixture(scope="session")
+def real_course() -> Course:
+    return load_course()
+
+
+@pytest.fixture
+def app(store_url: str, tmp_path: Path, fixture_course: Course) -> Iterator[FastAPI]:
+    yield create_app(make_settings(store_url, tmp_path), course=fixture_course)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def other_client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def real_client(store_url: str, tmp_path: Path, real_course: Course) -> Iterator[TestClient]:
+    with TestClient(create_app(make_settings(store_url, tmp_path), course=real_course)) as c:
+        yield c
+
+
+@pytest.fixture
+def server_factory() -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def factory(*args, **kwargs) -> ServerProcess:
+        server = start_server(*args, **kwargs)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.kill(signal.SIGTERM)

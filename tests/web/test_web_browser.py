@@ -1,0 +1,315 @@
+"""The course in a real browser (Playwright driving Debian's Chromium) against a real server
+process: every chapter opens; checks, the Chapter 1 gate and derivation hints work in place
+without a reload; state survives a reload; the page is keyboard operable; dark mode is not blank;
+with JavaScript off the forms still work; and no request ever leaves 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from straightline.course.content import Course, Element
+
+from web_support import ServerProcess, start_server  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium)"),
+]
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    data = tmp_path_factory.mktemp("browser-server")
+    server = start_server(data, db=f"sqlite:///{data / 'progress.db'}")
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+class Traffic:
+    """Every request the pages make, and every console error."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+        self.errors: list[str] = []
+
+    def assert_local(self) -> None:
+        assert self.urls, "no requests recorded"
+        outside = [u for u in self.urls if urlsplit(u).scheme not in ("data", "about", "blob") and urlsplit(u).hostname != "127.0.0.1"]
+        assert outside == [], f"requests left 127.0.0.1: {outside}"
+        # a refused answer is answered 422/409 on purpose; Chromium logs any 4xx fetch as an error
+        expected = re.compile(r"Failed to load resource: the server responded with a status of (409|422) ")
+        errors = [e for e in self.errors if not expected.match(e)]
+        assert errors == [], f"console errors: {errors}"
+
+
+@pytest.fixture
+def traffic() -> Traffic:
+    return Traffic()
+
+
+def _context(browser, traffic: Traffic, **options):
+    context = browser.new_context(**options)
+    context.on("request", lambda request: traffic.urls.append(request.url))
+    context.on("console", lambda msg: traffic.errors.append(msg.text) if msg.type == "error" else None)
+    return context
+
+
+@pytest.fixture
+def page(browser, traffic: Traffic):
+    context = _context(browser, traffic, viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    yield pg
+    context.close()
+    traffic.assert_local()
+
+
+def _first(course: Course, etype: str, chapter: int | None = None) -> Element:
+    for ch in course.chapters:
+        if chapter is not None and ch.number != chapter:
+            continue
+        for element in ch.elements:
+            if element.type == etype:
+                return element
+    raise LookupError(etype)
+
+
+def _slug(course: Course, element: Element) -> str:
+    return course.chapters[element.chapter].slug
+
+
+def _mark_no_reload(page) -> None:
+    page.evaluate("window.__noReload = 'still here'")
+
+
+def _assert_no_reload(page) -> None:
+    assert page.evaluate("window.__noReload") == "still here", "the page reloaded"
+
+
+def test_every_chapter_opens(page, live_server: ServerProcess, real_course: Course) -> None:
+    page.goto(live_server.url + "/")
+    assert page.locator("h1").inner_text() == "Understand Flow Matching"
+    for chapter in real_course.chapters:
+        page.goto(f"{live_server.url}/chapters/{chapter.slug}")
+        assert page.locator("h1").inner_text() == chapter.title
+        assert page.locator("section.el").count() == len(chapter.elements)
+        assert page.locator("math").count() > 0
+    page.goto(live_server.url + "/progress")
+    assert page.locator("h1").inner_text() == "Your progress"
+
+
+def test_answer_a_check_in_place_then_reload(page, live_server: ServerProcess, real_course: Course) -> None:
+    check = _first(real_course, "check")
+    wrong = next(i for i, o in enumerate(check.html["options"], 1) if not o["correct"])
+    right = next(i for i, o in enumerate(check.html["options"], 1) if o["correct"])
+    page.goto(f"{live_server.url}/chapters/{_slug(real_course, check)}")
+    _mark_no_reload(page)
+    section = page.locator(f"#{check.id}")
+    section.locator(f"label[for='{check.id}-o{wrong}']").click()
+    section.get_by_role("button", name="Check my answer").click()
+    feedback = page.locator(f"#{check.id} .feedback--wrong")
+    feedback.wait_for()
+    assert "Not quite." in feedback.inner_text()
+    page.locator(f"#{check.id} label[for='{check.id}-o{right}']").click()
+    page.locator(f"#{check.id}").get_by_role("button", name="Check this answer").click()
+    page.locator(f"#{check.id} .feedback--right").wait_for()
+    _assert_no_reload(page)
+    assert page.locator(f"#{check.id} .el__status").inner_text().startswith("answered correctly")
+    page.reload()
+    assert page.locator(f"#{check.id} .feedback--right").is_visible()
+    assert page.locator(f"#{check.id}-o{right}").is_checked()
+
+
+def test_clear_the_chapter_1_gate(page, live_server: ServerProcess, real_course: Course) -> None:
+    gate = _first(real_course, "checkpoint", chapter=1)
+    min_words = int(gate.fields.get("min_words", 20))
+    page.goto(f"{live_server.url}/chapters/{_slug(real_course, gate)}")
+    _mark_no_reload(page)
+    box = page.locator(f"#{gate.id}-answer")
+    box.fill("too short")
+    page.locator(f"#{gate.id}").get_by_role("button", name="Submit my answer").click()
+    error = page.locator(f"#{gate.id} .field-error")
+    error.wait_for()
+    assert f"write at least {min_words}" in error.inner_text()
+    assert page.locator(f"#{gate.id}-answer").input_value() == "too short"  # the draft is kept
+    answer = " ".join(["Each particle follows the field from where it is, so paths are unique."] * (min_words // 10 + 1))
+    page.locator(f"#{gate.id}-answer").fill(answer)
+    assert "words" in page.locator(f"#{gate.id} .word-count").inner_text()
+    page.locator(f"#{gate.id}").get_by_role("button", name="Submit my answer").click()
+    page.locator(f"#{gate.id} .gate-cleared").wait_for()
+    assert page.locator(f"#{gate.id} .model-answer").is_visible()
+    page.locator(f"#{gate.id}").get_by_role("button", name="Partly").click()
+    page.locator(f"#{gate.id} .rating__saved").wait_for()
+    assert page.locator(f"#{gate.id} button[value='partly']").get_attribute("aria-pressed") == "true"
+    _assert_no_reload(page)
+    page.reload()
+    assert page.locator(f"#{gate.id} .gate-cleared").is_visible()
+    assert answer[:40] in page.locator(f"#{gate.id} .answer-text").inner_text()
+    page.goto(live_server.url + "/")
+    assert "Checkpoint cleared" in page.locator(".chapter-card").nth(1).inner_text()
+
+
+def test_reveal_hints_one_at_a_time(page, live_server: ServerProcess, real_course: Course) -> None:
+    derivation = _first(real_course, "derivation")
+    page.goto(f"{live_server.url}/chapters/{_slug(real_course, derivation)}")
+    _mark_no_reload(page)
+    el = page.locator(f"#{derivation.id}")
+    for k in (1, 2, 3):
+        el = page.locator(f"#{derivation.id}")
+        el.get_by_role("button", name=f"Show hint {k} of 3").click()
+        page.locator(f"#{derivation.id} .hint").nth(k - 1).wait_for()
+        assert page.locator(f"#{derivation.id} .hint").count() == k
+        focused = page.evaluate("document.activeElement.className")
+        assert "hint" in focused  # focus moves to what was revealed
+    page.locator(f"#{derivation.id}").get_by_role("button", name="Show the full derivation").click()
+    page.locator(f"#{derivation.id} .solution").wait_for()
+    _assert_no_reload(page)
+    page.reload()
+    assert page.locator(f"#{derivation.id} .hint").count() == 3
+    assert page.locator(f"#{derivation.id} .solution").is_visible()
+
+
+def test_keyboard_only(page, live_server: ServerProcess, real_course: Course) -> None:
+    check = _first(real_course, "check")
+    page.goto(f"{live_server.url}/chapters/{_slug(real_course, check)}")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    for _ in range(200):  # Tab through the chapter until the check's first option has focus
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == f"{check.id}-o1":
+            break
+    else:
+        pytest.fail("Tab never reached the check's options")
+    outline = page.evaluate("getComputedStyle(document.activeElement.nextElementSibling).outlineStyle")
+    assert outline == "solid"  # the focused option shows a focus ring
+    page.keyboard.press("ArrowDown")  # radio group: arrows move the choice ...
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("Space")  # ... Space chooses
+    assert page.locator(f"#{check.id}-o1").is_checked()
+    page.keyboard.press("Enter")  # Enter submits the form
+    page.locator(f"#{check.id} .feedback").wait_for()
+    assert page.evaluate("document.activeElement.id") == f"{check.id}-feedback"
+    page.keyboard.press("Tab")
+    tag = page.evaluate("document.activeElement.tagName")
+    assert tag in ("INPUT", "BUTTON", "A", "SUMMARY")
+
+
+def _pixel_stddev(browser, png: bytes) -> float:
+    scratch = browser.new_page()
+    data = base64.b64encode(png).decode()
+    value = scratch.evaluate(
+        """async (data) => {
+          const img = new Image(); img.src = 'data:image/png;base64,' + data; await img.decode();
+          const c = document.createElement('canvas'); c.width = img.width; c.height = img.height;
+          const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+          const px = g.getImageData(0, 0, c.width, c.height).data;
+          let n = 0, s = 0, s2 = 0;
+          for (let i = 0; i < px.length; i += 4) { const y = 0.299*px[i] + 0.587*px[i+1] + 0.114*px[i+2]; s += y; s2 += y*y; n++; }
+          const m = s / n; return [m, Math.sqrt(s2 / n - m * m)];
+        }""",
+        data,
+    )
+    scratch.close()
+    return value
+
+
+def test_dark_mode_screenshot_is_not_blank(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course) -> None:
+    context = _context(browser, traffic, viewport={"width": 360, "height": 780}, color_scheme="dark")
+    pg = context.new_page()
+    for path in ["/", f"/chapters/{real_course.chapters[1].slug}"]:
+        pg.goto(live_server.url + path)
+        mean, std = _pixel_stddev(browser, pg.screenshot())
+        assert mean < 80, f"{path}: the page is not dark (mean luminance {mean:.0f})"
+        assert std > 15, f"{path}: the screenshot is nearly uniform (std {std:.1f})"
+        assert pg.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(19, 21, 24)"
+        width = pg.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"{path}: the page is {width}px wide on a 360px screen"
+    context.close()
+    traffic.assert_local()
+
+
+def test_no_horizontal_scroll_on_a_phone(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course) -> None:
+    context = _context(browser, traffic, viewport={"width": 360, "height": 780})
+    pg = context.new_page()
+    for path in ["/", "/progress"] + [f"/chapters/{c.slug}" for c in real_course.chapters]:
+        pg.goto(live_server.url + path)
+        assert pg.evaluate("document.documentElement.scrollWidth") <= 360, path
+    context.close()
+    traffic.assert_local()
+
+
+def test_forms_work_without_javascript(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course) -> None:
+    context = _context(browser, traffic, java_script_enabled=False)
+    pg = context.new_page()
+    check = _first(real_course, "check")
+    pg.goto(f"{live_server.url}/chapters/{_slug(real_course, check)}")
+    pg.locator(f"label[for='{check.id}-o2']").click()
+    with pg.expect_navigation():
+        pg.locator(f"#{check.id}").get_by_role("button", name="Check my answer").click()
+    assert pg.url.endswith(f"/chapters/{_slug(real_course, check)}#{check.id}")  # redirected back to the element
+    assert pg.locator(f"#{check.id} .feedback").is_visible()
+
+    gate = _first(real_course, "checkpoint", chapter=1)
+    pg.goto(f"{live_server.url}/chapters/{_slug(real_course, gate)}")
+    pg.locator(f"#{gate.id}-answer").fill("far too short")
+    with pg.expect_navigation():
+        pg.locator(f"#{gate.id}").get_by_role("button", name="Submit my answer").click()
+    assert pg.locator(".page-error").is_visible() and pg.locator(f"#{gate.id} .field-error").is_visible()
+    assert pg.locator(f"#{gate.id}-answer").input_value() == "far too short"
+    words = " ".join(["unique"] * int(gate.fields.get("min_words", 20)))
+    pg.locator(f"#{gate.id}-answer").fill(words)
+    with pg.expect_navigation():
+        pg.locator(f"#{gate.id}").get_by_role("button", name="Submit my answer").click()
+    assert pg.locator(f"#{gate.id} .gate-cleared").is_visible()
+
+    derivation = _first(real_course, "derivation")
+    pg.goto(f"{live_server.url}/chapters/{_slug(real_course, derivation)}")
+    with pg.expect_navigation():
+        pg.locator(f"#{derivation.id}").get_by_role("button", name="Show hint 1 of 3").click()
+    assert pg.locator(f"#{derivation.id} .hint").count() == 1
+    context.close()
+    traffic.assert_local()
+
+
+def test_no_page_is_blank(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course, tmp_path: Path) -> None:
+    """Home and every chapter, wide and light, narrow and dark: no screenshot is blank."""
+    for (width, height), scheme in (((1280, 900), "light"), ((360, 780), "dark")):
+        context = _context(browser, traffic, viewport={"width": width, "height": height}, color_scheme=scheme)
+        pg = context.new_page()
+        for path in ["/"] + [f"/chapters/{c.slug}" for c in real_course.chapters]:
+            pg.goto(live_server.url + path)
+            shot = pg.screenshot()
+            (tmp_path / f"{re.sub(r'[^a-z0-9]+', '-', path) or 'home'}-{width}-{scheme}.png").write_bytes(shot)
+            _, std = _pixel_stddev(browser, shot)
+            assert std > 10, (path, width, scheme)
+        context.close()
+    traffic.assert_local()

@@ -1,0 +1,87 @@
+"""Helpers shared by the web tests (imported by conftest.py and the test modules)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from straightline.web.settings import Settings
+
+FIXTURE_CHAPTERS = Path(__file__).parent / "fixtures" / "course"
+SECRET = "test-secret-0123456789abcdef"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides) -> Settings:
+    return Settings(**{"database_url": database_url, "secret_key": SECRET, "data_dir": data_dir, **overrides})
+
+
+# --- real server processes ------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=30)
+
+
+def start_server(
+    data_dir: Path,
+    *,
+    db: str | None = None,
+    content_dir: Path | None = None,
+    port: int | None = None,
+    wait: bool = True,
+) -> ServerProcess:
+    """`python -m straightline.web.server` on a free loopback port; waits until /healthz answers."""
+    port = port or free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRAIGHTLINE_")}
+    env["STRAIGHTLINE_DATA_DIR"] = str(data_dir)
+    if content_dir is not None:
+        env["STRAIGHTLINE_CONTENT_DIR"] = str(content_dir)
+    args = [sys.executable, "-m", "straightline.web.server", "--host", "127.0.0.1", "--port", str(port)]
+    if db:
+        args += ["--db", db]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / f"server-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = ServerProcess(process, f"http://127.0.0.1:{port}", log)
+    if wait:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}:\n{server.output()}")
+            try:
+                if httpx.get(server.url + "/healthz", timeout=2).status_code == 200:
+                    return server
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        server.kill()
+        raise RuntimeError(f"server did not answer within 90 s:\n{server.output()}")
+    return server
+
+
