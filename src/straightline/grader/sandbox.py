@@ -213,6 +213,11 @@ def bwrap_command(
     layout = sandbox_layout()
     options = _bwrap_options(bwrap)
     cmd = [bwrap]
+    # the private /tmp comes first, so that read-only binds of paths that live under /tmp (a
+    # checkout or virtual environment in /tmp, as in a CI clone) are mounted on top of it
+    if "--size" in options:
+        cmd += ["--size", str(settings.tmp_bytes)]
+    cmd += ["--tmpfs", "/tmp"]
     for src, dest in layout.binds:
         cmd += ["--ro-bind", src, dest]
     for target, link in layout.symlinks:
@@ -222,9 +227,7 @@ def bwrap_command(
     for path in WORKER_FILES:
         cmd += ["--ro-bind", str(path), f"{SANDBOX_DIR}/{path.name}"]
     cmd += ["--dev", "/dev"]  # no /proc: nothing needs it, and it would show host details
-    if "--size" in options:
-        cmd += ["--size", str(settings.tmp_bytes)]
-    cmd += ["--tmpfs", "/tmp", "--remount-ro", "/dev", "--remount-ro", "/"]
+    cmd += ["--remount-ro", "/dev", "--remount-ro", "/"]
     cmd += ["--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
     if "--disable-userns" in options:
         cmd += ["--disable-userns"]
