@@ -7,6 +7,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ._checks import check_time
 from .paths import GaussianPath, LinearPath
 from .timesteps import TimeSampler
 
@@ -37,16 +38,19 @@ def cfm_loss(
     x_0 = noise_fn(x_1)  # [B, ...]
     if coupling is not None:
         x_0, x_1 = coupling(x_0, x_1)
+    if x_0.shape != x_1.shape:
+        raise ValueError(f"noise_fn returned shape {list(x_0.shape)}, expected {list(x_1.shape)} (same as x_1)")
     batch = x_1.shape[0]
     if t_sampler is None:
         t = torch.rand(batch, device=x_1.device, dtype=x_1.dtype)  # [B]
     else:
         t = t_sampler(batch, device=x_1.device).to(x_1.dtype)  # [B]
-    sample = (path or _LINEAR).sample(x_0, x_1, t)
-    v = model(sample.x_t, t)  # [B, ...]
-    if v.shape != sample.u_t.shape:
-        raise ValueError(f"model output has shape {list(v.shape)}, expected {list(sample.u_t.shape)} (same as x_1)")
+        check_time(t, batch, "t_sampler's draw")
+    x_t, u_t = (path or _LINEAR).interpolate(x_0, x_1, t)  # [B, ...] each
+    v = model(x_t, t)  # [B, ...]
+    if v.shape != u_t.shape:
+        raise ValueError(f"model output has shape {list(v.shape)}, expected {list(u_t.shape)} (same as x_1)")
     if weight is None:
-        return torch.mean((v - sample.u_t) ** 2)
-    per_sample = ((v - sample.u_t) ** 2).flatten(1).mean(dim=1)  # [B]
+        return torch.mean((v - u_t) ** 2)
+    per_sample = ((v - u_t) ** 2).flatten(1).mean(dim=1)  # [B]
     return torch.mean(weight(t) * per_sample)

@@ -64,10 +64,15 @@ class GaussianPath(ABC):
         """Interpolate each pair at its own time: x_0, x_1 of shape [B, ...], t of shape [B]."""
         check_same_shape(x_0, x_1)
         check_time(t, x_0.shape[0])
+        x_t, u_t = self.interpolate(x_0, x_1, t)
+        return PathSample(x_0=x_0, x_1=x_1, t=t, x_t=x_t, u_t=u_t)
+
+    def interpolate(self, x_0: Tensor, x_1: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """(x_t, u_t) without argument checks: for callers that drew t themselves (the loss)."""
         tb = expand_time(t.to(x_0.dtype), x_0)  # [B, 1, ...]
         x_t = self.alpha(tb) * x_1 + self.sigma(tb) * x_0
         u_t = self.d_alpha(tb) * x_1 + self.d_sigma(tb) * x_0
-        return PathSample(x_0=x_0, x_1=x_1, t=t, x_t=x_t, u_t=u_t)
+        return x_t, u_t
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -88,12 +93,10 @@ class LinearPath(GaussianPath):
     def d_sigma(self, t: Tensor) -> Tensor:
         return -torch.ones_like(t)
 
-    def sample(self, x_0: Tensor, x_1: Tensor, t: Tensor) -> PathSample:
-        # the same as the general formula, written out: this is the path training uses by default
-        check_same_shape(x_0, x_1)
-        check_time(t, x_0.shape[0])
-        tb = expand_time(t.to(x_0.dtype), x_0)  # [B, 1, ...]
-        return PathSample(x_0=x_0, x_1=x_1, t=t, x_t=(1 - tb) * x_0 + tb * x_1, u_t=x_1 - x_0)
+    def interpolate(self, x_0: Tensor, x_1: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        # the general formula written out: this is the path training uses by default
+        tb = t.to(x_0.dtype).view(-1, *([1] * (x_0.ndim - 1)))  # [B, 1, ...]
+        return x_0 + tb * (x_1 - x_0), x_1 - x_0
 
 
 class CosinePath(GaussianPath):
