@@ -33,8 +33,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Trajectory": ("solvers", "Trajectory"),
     "integrate": ("solvers", "integrate"),
     "sample": ("solvers", "sample"),
-    "TrainResult": ("train", "TrainResult"),
-    "train": ("train", "train"),
+    "TrainResult": ("training", "TrainResult"),
+    "train": ("training", "train"),
 }
 
 if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
@@ -43,7 +43,7 @@ if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .losses import cfm_loss
     from .paths import CosinePath, GaussianPath, LinearPath, PathSample, VPPath
     from .solvers import Trajectory, integrate, sample
-    from .train import TrainResult, train
+    from .training import TrainResult, train
 
 
 def __getattr__(name: str) -> _Any:

@@ -46,7 +46,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .data import toy
     from .models import MLP
     from .solvers import sample
-    from .train import train
+    from .training import train
 
     from .data import toy_names
 

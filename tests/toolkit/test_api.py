@@ -35,9 +35,27 @@ def test_toolkit_never_imports_the_app():
     import sys
 
     code = (
-        "import sys, straightline, straightline.train, straightline.metrics;"
+        "import sys, straightline, straightline.training, straightline.metrics;"
         "bad = [m for m in sys.modules if m.startswith(('fastapi', 'jinja2', 'straightline.web', "
         "'straightline.course', 'straightline.grader'))]; print(bad); sys.exit(1 if bad else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_train_stays_the_function_whatever_is_imported_first():
+    # the lazy package must never hand out a submodule where the API promises a function
+    import importlib
+    import subprocess
+    import sys
+
+    code = (
+        "import straightline.training, straightline.solvers, straightline.checkpoints, straightline.losses;"
+        "import straightline as sl; import sys;"
+        "bad = [n for n in ('train', 'sample', 'integrate', 'save', 'load', 'cfm_loss') if not callable(getattr(sl, n))"
+        " or type(getattr(sl, n)).__name__ == 'module'];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert importlib.import_module("straightline").train.__module__ == "straightline.training"

@@ -288,7 +288,7 @@ def _resolve_listing(path: Path, line: int, where: str, fields: dict[str, Any]) 
         if has_object:
             return _object_source(fields["object"])
         if "file" not in fields:
-            raise LookupError("a region listing needs 'file' (e.g. straightline/train.py)")
+            raise LookupError("a region listing needs 'file' (e.g. straightline/training.py)")
         return _region_source(fields["file"], fields["region"])
     except LookupError as exc:
         if fields.get("coming_with"):
@@ -350,7 +350,7 @@ def _static_source(file: Path, names: list[str]) -> str | None:
 
 def _region_source(file: str, region: str) -> str:
     if not isinstance(file, str) or not file.startswith("straightline/") or ".." in file:
-        raise LookupError(f"file {file!r} must be a path inside the package, like straightline/train.py")
+        raise LookupError(f"file {file!r} must be a path inside the package, like straightline/training.py")
     source_path = _PACKAGE_ROOT.parent / file
     if not source_path.is_file():
         raise LookupError(f"file {file!r} does not exist")
