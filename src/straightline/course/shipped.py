@@ -91,11 +91,18 @@ def build(names: list[str] | None = None, out_dir: Path | None = None, *, progre
     out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR
     chosen = [spec(n) for n in names] if names else list(SPECS)
     written = []
-    for s in chosen:
-        start = time.perf_counter()
-        model, meta = _train_one(s, progress)
-        written.append(sl.save(model, out_dir / s.file, metadata=meta))
-        log(f"{s.name}: loss {meta['final_loss']}, {time.perf_counter() - start:.0f} s -> {out_dir / s.file}")
+    # one intra-op thread: the shipped weights were built this way, and float sums then come out
+    # in the same order on any machine, so a rebuild reproduces them (and it is faster on a busy CPU)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for s in chosen:
+            start = time.perf_counter()
+            model, meta = _train_one(s, progress)
+            written.append(sl.save(model, out_dir / s.file, metadata=meta))
+            log(f"{s.name}: loss {meta['final_loss']}, {time.perf_counter() - start:.0f} s -> {out_dir / s.file}")
+    finally:
+        torch.set_num_threads(threads)
     return written
 
 
