@@ -78,7 +78,7 @@ def test_check_attempts_count_and_solved_sticks(options: list[str]) -> None:
 
 def test_locks_follow_the_gate() -> None:
     beta = COURSE.chapters[1]
-    assert set(locks(beta, {})) == {"b-adversarial", "b-design"}
+    assert set(locks(beta, {})) == {"b-adversarial", "b-design", "b-build"}
     cleared = {"b-gate": ElementState("b-gate", "checkpoint", "done", {"answer": "x", "words": 1, "rating": None}, NOW)}
     assert locks(beta, cleared) == {}
     assert locks(COURSE.chapters[0], {}) == {}
@@ -86,8 +86,8 @@ def test_locks_follow_the_gate() -> None:
 
 def test_progress_counts_only_available_exercises() -> None:
     p = chapter_progress(COURSE.chapters[1], {})
-    assert (p.done, p.total, p.gates, p.gates_cleared) == (0, 4, 1, 0)
-    assert describe(E["b-build"], None) == "coming with the Build-It grader issue"
+    assert (p.done, p.total, p.gates, p.gates_cleared) == (0, 5, 1, 0)
+    assert describe(E["b-build"], None) == "not started"
     assert describe(E["a-check"], None) == "not started"
 
 
@@ -99,7 +99,13 @@ def test_progress_counts_only_available_exercises() -> None:
         ("derivation", "started", {"hints": 1, "solution": False, "x": 1}, "unknown key(s) ['x']"),
         ("design", "done", {"answers": {"1": "a"}, "design": True}, "design is revealed only after all 4 answers"),
         ("checkpoint", "started", {"answer": "a", "words": 1, "rating": None}, "status must be 'done'"),
-        ("build-it", "done", {}, "has no progress in this version"),
+        (
+            "build-it",
+            "done",
+            {"attempts": 1, "passed": True, "code": "x", "result": None, "passed_code": None, "run": None},
+            "needs its passing code",
+        ),
+        ("build-it", "started", {"attempts": 1, "passed": False, "code": "x", "result": {"status": "won"}, "passed_code": None, "run": None}, "state.result must be"),
     ],
 )
 def test_validate_state_names_the_problem(etype: str, status: str, state: dict, problem: str) -> None:

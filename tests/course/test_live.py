@@ -72,3 +72,37 @@ def test_bad_parameters(kwargs, needle):
     with pytest.raises(ValidationError) as info:
         LiveParams(**kwargs)
     assert needle in str(info.value)
+
+
+def test_isolated_jobs_train_in_a_worker_process_and_survive_its_death():
+    from straightline.course.live import LiveWorker
+
+    worker = LiveWorker()
+    live = LiveTraining(max_jobs=2)
+    live.isolate = True
+    import straightline.course.live as live_module
+
+    previous, live_module._WORKER = live_module._WORKER, worker
+    try:
+        job = live.start("iso", LiveParams(dataset="two_clusters", steps=40, snapshot_every=20))
+        events = _events(job)
+        assert [e["type"] for e in events] == ["snapshot", "snapshot", "done"]
+        assert job.state == "done" and job.steps_done == 40
+        pid = worker._process.pid
+        assert pid != __import__("os").getpid()
+
+        long = live.start("iso", LiveParams(steps=5000, snapshot_every=10))
+        assert long.events.get(timeout=60)["type"] == "snapshot"
+        long.cancel()  # reaches the worker through the pipe
+        assert long.done.wait(60) and long.state == "cancelled" and long.steps_done < 5000
+
+        doomed = live.start("iso", LiveParams(steps=5000, snapshot_every=10))
+        assert doomed.events.get(timeout=60)["type"] == "snapshot"
+        worker._process.kill()  # the process dies: its job ends with an error, and the next job gets a new process
+        assert doomed.done.wait(60) and doomed.state == "error"
+        again = live.start("iso", LiveParams(dataset="moons", steps=20, snapshot_every=10))
+        assert _events(again)[-1]["type"] == "done"
+        assert worker._process.pid != pid
+    finally:
+        worker.stop()
+        live_module._WORKER = previous

@@ -122,3 +122,54 @@ def test_bounds(sims, name, params, field):
 def test_payload_of_1000_particles_by_50_steps_is_compact(sims):
     out = sims.run("particles-flow", {"particles": 1000, "steps": 50})
     assert len(json.dumps(out)) <= 300_000
+
+
+def test_mixture_oracle_matches_the_trained_field_and_gradients_agree(sims):
+    from straightline.course.sims import TWO_CLUSTERS
+
+    out = sims.run("mixture-oracle", {"t": 0.5, "grid": 9, "samples": 4096})
+    points, oracle, model = decode(out["points"]), decode(out["oracle"]), decode(out["model"])
+    assert points.shape == oracle.shape == model.shape == (81, 2)
+    import torch
+
+    exact = TWO_CLUSTERS.velocity(torch.tensor(points), torch.full((81,), 0.5)).numpy()
+    assert np.abs(oracle - exact).max() < 2e-3  # the payload is the closed form
+    # the network saw only pair velocities, yet its field is close to the marginal one where the mass is
+    assert out["agreement"]["relative_error"] < 0.15 and out["agreement"]["cosine"] > 0.98
+    rows = out["gradients"]
+    assert [r["samples"] for r in rows] == [256, 1024, 4096]
+    # the CFM loss sits above the FM loss (the pair targets' variance) but the gradients agree,
+    # better with more samples
+    assert all(r["loss_cfm"] > r["loss_fm"] for r in rows)
+    assert rows[-1]["cosine"] > 0.99 and rows[-1]["relative_difference"] < rows[0]["relative_difference"]
+
+
+def test_the_two_clusters_oracle_is_the_toy_dataset():
+    import torch
+
+    import straightline as sl
+    from straightline.course.sims import TWO_CLUSTERS
+
+    x = sl.data.toy("two_clusters", 20000, seed=1)
+    y = TWO_CLUSTERS.sample(20000, generator=torch.Generator().manual_seed(2))
+    assert sl.metrics.w2(x[:2000], y[:2000]) < 1.5 * sl.metrics.w2_floor("two_clusters", 2000)
+
+
+def test_parameter_models_live_without_torch_and_match_the_toolkit():
+    import subprocess
+    import sys
+
+    code = "import sys, straightline.course.simparams as p; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    import straightline as sl
+    from straightline.course.simparams import TOY_DATASETS
+
+    assert set(TOY_DATASETS) == set(sl.data.toy_names())
+
+
+def test_fault_sets_are_one_simulation(sims):
+    from straightline.course.simparams import BreakItParams
+
+    a = BreakItParams(faults=["frozen-time", "curved-velocity", "frozen-time"])
+    assert a.faults == ("curved-velocity", "frozen-time")
+    assert a == BreakItParams(faults=["curved-velocity", "frozen-time"])

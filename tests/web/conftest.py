@@ -73,6 +73,23 @@ def real_client(store_url: str, tmp_path: Path, real_course: Course) -> Iterator
         yield c
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """One headless Chromium (Debian's) per browser test module.
+
+    Not per session: while Playwright's sync API is open it holds a running event loop in the main
+    thread, so every later test that calls asyncio.run() (the grader's, the Build-It burst test)
+    would fail when run after a browser test (`pytest tests/web tests/grader`)."""
+    from playwright.sync_api import sync_playwright
+
+    from test_web_browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
 @pytest.fixture
 def server_factory() -> Iterator[Callable[..., ServerProcess]]:
     started: list[ServerProcess] = []

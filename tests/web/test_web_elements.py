@@ -155,7 +155,7 @@ def test_gate_locks_later_elements_until_cleared(client: TestClient) -> None:
     r = client.post("/elements/b-adversarial/adversarial", data={"answer": "one two three four five six seven eight"}, headers=JSON)
     assert r.status_code == 409 and r.json()["error"]["field"] == "element"
     r = client.post("/elements/b-gate/checkpoint", data={"answer": "solutions are unique so they never cross"}, headers=FRAGMENT)
-    assert r.headers["X-Refresh-Elements"].split() == ["b-adversarial", "b-design"]
+    assert r.headers["X-Refresh-Elements"].split() == ["b-adversarial", "b-build", "b-design"]
     fragment = client.get("/elements/b-adversarial", headers=FRAGMENT)
     assert fragment.status_code == 200 and "<textarea" in fragment.text and "is-locked" not in fragment.text
 
@@ -286,4 +286,4 @@ def test_element_get_without_negotiation_redirects_to_its_chapter(client: TestCl
 
 def test_locked_fragment_and_json_state(client: TestClient) -> None:
     assert state(client, "b-design")["status"] == "locked"
-    assert state(client, "b-build")["description"] == "coming with the Build-It grader issue"
+    assert state(client, "b-build")["status"] == "locked"  # a Build-It after the gate locks too

@@ -19,10 +19,10 @@ def test_home_lists_chapters_with_summary_minutes_and_progress(client: TestClien
     for chapter in fixture_course.chapters:
         assert f'href="/chapters/{chapter.slug}"' in r.text
         assert str(escape(chapter.summary)) in r.text and f"{chapter.minutes} min" in r.text
-    assert "0 of 2 done" in r.text and "0 of 4 done" in r.text and "Checkpoint open" in r.text
+    assert "0 of 2 done" in r.text and "0 of 5 done" in r.text and "Checkpoint open" in r.text
     client.post("/elements/a-check/check", data={"option": "1"})
     home = client.get("/").text
-    assert "1 of 2 done" in home and "completed 1 of 6 exercises" in home
+    assert "1 of 2 done" in home and "completed 1 of 7 exercises" in home
 
 
 def test_chapter_page_has_title_toc_pager_and_every_element(client: TestClient, fixture_course: Course) -> None:
@@ -56,9 +56,11 @@ def test_every_element_type_renders_as_expected(client: TestClient) -> None:
     assert '<pre class="code"' in listing and "def</span>" in listing and "load_course" in listing
     later = section(alpha, "a-listing-later")
     assert "Coming with the advanced-toolkit issue" in later and "<pre" not in later
-    assert "Coming with the simulations issue" in section(alpha, "a-sim")
-    assert "Coming with the Build-It grader issue" in section(beta, "b-build")
-    assert "Coming with the simulations issue" in section(beta, "b-break")
+    sim = section(alpha, "a-sim")  # the figure the canvas player fills (tests/web/test_web_sims_browser.py)
+    assert 'data-sim="particles-flow"' in sim and "Particles flow from noise to data." in sim and "needs JavaScript" in sim
+    assert "is-locked" in section(beta, "b-build") and "<textarea" not in section(beta, "b-build")
+    lab = section(beta, "b-break")
+    assert 'data-sim="euler-faults"' in lab and "Break the sampler." in lab and "Coming with" not in lab
     gate = section(beta, "b-gate")
     assert "<textarea" in gate and "At least 5 words" in gate and "Uniqueness of solutions" not in gate
     assert "is-locked" in section(beta, "b-design")
@@ -71,7 +73,7 @@ def test_progress_page_lists_every_interactive_element_and_its_state(client: Tes
         if element.interactive:
             assert f'href="/chapters/{fixture_course.chapters[element.chapter].slug}#{element.id}"' in page
     assert "answered, not yet correct (1 attempt)" in page
-    assert "locked until you clear the chapter&#39;s checkpoint" in page and "coming with the Build-It grader issue" in page
+    assert "locked until you clear the chapter&#39;s checkpoint" in page
     assert 'href="/progress/export"' in page and 'action="/progress/import"' in page
 
 

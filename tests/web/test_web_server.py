@@ -103,3 +103,28 @@ def test_nothing_is_read_from_the_environment_at_import() -> None:
         "assert not os.path.exists('/nonexistent/should-not-be-touched')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=120)
+
+
+def test_creating_the_app_and_rendering_a_page_does_not_import_torch(tmp_path: Path) -> None:
+    """Start-up stays fast: torch (seconds to import) loads in the background or on first use of
+    a Build-It panel, never before the first page."""
+    code = (
+        "import sys, pathlib\n"
+        "from straightline.web.settings import Settings\n"
+        "from straightline.web.app import create_app\n"
+        "from straightline.web.grading import grader_settings\n"
+        f"d = pathlib.Path({str(tmp_path)!r})\n"
+        "app = create_app(Settings(database_url=f'sqlite:///{d}/p.db', secret_key='k' * 40, data_dir=d))\n"
+        "assert 'torch' not in sys.modules, 'create_app imported torch'\n"
+        "from fastapi.testclient import TestClient\n"
+        "r = TestClient(app).get('/')\n"
+        "assert r.status_code == 200 and 'chapter' in r.text.lower(), r.status_code\n"
+        "assert 'torch' not in sys.modules, 'the home page imported torch'\n"
+        "import straightline.grader as g\n"
+        "g.Grader, g.GraderSettings, g.UnknownExercise, g.check_availability\n"
+        "assert 'torch' not in sys.modules, 'the grader package imported torch'\n"
+        "assert g.EXERCISE_NAMES == tuple(g.EXERCISES), 'catalog and registry disagree'\n"
+        "assert 'torch' in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -21,7 +21,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides) -> Settings:
-    return Settings(**{"database_url": database_url, "secret_key": SECRET, "data_dir": data_dir, **overrides})
+    """Settings for a test app. The Build-It grader keeps no warm workers unless a test asks
+    (`grader_warm_workers=...`): most tests never grade, and each warm worker imports torch."""
+    base = {"database_url": database_url, "secret_key": SECRET, "data_dir": data_dir, "grader_warm_workers": 0}
+    return Settings(**{**base, **overrides})
 
 
 # --- real server processes ------------------------------------------------------------------------

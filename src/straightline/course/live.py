@@ -4,10 +4,18 @@
 samples) that the web layer streams as Server-Sent Events. It is bounded: at most one job per
 learner (starting another cancels the first), a global cap on concurrent jobs, and a step cap;
 a job is cancelled when its stream goes away.
+
+With `isolate=True` (what the web app uses) the jobs' threads live in one separate worker process
+(`LiveWorker`, shared by the whole server process, started on demand or ahead with `prestart`):
+training is Python-heavy, and in the server's process it would compete for the interpreter lock
+with the event loop, so either the training or the pages would crawl under load. The worker sends
+each event back through a pipe; cancelling a job sends it a message.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -16,46 +24,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 import straightline as sl
 
+from .simparams import MAX_POINTS, TOY_DATASETS, LiveParams  # noqa: F401 - re-exported
 from .sims import encode
 
-__all__ = ["LiveParams", "LiveTraining", "Job", "Busy"]
+__all__ = ["LiveParams", "LiveTraining", "LiveWorker", "Job", "Busy", "shared_worker"]
 
-MAX_POINTS = 2000
-
-
-class LiveParams(BaseModel):
-    """What the learner asks to train on."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    dataset: str | None = Field("moons", description="a toy dataset name, or null when points are given")
-    points: list[tuple[float, float]] | None = Field(
-        None, description=f"points drawn by the learner, 8 to {MAX_POINTS}, coordinates in [-4, 4]"
-    )
-    steps: int = Field(1500, ge=10, le=5000, description="training steps")
-    snapshot_every: int = Field(50, ge=10, le=1000, description="steps between streamed snapshots")
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-
-    @field_validator("dataset")
-    @classmethod
-    def _known(cls, v: str | None) -> str | None:
-        if v is not None and v not in sl.data.toy_names():
-            raise ValueError(f"unknown dataset {v!r}; accepted: {', '.join(sl.data.toy_names())}")
-        return v
-
-    @field_validator("points")
-    @classmethod
-    def _bounded(cls, v: list | None) -> list | None:
-        if v is None:
-            return v
-        if not 8 <= len(v) <= MAX_POINTS:
-            raise ValueError(f"points must hold 8 to {MAX_POINTS} points, got {len(v)}")
-        if any(abs(c) > 4 for p in v for c in p):
-            raise ValueError("every point coordinate must lie in [-4, 4]")
-        return v
+TERMINAL = ("done", "cancelled", "error")
 
 
 class Busy(RuntimeError):
@@ -72,9 +49,19 @@ class Job:
     done: threading.Event = field(default_factory=threading.Event)
     steps_done: int = 0
     started: float = field(default_factory=time.perf_counter)
+    outcome: str | None = None  # done | cancelled | error, once the job has ended
+    snapshots: int = 0
+    on_cancel: Any = None  # tells a worker process (isolated jobs)
+
+    @property
+    def state(self) -> str:
+        """running, or how the job ended (done, cancelled, error)."""
+        return self.outcome if self.done.is_set() and self.outcome else "running"
 
     def cancel(self) -> None:
         self.cancelled.set()
+        if self.on_cancel is not None and not self.done.is_set():
+            self.on_cancel(self.id)
 
     def publish(self, event: dict[str, Any]) -> None:
         try:
@@ -88,8 +75,8 @@ class Job:
 
 
 class LiveTraining:
-    def __init__(self, *, max_jobs: int = 2, grid: int = 15, samples: int = 300):
-        self.max_jobs, self.grid, self.samples = max_jobs, grid, samples
+    def __init__(self, *, max_jobs: int = 2, grid: int = 15, samples: int = 300, isolate: bool = False):
+        self.max_jobs, self.grid, self.samples, self.isolate = max_jobs, grid, samples, isolate
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}  # job id -> job
         self._by_learner: dict[str, Job] = {}
@@ -97,6 +84,20 @@ class LiveTraining:
     def running(self) -> int:
         with self._lock:
             return sum(not j.done.is_set() for j in self._jobs.values())
+
+    def cancel_all(self) -> None:
+        """Cancel every job (the app is shutting down)."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.cancel()
+
+    def wait_all(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds in all for every job to end; whether they all did."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            jobs = list(self._jobs.values())
+        return all(job.done.wait(max(0.0, deadline - time.monotonic())) for job in jobs)
 
     def get(self, job_id: str, learner: str) -> Job | None:
         with self._lock:
@@ -117,51 +118,235 @@ class LiveTraining:
             self._by_learner[learner] = job
             for old_id in [k for k, j in self._jobs.items() if j.done.is_set()]:
                 del self._jobs[old_id]
-        threading.Thread(target=self._run, args=(job,), name=f"live-{job.id[:8]}", daemon=True).start()
+        if self.isolate:
+            shared_worker().submit(job, self.grid, self.samples)
+        else:
+            threading.Thread(target=run_job, args=(job, self.grid, self.samples), name=f"live-{job.id[:8]}", daemon=True).start()
         return job
 
-    def _data(self, p: LiveParams) -> str | torch.Tensor:
-        if p.points:
-            return torch.tensor(p.points, dtype=torch.float32)  # [N, 2]
-        return p.dataset or "moons"
 
-    def _run(self, job: Job) -> None:
-        p = job.params
+def _data(p: LiveParams) -> str | torch.Tensor:
+    if p.points:
+        return torch.tensor(p.points, dtype=torch.float32)  # [N, 2]
+    return p.dataset or "moons"
+
+
+def run_job(job: Job, grid_size: int = 15, samples: int = 300) -> None:
+    """Train the job's model, publishing snapshots, then done / cancelled / error; never raises."""
+    p = job.params
+    try:
+        torch.manual_seed(p.seed)
+        model = sl.models.MLP(dim=2, hidden=64, depth=3)
+        axis = torch.linspace(-3.5, 3.5, grid_size)
+        gx, gy = torch.meshgrid(axis, axis, indexing="xy")
+        grid = torch.stack([gx.flatten(), gy.flatten()], dim=1)  # [grid^2, 2]
+        noise = torch.randn(samples, 2, generator=torch.Generator().manual_seed(p.seed))
+        data = _data(p)
+        reference = data[:samples] if isinstance(data, torch.Tensor) else sl.data.toy(data, samples, seed=p.seed + 1)
+        losses: list[float] = []
+
+        def snapshot(step: int, model: torch.nn.Module) -> None:
+            model.eval()
+            with torch.no_grad():
+                v = model(grid, torch.full((len(grid),), 0.5))
+                x = sl.sample(model, noise, steps=20)
+            model.train()
+            recent = losses[-p.snapshot_every:]
+            event = {
+                "type": "snapshot", "step": step + 1, "steps": p.steps,
+                "loss": round(sum(recent) / len(recent), 4),
+                "losses": [round(value, 4) for value in recent],  # every step's batch loss since the last snapshot
+                "elapsed": round(time.perf_counter() - job.started, 2),
+                "field": encode(v.clamp(-30, 30)), "grid": encode(grid), "samples": encode(x.clamp(-30, 30)),
+            }
+            if not job.snapshots:  # the first snapshot also carries what the model is fitting
+                event["data"] = encode(reference)
+            job.snapshots += 1
+            job.publish(event)
+
+        def callback(step: int, loss: float, model: torch.nn.Module) -> bool:
+            losses.append(loss)
+            job.steps_done = step + 1
+            if (step + 1) % p.snapshot_every == 0 or step + 1 == p.steps:
+                snapshot(step, model)
+            return job.cancelled.is_set()
+
+        sl.train(model, data, steps=p.steps, batch_size=256, lr=2e-3, ema=None, seed=p.seed,
+                 progress=False, callback=callback)
+        job.outcome = "cancelled" if job.cancelled.is_set() else "done"
+        job.publish({"type": job.outcome, "step": job.steps_done,
+                     "elapsed": round(time.perf_counter() - job.started, 2)})
+    except Exception as exc:  # report, never kill the server
+        job.outcome = "error"
+        job.publish({"type": "error", "message": f"training failed: {exc}"})
+    finally:
+        job.done.set()
+
+
+# --- the worker process (isolate=True) ------------------------------------------------------------
+
+class _RemoteJob:
+    """A job as the worker process sees it: events go back through the pipe."""
+
+    def __init__(self, job_id: str, params: LiveParams, send):
+        self.id, self.params, self._send = job_id, params, send
+        self.cancelled, self.done = threading.Event(), threading.Event()
+        self.steps_done, self.snapshots, self.outcome = 0, 0, None
+        self.started = time.perf_counter()
+
+    def publish(self, event: dict[str, Any]) -> None:
+        self._send((self.id, event, self.steps_done))
+
+
+def _worker_main(conn, torch_threads: int) -> None:  # pragma: no cover - runs in the worker process
+    """The worker process: run each job in a thread, send its events back, obey cancel/stop."""
+    torch.set_num_threads(torch_threads)
+    _ = (sl.train, sl.sample, sl.models.MLP, sl.data.toy)  # import what a job uses before saying ready
+    lock = threading.Lock()
+    jobs: dict[str, _RemoteJob] = {}
+
+    def send(message) -> None:
+        with lock:
+            try:
+                conn.send(message)
+            except (OSError, ValueError):
+                pass  # the server went away: the loop below ends the process
+
+    def run(job: _RemoteJob, grid: int, samples: int) -> None:
+        run_job(job, grid, samples)
+        jobs.pop(job.id, None)
+
+    while True:
         try:
-            torch.manual_seed(p.seed)
-            model = sl.models.MLP(dim=2, hidden=64, depth=3)
-            axis = torch.linspace(-3.5, 3.5, self.grid)
-            gx, gy = torch.meshgrid(axis, axis, indexing="xy")
-            grid = torch.stack([gx.flatten(), gy.flatten()], dim=1)  # [grid^2, 2]
-            noise = torch.randn(self.samples, 2, generator=torch.Generator().manual_seed(p.seed))
-            losses: list[float] = []
+            message = conn.recv()
+        except (EOFError, OSError):
+            os._exit(0)  # the server is gone; never outlive it
+        kind = message[0]
+        if kind == "start":
+            _, job_id, params, grid, samples = message
+            job = _RemoteJob(job_id, LiveParams.model_validate(params), send)
+            jobs[job_id] = job
+            threading.Thread(target=run, args=(job, grid, samples), name=f"live-{job_id[:8]}", daemon=True).start()
+        elif kind == "cancel":
+            job = jobs.get(message[1])
+            if job is not None:
+                job.cancelled.set()
+        elif kind == "ping":
+            send(("", {"type": "pong"}, 0))
+        elif kind == "stop":
+            for job in list(jobs.values()):
+                job.cancelled.set()
+            deadline = time.monotonic() + 2
+            while jobs and time.monotonic() < deadline:
+                time.sleep(0.02)
+            os._exit(0)
 
-            def snapshot(step: int, model: torch.nn.Module) -> None:
-                model.eval()
-                with torch.no_grad():
-                    v = model(grid, torch.full((len(grid),), 0.5))
-                    x = sl.sample(model, noise, steps=20)
-                model.train()
-                recent = losses[-p.snapshot_every:]
-                job.publish({
-                    "type": "snapshot", "step": step + 1, "steps": p.steps,
-                    "loss": round(sum(recent) / len(recent), 4),
-                    "elapsed": round(time.perf_counter() - job.started, 2),
-                    "field": encode(v.clamp(-30, 30)), "grid": encode(grid), "samples": encode(x.clamp(-30, 30)),
-                })
 
-            def callback(step: int, loss: float, model: torch.nn.Module) -> bool:
-                losses.append(loss)
-                job.steps_done = step + 1
-                if (step + 1) % p.snapshot_every == 0 or step + 1 == p.steps:
-                    snapshot(step, model)
-                return job.cancelled.is_set()
+class LiveWorker:
+    """One process that trains the live jobs (each in its own thread there), spawned fresh (not
+    forked from a server full of threads). Events come back through a pipe to a reader thread,
+    which publishes them on the job. If the process dies, its jobs end with an error event and the
+    next job starts a new process."""
 
-            sl.train(model, self._data(p), steps=p.steps, batch_size=256, lr=2e-3, ema=None, seed=p.seed,
-                     progress=False, callback=callback)
-            job.publish({"type": "cancelled" if job.cancelled.is_set() else "done", "step": job.steps_done,
-                         "elapsed": round(time.perf_counter() - job.started, 2)})
-        except Exception as exc:  # report, never kill the server
-            job.publish({"type": "error", "message": f"training failed: {exc}"})
-        finally:
-            job.done.set()
+    def __init__(self, torch_threads: int = 1):
+        self.torch_threads = torch_threads
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._conn = None
+        self._process = None
+        self._ready = threading.Event()
+
+    def start(self) -> None:
+        """Start the process (if not running) and wait until it answers."""
+        with self._lock:
+            if self._process is not None and self._process.is_alive():
+                return
+            context = multiprocessing.get_context("spawn")
+            conn, child = context.Pipe()
+            process = context.Process(target=_worker_main, args=(child, self.torch_threads), name="straightline-live", daemon=True)
+            process.start()
+            child.close()
+            self._conn, self._process = conn, process
+            self._ready.clear()
+            threading.Thread(target=self._read, args=(conn,), name="live-worker-reader", daemon=True).start()
+            conn.send(("ping",))
+        if not self._ready.wait(120):
+            raise RuntimeError("the live-training worker process did not start within 120 s")
+
+    def submit(self, job: Job, grid: int, samples: int) -> None:
+        try:
+            self.start()
+            with self._lock:
+                self._jobs[job.id] = job
+                job.on_cancel = self._cancel
+                self._conn.send(("start", job.id, job.params.model_dump(), grid, samples))
+        except Exception as exc:  # report on the job, like a failure inside it
+            self._end(job, {"type": "error", "message": f"training could not start: {exc}"})
+
+    def _cancel(self, job_id: str) -> None:
+        with self._lock:
+            if self._conn is not None and job_id in self._jobs:
+                try:
+                    self._conn.send(("cancel", job_id))
+                except (OSError, ValueError):
+                    pass
+
+    def _end(self, job: Job, event: dict[str, Any]) -> None:
+        job.outcome = event["type"]
+        job.publish(event)
+        job.done.set()
+
+    def _read(self, conn) -> None:
+        while True:
+            try:
+                job_id, event, steps_done = conn.recv()
+            except (EOFError, OSError):
+                break
+            if event["type"] == "pong":
+                self._ready.set()
+                continue
+            with self._lock:
+                job = self._jobs.get(job_id)
+                if job is not None and event["type"] in TERMINAL:
+                    del self._jobs[job_id]
+            if job is None:
+                continue
+            job.steps_done = steps_done
+            if event["type"] in TERMINAL:
+                self._end(job, event)
+            else:
+                job.publish(event)
+        with self._lock:  # the process is gone: its jobs end, the next job starts a new one
+            orphans = list(self._jobs.values())
+            self._jobs.clear()
+            if self._conn is conn:
+                self._conn, self._process = None, None
+        for job in orphans:
+            self._end(job, {"type": "error", "message": "the training process stopped"})
+
+    def stop(self) -> None:
+        with self._lock:
+            conn, process = self._conn, self._process
+        if conn is None:
+            return
+        try:
+            conn.send(("stop",))
+        except (OSError, ValueError):
+            pass
+        if process is not None:
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+
+
+_WORKER: LiveWorker | None = None
+_WORKER_LOCK = threading.Lock()
+
+
+def shared_worker() -> LiveWorker:
+    """The process's live-training worker (one per server process, whichever app asks)."""
+    global _WORKER
+    with _WORKER_LOCK:
+        if _WORKER is None:
+            _WORKER = LiveWorker()
+        return _WORKER

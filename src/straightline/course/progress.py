@@ -8,11 +8,17 @@ only place that knows its shape per element type:
     derivation   {"hints": 0..3, "solution": bool}
     adversarial  {"answer": str, "words": int}
     design       {"answers": {"1".."4": str}, "design": bool}
+    build-it     {"attempts": int, "passed": bool, "code": str, "result": {...} | None,
+                  "passed_code": str | None, "run": {...} | None}
+                 `code` and `result`: the last submission and its grade (the grader's
+                 GradeResult.to_dict()); `passed_code`: the latest passing submission, the one
+                 "run it in the simulation" runs; `run`: the last run's summary numbers
 
 `apply(element, action, form, state)` validates the form fields and returns a `Change` (new state,
 status, attempts to record) or raises `InputError` naming the field, what was wrong and what is
 accepted. Statuses: "started" (touched, not finished) and "done" (check answered correctly,
-gate cleared, derivation's full solution opened, explanation committed, reference design revealed).
+gate cleared, derivation's full solution opened, explanation committed, reference design revealed,
+a Build-It submission passed).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ __all__ = [
     "ChapterProgress",
     "InputError",
     "MAX_ANSWER_CHARS",
+    "MAX_CODE_CHARS",
     "RATINGS",
     "apply",
     "chapter_progress",
@@ -44,13 +51,11 @@ __all__ = [
 ]
 
 #: Interactive types whose machinery exists in this version (they count towards progress).
-AVAILABLE_TYPES = ("check", "checkpoint", "derivation", "adversarial", "design")
+AVAILABLE_TYPES = ("check", "checkpoint", "derivation", "adversarial", "design", "build-it")
 
 #: Which issue brings the machinery of the element types that only show a placeholder today.
+#: (Simulations and Break-It labs exist; like the reading, they are explored, not tracked.)
 COMING_WITH = {
-    "simulation": "the simulations issue",
-    "break-it": "the simulations issue",
-    "build-it": "the Build-It grader issue",
     "experiment": "the advanced-toolkit issue",
 }
 
@@ -189,6 +194,61 @@ def _design_reveal(element: Element, form: Mapping[str, Any], state: dict[str, A
     return Change({"answers": answers, "design": True}, "done", [("design-reveal", {})])
 
 
+#: Build-It: the largest code kept (the submission route's body limit), and statuses of a grade / a run.
+MAX_CODE_CHARS = 256 * 1024
+SUBMISSION_STATUSES = ("passed", "failed", "syntax_error", "timeout", "infrastructure_error")
+RUN_STATUSES = ("ok", "error", "timeout", "infrastructure_error")
+
+
+def _code_field(form: Mapping[str, Any]) -> str:
+    code = form.get("code")
+    if not isinstance(code, str):
+        raise InputError("code", "the field 'code' is missing: send your code in it", accepted="Python source text")
+    if len(code) > MAX_CODE_CHARS:
+        raise InputError("code", f"your code has {len(code)} characters; the limit is {MAX_CODE_CHARS}", status=413)
+    return code
+
+
+def _build_it_state(state: dict[str, Any] | None) -> dict[str, Any]:
+    return {"attempts": 0, "passed": False, "code": "", "result": None, "passed_code": None, "run": None, **(state or {})}
+
+
+def _build_it_submission(element: Element, form: Mapping[str, Any], state: dict[str, Any] | None) -> Change:
+    """Record a graded submission: form = {"code": str, "result": GradeResult.to_dict()}.
+
+    An infrastructure failure (`counts_as_attempt` false) is recorded, and shown, but does not
+    count as an attempt and changes neither `attempts` nor `passed`.
+    """
+    code = _code_field(form)
+    result = form.get("result")
+    if not isinstance(result, dict) or result.get("status") not in SUBMISSION_STATUSES:
+        raise InputError("result", "a submission needs its grade", accepted=", ".join(SUBMISSION_STATUSES))
+    counts = bool(result.get("counts_as_attempt", True))
+    old = _build_it_state(state)
+    passed_now = result["status"] == "passed"
+    new = {
+        **old,
+        "attempts": int(old["attempts"]) + (1 if counts else 0),
+        "passed": bool(old["passed"]) or passed_now,
+        "code": code,
+        "result": result,
+        "passed_code": code if passed_now else old["passed_code"],
+    }
+    payload = {"code": code, "result": result, "counts": counts}
+    return Change(new, "done" if new["passed"] else "started", [("submission", payload)])
+
+
+def _build_it_run(element: Element, form: Mapping[str, Any], state: dict[str, Any] | None) -> Change:
+    """Record a "run it in the simulation": form = {"run": RunResult.summary()}."""
+    old = _build_it_state(state)
+    if not old["passed"] or not old["passed_code"]:
+        raise InputError("run", "pass the tests first: the simulation runs your passing solution", status=409)
+    run = form.get("run")
+    if not isinstance(run, dict) or run.get("status") not in RUN_STATUSES:
+        raise InputError("run", "a run needs its result", accepted=", ".join(RUN_STATUSES))
+    return Change({**old, "run": run}, "done", [("run", run)])
+
+
 #: (element type, action name) -> the function that applies it.
 ACTIONS: dict[tuple[str, str], Action] = {
     ("check", "answer"): _check_answer,
@@ -198,6 +258,8 @@ ACTIONS: dict[tuple[str, str], Action] = {
     ("adversarial", "answer"): _adversarial_answer,
     ("design", "answer"): _design_answer,
     ("design", "reveal"): _design_reveal,
+    ("build-it", "submission"): _build_it_submission,
+    ("build-it", "run"): _build_it_run,
 }
 
 
@@ -231,7 +293,9 @@ def locks(chapter: Chapter, states: Mapping[str, ElementState]) -> dict[str, Ele
 def describe(element: Element, state: ElementState | None) -> str:
     """A short human description of a learner's state for an element."""
     if element.type not in AVAILABLE_TYPES:
-        return f"coming with {COMING_WITH.get(element.type, 'a later issue')}"
+        if element.type in COMING_WITH:
+            return f"coming with {COMING_WITH[element.type]}"
+        return "to explore (not tracked)"
     if state is None:
         return "not started"
     s = state.state
@@ -255,6 +319,14 @@ def describe(element: Element, state: ElementState | None) -> str:
         if s.get("design"):
             return "all questions answered, reference design revealed"
         return f"{len(s.get('answers', {}))} of 4 questions answered"
+    if element.type == "build-it":
+        n = int(s.get("attempts", 0))
+        tries = f"{n} attempt{'s' if n != 1 else ''}"
+        if s.get("passed"):
+            return f"passed ({tries})"
+        if n == 0:
+            return "not graded yet"
+        return f"attempted, not passing yet ({tries})"
     return state.status
 
 
@@ -333,6 +405,27 @@ def validate_state(element_type: str, status: Any, state: Any) -> str | None:
             "words": (lambda v: _is_int(v, 0, MAX_ANSWER_CHARS), "a word count"),
         }
         want = "done"
+    elif element_type == "build-it":
+        expected = {
+            "attempts": (lambda v: _is_int(v, 0, 10**9), "a non-negative integer"),
+            "passed": (lambda v: isinstance(v, bool), "true or false"),
+            "code": (lambda v: isinstance(v, str) and len(v) <= MAX_CODE_CHARS, f"text of at most {MAX_CODE_CHARS} characters"),
+            "result": (
+                lambda v: v is None or (isinstance(v, dict) and v.get("status") in SUBMISSION_STATUSES),
+                f"null or a grade with a status in {', '.join(SUBMISSION_STATUSES)}",
+            ),
+            "passed_code": (
+                lambda v: v is None or (isinstance(v, str) and len(v) <= MAX_CODE_CHARS),
+                f"null or text of at most {MAX_CODE_CHARS} characters",
+            ),
+            "run": (
+                lambda v: v is None or (isinstance(v, dict) and v.get("status") in RUN_STATUSES),
+                f"null or a run with a status in {', '.join(RUN_STATUSES)}",
+            ),
+        }
+        want = "done" if state.get("passed") else "started"
+        if state.get("passed") and not state.get("passed_code"):
+            return "a passed build-it needs its passing code (passed_code)"
     else:  # design
         expected = {
             "answers": (
@@ -365,4 +458,5 @@ ATTEMPT_KINDS: dict[str, tuple[str, ...]] = {
     "derivation": ("derivation-hint", "derivation-solution"),
     "adversarial": ("adversarial-answer",),
     "design": ("design-answer", "design-reveal"),
+    "build-it": ("submission", "run"),
 }

@@ -33,6 +33,9 @@ FORMAT = "straightline-progress"
 VERSION = 1
 MAX_ELEMENTS = 10_000
 MAX_ATTEMPTS = 100_000
+MAX_PAYLOAD_CHARS = 50_000
+#: Build-It submissions carry the learner's code and the grader's report (its captured output too).
+MAX_PAYLOAD_CHARS_BY_KIND = {"submission": 1_000_000}
 
 
 class ImportFileError(ValueError):
@@ -153,7 +156,12 @@ def parse_import(raw: bytes, course: Course) -> ImportPlan:
             raise ImportFileError(f"{where}.kind must be one of {', '.join(ATTEMPT_KINDS[etype])} for a {etype}, got {a['kind']!r:.60}")
         if not isinstance(a["payload"], dict):
             raise ImportFileError(f"{where}.payload must be an object, got {type(a['payload']).__name__}")
-        if len(json.dumps(a["payload"])) > 50_000:
-            raise ImportFileError(f"{where}.payload is larger than 50000 characters")
+        limit = MAX_PAYLOAD_CHARS_BY_KIND.get(a["kind"], MAX_PAYLOAD_CHARS)
+        if len(json.dumps(a["payload"])) > limit:
+            raise ImportFileError(f"{where}.payload is larger than {limit} characters")
+        if a["kind"] == "submission":
+            payload = a["payload"]
+            if not isinstance(payload.get("code"), str) or not isinstance(payload.get("result"), dict):
+                raise ImportFileError(f"{where}.payload of a submission needs its code (text) and result (an object)")
         history.append(Attempt(eid, etype, a["kind"], a["payload"], _time(a["at"], f"{where}.at")))
     return ImportPlan(states, history)

@@ -10,21 +10,54 @@ Modules: `exercises` (the exercises, their tests and checks), `sandbox` (what th
 the bubblewrap command), `seccomp` (the process filter), `sandbox_worker` and `probes` (the code
 that runs inside), `worker_process` and `pool` (worker processes, warm pool), `protocol` (strict
 parsing of what comes out), `verdict` (the decision), `grader` (queue and API), `results`,
-`report`, `settings`. The grader uses the toolkit's public API only, never `straightline.web`.
+`report`, `settings`; `runs` and `simkit` ("run it in the simulation": a passing function drives a
+small two-clusters simulation in the same sandbox). The grader uses the toolkit's public API only, never `straightline.web`.
 """
 
-from .exercises import EXERCISES, Exercise, UnknownExercise, get_exercise
-from .grader import Grader, GraderUnavailable, LearnerBusy, QueueFull, SubmissionRefused, SubmissionTooLarge
-from .report import format_report
-from .results import GradeResult, TestResult
-from .sandbox import Availability, check_availability
-from .settings import GraderSettings
+import importlib as _importlib
+from typing import Any as _Any
+
+# Public name -> submodule. Loaded on first use, so that the web app can create a Grader and check
+# exercise names at start-up without importing torch (the exercises and runs need it).
+_LAZY: dict[str, str] = {
+    "EXERCISES": "exercises",
+    "Exercise": "exercises",
+    "get_exercise": "exercises",
+    "UnknownExercise": "catalog",
+    "EXERCISE_NAMES": "catalog",
+    "SIMULATIONS": "catalog",
+    "Grader": "grader",
+    "GraderUnavailable": "grader",
+    "LearnerBusy": "grader",
+    "QueueFull": "grader",
+    "SubmissionRefused": "grader",
+    "SubmissionTooLarge": "grader",
+    "format_report": "report",
+    "GradeResult": "results",
+    "TestResult": "results",
+    "RunResult": "runs",
+    "Availability": "sandbox",
+    "check_availability": "sandbox",
+    "GraderSettings": "settings",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'straightline.grader' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
+    "EXERCISE_NAMES",
     "Availability",
     "EXERCISES",
     "Exercise",
     "GradeResult",
+    "RunResult",
+    "SIMULATIONS",
     "Grader",
     "GraderSettings",
     "GraderUnavailable",

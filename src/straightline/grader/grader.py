@@ -4,6 +4,7 @@
     grader.start()                              # optional: warms the pool now
     result = await grader.submit(learner_id, "cfm_loss", code)    # from any asyncio loop
     result = grader.grade("cfm_loss", code)                      # blocking, for scripts / CLI
+    run = await grader.run(learner_id, "euler_sample", code, steps=20)   # "run it in the simulation"
     grader.close()
 
 All grading machinery runs on the grader's own thread and event loop: workers are spawned, fed
@@ -20,6 +21,9 @@ Queueing policy:
   learner who clicks Submit repeatedly from filling the queue, and the page can say "your previous
   submission is still being graded".
 - cancelling the awaiting coroutine cancels the grading and kills its worker.
+- a simulation job (`run`, see `runs.py`) goes through the same admission, queue and slots as a
+  submission, in the same kind of sandboxed worker, with a longer wall-clock and CPU limit
+  (`run_timeout_s`, `run_cpu_seconds`).
 """
 
 from __future__ import annotations
@@ -31,16 +35,21 @@ import secrets
 import threading
 import time
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .exercises import get_exercise
+from .catalog import check_exercise
 from .pool import WarmPool
 from .protocol import encode_job
 from .results import GradeResult
 from .sandbox import Availability, check_availability
 from .settings import GraderSettings
-from .verdict import build_result, infrastructure_result
 from .worker_process import InfrastructureError
+
+if TYPE_CHECKING:
+    from .runs import RunResult
+
+# The exercises, the verdict and the simulation runs need torch: they are imported where they are
+# used, on the grader's thread, so that creating a Grader (as the web app does at start-up) is cheap.
 
 __all__ = ["Grader", "GraderUnavailable", "LearnerBusy", "QueueFull", "SubmissionRefused", "SubmissionTooLarge"]
 
@@ -99,6 +108,11 @@ class Grader:
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` was called (a closed grader cannot start again; make a new one)."""
+        return self._closed
 
     def availability(self) -> Availability:
         """Whether grading works here; `message` is what to show when it does not (or the unsafe warning)."""
@@ -174,7 +188,7 @@ class Grader:
 
     def _admit(self, learner_id: str, exercise: str, code: str) -> None:
         """Refusals happen here, synchronously, before anything is queued."""
-        get_exercise(exercise)  # UnknownExercise names the accepted ones
+        check_exercise(exercise)  # UnknownExercise names the accepted ones
         if not self._availability.ok:
             raise GraderUnavailable(self._availability.message)
         size = len(code.encode("utf-8", errors="replace"))
@@ -235,6 +249,9 @@ class Grader:
             self._tasks.discard(task)
 
     async def _grade_in_slot(self, exercise_name: str, code: str) -> GradeResult:
+        from .exercises import get_exercise
+        from .verdict import build_result, infrastructure_result
+
         exercise = get_exercise(exercise_name)
         assert self._slots is not None and self._pool is not None
         warning = self._availability.message if self._availability.unsafe else None
@@ -249,7 +266,10 @@ class Grader:
                 cases = [c.to_json() for c in exercise.cases]
                 job = encode_job(nonce, exercise.function, code, self.settings.cpu_seconds, cases)
                 outcome = await worker.run(job, nonce, [c.id for c in exercise.cases], self.settings.timeout_s)
-                return build_result(exercise, code, outcome, self.settings, warning)
+                result = build_result(exercise, code, outcome, self.settings, warning)
+                if result.passed and self.settings.prepare_simulations:
+                    self._prepare_simulation(exercise.name)
+                return result
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a grader bug must not look like the learner's fault
@@ -259,3 +279,91 @@ class Grader:
                 )
             finally:
                 await asyncio.shield(worker.close())
+
+    # -- "run it in the simulation" ---------------------------------------------------------
+
+    def run_future(
+        self, learner_id: str, exercise: str, code: str, *, steps: int | None = None
+    ) -> concurrent.futures.Future[RunResult]:
+        """Queue a simulation job for a (passing) solution; refusals raise at once, as for `submit`.
+
+        ValueError when `steps` is out of range (it names the range).
+        """
+        if not isinstance(code, str):
+            raise TypeError(f"code must be a str, got {type(code).__name__}")
+        from .runs import run_spec
+
+        check_exercise(exercise)
+        spec = run_spec(exercise, steps)  # KeyError / ValueError before anything is queued
+        self._admit(learner_id, exercise, code)
+        try:
+            self.start()
+            future = self._call(self._tracked(self._simulate(exercise, code, spec)))
+        except BaseException:
+            self._release(learner_id)
+            raise
+        future.add_done_callback(lambda _f: self._release(learner_id))
+        return future
+
+    async def run(self, learner_id: str, exercise: str, code: str, *, steps: int | None = None) -> RunResult:
+        """Run `code`'s function in the exercise's simulation (see `runs.py`); await it from any loop."""
+        return await asyncio.wrap_future(self.run_future(learner_id, exercise, code, steps=steps))
+
+    def _prepare_simulation(self, exercise: str) -> None:
+        """After a pass the page offers "run it in the simulation": compute the toolkit's side now
+        (once per process; in the background), so the learner's run does not wait for it."""
+        from .runs import warm_reference
+
+        task = asyncio.ensure_future(asyncio.to_thread(warm_reference, exercise))
+        task.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    async def _tracked(self, coro: Coroutine[Any, Any, T]) -> T:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            return await coro
+        finally:
+            self._tasks.discard(task)
+
+    async def _simulate(self, exercise_name: str, code: str, spec: dict[str, Any]) -> RunResult:
+        from .exercises import get_exercise
+        from .runs import build_run_result, run_infrastructure_result, warm_reference
+
+        exercise = get_exercise(exercise_name)
+        assert self._slots is not None and self._pool is not None
+        warning = self._availability.message if self._availability.unsafe else None
+        steps = spec.get("steps")
+        # the toolkit's reference (a short training for the losses) is computed off this loop,
+        # once per process, while the learner's job waits for or runs in its sandbox
+        reference = asyncio.ensure_future(asyncio.to_thread(warm_reference, exercise.name, steps))
+        reference.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved, even if unused
+        try:
+            async with self._slots:
+                started = time.monotonic()
+                try:
+                    worker = await self._pool.acquire()
+                except InfrastructureError as exc:
+                    return run_infrastructure_result(exercise.name, str(exc), seconds=time.monotonic() - started)
+                try:
+                    nonce = secrets.token_hex(16)
+                    job = encode_job(nonce, exercise.function, code, self.settings.run_cpu_seconds, [], run=spec)
+                    outcome = await worker.run(job, nonce, [], self.settings.run_timeout_s, simulation=True)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a grader bug must not look like the learner's fault
+                    log.exception("simulation of %s failed", exercise.name)
+                    return run_infrastructure_result(
+                        exercise.name, f"internal error ({type(exc).__name__})", seconds=time.monotonic() - started
+                    )
+                finally:
+                    await asyncio.shield(worker.close())
+            try:
+                await reference
+                return await asyncio.to_thread(build_run_result, exercise.name, spec, outcome, self.settings, warning)
+            except Exception as exc:  # noqa: BLE001
+                log.exception("simulation result of %s failed", exercise.name)
+                return run_infrastructure_result(exercise.name, f"internal error ({type(exc).__name__})")
+        finally:
+            if not reference.done():
+                reference.cancel()

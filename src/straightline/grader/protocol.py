@@ -14,8 +14,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch loads on first use: the web app imports this module before it needs torch
+    from torch import Tensor
 
 __all__ = [
     "CallRecord",
@@ -24,8 +26,10 @@ __all__ = [
     "Output",
     "ProtocolError",
     "Received",
+    "RunRecord",
     "encode_job",
     "parse_call_records",
+    "parse_run_record",
     "parse_line",
     "RECORD_TYPES",
     "MAX_LINE_BYTES",
@@ -35,16 +39,29 @@ MAX_LINE_BYTES = 8 * 1024 * 1024
 MAX_TEXT = 2000
 MAX_DIMS = 16
 MAX_VALUES = 50_000
-RECORD_TYPES = ("ready", "accepted", "syntax_error", "load_error", "missing_function", "start", "case", "done")
+RECORD_TYPES = ("ready", "accepted", "syntax_error", "load_error", "missing_function", "start", "case", "run", "done")
 
 
 class ProtocolError(ValueError):
     """A line from the sandbox that is not what the worker writes: tampering, or a worker fault."""
 
 
-def encode_job(nonce: str, function: str, code: str, cpu_seconds: int, cases: list[dict[str, Any]]) -> bytes:
-    """The job line sent to a worker's stdin."""
-    job = {"nonce": nonce, "function": function, "code": code, "cpu_seconds": cpu_seconds, "cases": cases}
+def encode_job(
+    nonce: str,
+    function: str,
+    code: str,
+    cpu_seconds: int,
+    cases: list[dict[str, Any]],
+    run: dict[str, Any] | None = None,
+) -> bytes:
+    """The job line sent to a worker's stdin.
+
+    A grading job has test `cases`; a simulation job ("run it in the simulation") has no cases
+    and a `run` spec instead (see `simkit.py`), and its worker answers with one `run` record.
+    """
+    job: dict[str, Any] = {"nonce": nonce, "function": function, "code": code, "cpu_seconds": cpu_seconds, "cases": cases}
+    if run is not None:
+        job["run"] = run
     return (json.dumps(job) + "\n").encode()
 
 
@@ -147,6 +164,8 @@ def _values(value: Any, shape: tuple[int, ...] | None, what: str) -> Tensor | No
         raise ProtocolError(f"{what}: not numbers")
     if shape is not None and len(value) != math.prod(shape):
         raise ProtocolError(f"{what}: {len(value)} values for shape {list(shape)}")
+    import torch
+
     return torch.tensor(value, dtype=torch.float64)
 
 
@@ -232,3 +251,57 @@ def parse_call_records(record: dict[str, Any], n_calls: int) -> tuple[CallRecord
             )
         )
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a simulation job reported: the learner's function raised (`error`), or the numbers.
+
+    `final` [N, D] are the particles at t = 1; `visited` the positions of the first particles at
+    each evaluation ([k, D] each); `losses` the training losses (training runs only).
+    """
+
+    error: ErrorInfo | None
+    final: Tensor | None = None
+    visited: tuple[Tensor, ...] = ()
+    losses: Tensor | None = None
+    calls: int = 0
+
+
+def _rows(value: Any, what: str, n: int | None, dim: int) -> Tensor:
+    """A list of `n` (any count up to MAX_VALUES when None) rows of `dim` numbers, as float64."""
+    if not isinstance(value, list) or (n is not None and len(value) != n) or len(value) * dim > MAX_VALUES:
+        raise ProtocolError(f"{what}: not {n if n is not None else 'a list of'} rows")
+    flat: list[Any] = []
+    for row in value:
+        if not isinstance(row, list) or len(row) != dim:
+            raise ProtocolError(f"{what}: a row that is not {dim} numbers")
+        flat.extend(row)
+    values = _values(flat, None, what)
+    assert values is not None
+    return values.reshape(len(value), dim)
+
+
+def parse_run_record(record: dict[str, Any], *, particles: int, dim: int, max_steps: int, training: bool) -> RunRecord:
+    """The `run` record of a simulation job, checked against what the job asked for."""
+    allowed = {"type", "nonce", "error", "final", "visited", "losses", "calls"}
+    if set(record) - allowed:
+        raise ProtocolError("a run record with unknown keys")
+    error = _error(record.get("error"), "run error")
+    if error is not None:
+        return RunRecord(error=error)
+    final = _rows(record.get("final"), "run final", particles, dim)
+    visited_raw = record.get("visited")
+    if not isinstance(visited_raw, list) or len(visited_raw) > max_steps + 1:
+        raise ProtocolError(f"run visited: not a list of at most {max_steps + 1} steps")
+    visited = tuple(_rows(v, "run visited", None, dim) for v in visited_raw)
+    if sum(v.shape[0] for v in visited) * dim > 4 * MAX_VALUES:
+        raise ProtocolError("run visited: too many values")
+    losses = None
+    if training:
+        raw = record.get("losses")
+        if not isinstance(raw, list) or not raw or len(raw) > 100_000:
+            raise ProtocolError("run losses: not a list of numbers")
+        losses = _values(raw, None, "run losses")
+    calls = 0 if record.get("calls") is None else _int(record.get("calls"), "run calls", 0, 10**9)
+    return RunRecord(error=None, final=final, visited=visited, losses=losses, calls=calls)

@@ -8,7 +8,7 @@ The sandbox sees, read-only, only what running `python -c "import torch"` needs:
 - the virtual environment's `pyvenv.cfg` and its site-packages (where torch lives). If the
   `straightline` package itself lies under a mounted path (a non-editable install), an empty tmpfs
   hides it; an editable install points at the source tree, which is not mounted;
-- the worker script and `probes.py`, at /opt/straightline-grader/.
+- the worker script, `probes.py` and `simkit.py`, at /opt/straightline-grader/.
 
 and, writable, a private, size-limited tmpfs at /tmp (its working directory); a minimal /dev
 (null, zero, random, urandom, tty; read-only mount). No /proc, /sys or /etc. Everything else is a
@@ -51,7 +51,7 @@ __all__ = [
 SANDBOX_DIR = "/opt/straightline-grader"
 SANDBOX_UID = 65534
 HERE = Path(__file__).resolve().parent
-WORKER_FILES = (HERE / "sandbox_worker.py", HERE / "probes.py")
+WORKER_FILES = (HERE / "sandbox_worker.py", HERE / "probes.py", HERE / "simkit.py")
 SANDBOX_ENV = {
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",

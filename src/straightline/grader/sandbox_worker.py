@@ -20,6 +20,8 @@ Protocol (one JSON object per line on RESULT_FD; the job arrives as one JSON lin
     -> {"nonce", "type": "missing_function", "names": [...]}                       (then done)
     -> {"nonce", "type": "start", "case": ID}         before each test case
     -> {"nonce", "type": "case", "case": ID, "calls": [...]}
+    -> {"nonce", "type": "run", "final", "visited", ["losses"], "calls"} or {"type": "run", "error"}
+                                                      a simulation job (job["run"]; no cases)
     -> {"nonce", "type": "done"}
 
 Each call record holds the output (shape, dtype, values, requires_grad) or the exception, what the
@@ -258,6 +260,7 @@ def main(argv: list[str]) -> None:
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import probes
+    import simkit  # noqa: F401 - imported now, before the job: "run it in the simulation" jobs use it
 
     torch.manual_seed(0)  # warm up the kernels a submission will use
     model = probes.ProbeModel({"kind": "affine", "a": 1.0, "b": 1.0, "c": 0.0, "d": 0.5})
@@ -288,11 +291,12 @@ def main(argv: list[str]) -> None:
     _flush_and_exit()
 
 
-def process_job(job: dict, channel: "Channel", torch, probes) -> None:
+def process_job(job: dict, channel: "Channel", torch, probes, simkit=None) -> None:
     """Compile and load the learner's code, run every test case, send the records, then `done`.
 
-    Returns normally (the caller exits the process). Also used in-process by the grader's tests
-    to check the exercise logic on known code, without a sandbox.
+    A job with a `run` spec runs the learner's function in a simulation instead (see simkit.py)
+    and sends one `run` record. Returns normally (the caller exits the process). Also used
+    in-process by the grader's tests to check the exercise logic on known code, without a sandbox.
     """
     try:
         code = compile(job["code"], SUBMISSION, "exec", dont_inherit=True)
@@ -327,6 +331,11 @@ def process_job(job: dict, channel: "Channel", torch, probes) -> None:
         _finish(channel)
         return
 
+    if job.get("run") is not None:
+        _run_simulation(fn, job["run"], channel, simkit)
+        _finish(channel)
+        return
+
     for case in job["cases"]:
         channel.send({"type": "start", "case": case["id"]})
         calls = []
@@ -335,6 +344,27 @@ def process_job(job: dict, channel: "Channel", torch, probes) -> None:
             calls.append(_run_call(fn, call, torch, probes))
         channel.send({"type": "case", "case": case["id"], "calls": calls})
     _finish(channel)
+
+
+def _run_simulation(fn, spec: dict, channel: "Channel", simkit=None) -> None:
+    """The learner's function driving a simulation; its numbers, or the exception it raised."""
+    if simkit is None:
+        import simkit  # next to this file in the sandbox
+
+    runner = simkit.train_run if spec.get("mode") == "train" else simkit.euler_run
+    try:
+        result = runner(fn, spec)
+        record = {
+            "type": "run",
+            "final": result["final"],
+            "visited": result["visited"],
+            "calls": int(result.get("calls", 0)),
+        }
+        if "losses" in result:
+            record["losses"] = result["losses"]
+    except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt included
+        record = {"type": "run", "error": _error_record(exc)}
+    channel.send(record)
 
 
 def _flush() -> None:

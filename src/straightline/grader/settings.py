@@ -38,6 +38,12 @@ class GraderSettings:
     max_code_bytes     submissions larger than this are refused before anything runs
     startup_timeout_s  how long a worker may take to start and import torch (an infrastructure
                        failure beyond that)
+    run_timeout_s      wall-clock limit of a "run it in the simulation" job (training a small
+                       model with the learner's loss takes longer than grading)
+    run_cpu_seconds    CPU-time limit of such a job
+    prepare_simulations  after a passing submission, compute the toolkit's side of that exercise's
+                       simulation in the background (the web app: its "run" button then answers
+                       sooner); off for scripts and the command line
     unsafe_local       grade without bubblewrap: rlimits and a seccomp filter only, no filesystem or
                        network isolation. For a single learner on their own machine, never a server.
     bwrap              path of the bubblewrap binary (None: looked up on PATH)
@@ -58,6 +64,9 @@ class GraderSettings:
     open_files: int = 64
     max_code_bytes: int = 64 * KIB
     startup_timeout_s: float = 90.0
+    run_timeout_s: float = 60.0
+    run_cpu_seconds: int = 60
+    prepare_simulations: bool = False
     unsafe_local: bool = False
     bwrap: str | None = None
     worker_nice: int = 10
@@ -75,6 +84,8 @@ class GraderSettings:
             ("open_files", self.open_files, 16, 4096),
             ("max_code_bytes", self.max_code_bytes, 1 * KIB, 4 * MIB),
             ("startup_timeout_s", self.startup_timeout_s, 1, 600),
+            ("run_timeout_s", self.run_timeout_s, 0.1, 600),
+            ("run_cpu_seconds", self.run_cpu_seconds, 1, 600),
             ("worker_nice", self.worker_nice, 0, 19),
         ]
         if self.warm_workers is not None:

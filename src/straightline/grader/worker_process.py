@@ -97,11 +97,17 @@ async def _spawn(cmd: list[str], **kwargs: Any) -> asyncio.subprocess.Process:
 
 
 class _Sequence:
-    """The order of records an honest worker writes; anything else is a ProtocolError."""
+    """The order of records an honest worker writes; anything else is a ProtocolError.
 
-    def __init__(self, case_ids: list[str]):
+    A grading job: accepted, then a terminal error or start/case for each case in order, done.
+    A simulation job (`simulation=True`, no cases): accepted, then a terminal error or one `run`
+    record, done.
+    """
+
+    def __init__(self, case_ids: list[str], simulation: bool = False):
         self.case_ids = case_ids
-        self.state = "new"  # new -> accepted -> (terminal | started k | finished k) -> done
+        self.simulation = simulation
+        self.state = "new"  # new -> accepted -> (terminal | started k | finished k | ran) -> done
         self.index = 0
 
     def feed(self, record: dict[str, Any]) -> None:
@@ -111,7 +117,9 @@ class _Sequence:
             self.state = "accepted"
         elif state == "accepted" and kind in TERMINAL:
             self.state = "terminal"
-        elif state in ("accepted", "finished") and kind == "start":
+        elif self.simulation and state == "accepted" and kind == "run":
+            self.state = "ran"
+        elif not self.simulation and state in ("accepted", "finished") and kind == "start":
             if self.index >= len(self.case_ids) or record.get("case") != self.case_ids[self.index]:
                 raise ProtocolError("a test case out of order")
             self.state = "started"
@@ -121,7 +129,7 @@ class _Sequence:
             self.index += 1
             self.state = "finished"
         elif kind == "done" and (
-            state == "terminal" or (state == "finished" and self.index == len(self.case_ids))
+            state in ("terminal", "ran") or (state == "finished" and self.index == len(self.case_ids))
         ):
             self.state = "done"
         else:
@@ -131,9 +139,9 @@ class _Sequence:
 class RecordReader:
     """Feeds result lines into a `RunOutcome`, enforcing the nonce, the schema and the order."""
 
-    def __init__(self, outcome: RunOutcome, nonce: str, case_ids: list[str]):
+    def __init__(self, outcome: RunOutcome, nonce: str, case_ids: list[str], simulation: bool = False):
         self.outcome, self.nonce = outcome, nonce
-        self.sequence = _Sequence(case_ids)
+        self.sequence = _Sequence(case_ids, simulation)
         self.total = 0
 
     def feed(self, line: bytes) -> bool:
@@ -306,8 +314,13 @@ class WorkerProcess:
             raise InfrastructureError(f"the sandbox worker started badly: {exc}") from None
         self._read_info()
 
-    async def run(self, job: bytes, nonce: str, case_ids: list[str], timeout: float) -> RunOutcome:
-        """Hand over the job and collect the records until `done`, EOF or the deadline."""
+    async def run(
+        self, job: bytes, nonce: str, case_ids: list[str], timeout: float, *, simulation: bool = False
+    ) -> RunOutcome:
+        """Hand over the job and collect the records until `done`, EOF or the deadline.
+
+        `simulation`: the job is a "run it in the simulation" job (one `run` record, no cases).
+        """
         outcome = RunOutcome(tag=self.tag)
         start = time.monotonic()
         try:
@@ -317,7 +330,7 @@ class WorkerProcess:
             self.proc.stdin.close()
         except (BrokenPipeError, ConnectionResetError) as exc:
             outcome.infra_error = f"the sandbox worker went away before the job was handed over ({exc})"
-        reader = RecordReader(outcome, nonce, case_ids)
+        reader = RecordReader(outcome, nonce, case_ids, simulation)
         deadline = start + timeout
         while outcome.infra_error is None:
             remaining = deadline - time.monotonic()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -40,6 +41,7 @@ class AppContext:
     store: ProgressStore
     renderer: Renderer
     cookies: LearnerCookies
+    grader: Any = None  # straightline.grader.Grader (web/grading.py), started by the lifespan
 
 
 class _CachedStatic(StaticFiles):
@@ -78,9 +80,23 @@ def create_app(settings: Settings, *, course: Course | None = None) -> FastAPI:
         ),
     )
 
+    from .sim_runtime import SimRuntime
+
+    sims = SimRuntime.for_course(course)  # the shipped models load in the background at start-up
+
+    from .grading import attach_grader, start_grader
+
+    attach_grader(ctx)  # Build-It grading: sandboxed workers on the grader's own thread
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sims.start()
+        start_grader(ctx)
         yield
+        sims.close()
+        import asyncio
+
+        await asyncio.to_thread(ctx.grader.close)
         store.close()
 
     app = FastAPI(
@@ -93,13 +109,16 @@ def create_app(settings: Settings, *, course: Course | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.sims = sims
 
-    from .routes import elements, health, pages, transfer
+    from .routes import buildit, elements, health, pages, sims as sim_routes, transfer
 
     app.include_router(pages.router)
     app.include_router(elements.router)
+    app.include_router(buildit.router)
     app.include_router(transfer.router)
     app.include_router(health.router)
+    app.include_router(sim_routes.router)
     app.mount("/static", _CachedStatic(directory=STATIC_DIR), name="static")
 
     @app.exception_handler(StarletteHTTPException)

@@ -1,7 +1,7 @@
 """Request body limits: bodies larger than the route's limit are answered 413 before the app runs.
 
 The limit for a path comes from `Settings.body_limit_for(path)` (64 KiB by default; exceptions by
-path prefix in `Settings.body_limits`, e.g. progress import, later the Build-It exercise route).
+path prefix in `Settings.body_limits`, e.g. progress import and the Build-It submission route).
 The body is read here, up to the limit, and replayed to the app, so a chunked upload without a
 Content-Length cannot get past the limit either.
 """

@@ -34,10 +34,13 @@ from ..course.progress import (
     describe,
     locks,
 )
+from ..course.simparams import COMING_WITH_SIM, SIM_TITLES, PARAMS as SIM_PARAMS
 from ..course.store import ElementState
 
 __all__ = ["ChapterView", "Renderer", "TYPE_LABELS", "element_action_url"]
 
+#: simulations and Break-It labs the page can run (the API's, and live training)
+SIM_NAMES = frozenset(SIM_PARAMS) | {"live-training"}
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -146,7 +149,9 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.static_versions = {
-            p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:12] for p in STATIC_DIR.iterdir() if p.is_file()
+            p.relative_to(STATIC_DIR).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()[:12]
+            for p in STATIC_DIR.rglob("*")
+            if p.is_file()
         }
         self.env.globals.update(
             static_url=self.static_url,
@@ -155,6 +160,9 @@ class Renderer:
             action_url=element_action_url,
             inline=inline,
             course=course,
+            sim_names=SIM_NAMES,
+            sim_coming=COMING_WITH_SIM,
+            sim_titles=SIM_TITLES,
         )
         self._element_templates = {t: self.env.get_template(f"elements/{t}.html") for t in TYPE_LABELS}
         self._pages = {name: self.env.get_template(f"{name}.html") for name in ("home", "chapter", "progress", "error")}
@@ -221,9 +229,9 @@ class Renderer:
         action: str | None = None,
     ) -> str:
         """One element's HTML for a learner (`error`/`draft`: a refused submission to show again)."""
-        if error is None and not draft:
+        if error is None and not draft and (element.type != "build-it" or state is None):
             # Many learners are in the same few states (above all: not started), so the HTML of an
-            # (element, state) pair is cached.
+            # (element, state) pair is cached. (Not a Build-It learner's: it holds their own code.)
             key = json.dumps(state.state, sort_keys=True) if state is not None else None
             status = state.status if state is not None else None
             return self._element_cached(element.id, status, key, locked_by.id if locked_by else None)

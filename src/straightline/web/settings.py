@@ -14,6 +14,7 @@ Environment variables (all optional):
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -76,6 +77,12 @@ class Settings:
     cookie_name       name of the learner cookie
     cookie_max_age_s  lifetime of the learner cookie in seconds
     cookie_secure     send the cookie only over HTTPS (for deployments behind TLS)
+    unsafe_local_grading  grade Build-It submissions without the bubblewrap sandbox (rlimits and a
+                      process filter only): for one learner on their own machine; the Build-It
+                      panels then show a warning (`serve --unsafe-local-grading`)
+    grader_concurrency    submissions graded at once (None: the number of cores)
+    grader_warm_workers   sandboxed workers kept started with torch imported (None: as many as
+                      grader_concurrency; 0 starts one per submission, e.g. in tests)
     """
 
     database_url: str
@@ -83,11 +90,16 @@ class Settings:
     data_dir: Path
     content_dir: Path | None = None
     max_body_bytes: int = 64 * KIB
-    body_limits: Mapping[str, int] = field(default_factory=lambda: {"/progress/import": 4 * MIB})
+    body_limits: Mapping[str, int] = field(
+        default_factory=lambda: {"/progress/import": 4 * MIB, "/elements/*/submission": 256 * KIB}
+    )
     experiments_dir: Path | None = None
     cookie_name: str = "straightline_learner"
     cookie_max_age_s: int = 5 * 365 * 24 * 3600
     cookie_secure: bool = False
+    unsafe_local_grading: bool = False
+    grader_concurrency: int | None = None
+    grader_warm_workers: int | None = None
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < MIN_SECRET_CHARS:
@@ -96,6 +108,10 @@ class Settings:
             )
         if not 1 * KIB <= self.max_body_bytes <= 64 * MIB:
             raise ValueError(f"max_body_bytes must be in 1024..{64 * MIB}, got {self.max_body_bytes}")
+        if self.grader_concurrency is not None and not 1 <= self.grader_concurrency <= 256:
+            raise ValueError(f"grader_concurrency must be in 1..256, got {self.grader_concurrency}")
+        if self.grader_warm_workers is not None and not 0 <= self.grader_warm_workers <= 256:
+            raise ValueError(f"grader_warm_workers must be in 0..256, got {self.grader_warm_workers}")
         for prefix, limit in self.body_limits.items():
             if not prefix.startswith("/") or not 1 <= limit <= 256 * MIB:
                 raise ValueError(
@@ -130,9 +146,19 @@ class Settings:
         return replace(self, body_limits={**self.body_limits, prefix: limit})
 
     def body_limit_for(self, path: str) -> int:
-        """The byte limit for a request path: the longest matching prefix in body_limits, else the default."""
+        """The byte limit for a request path: the longest matching prefix in body_limits, else the default.
+
+        A `*` in a prefix stands for one path segment (`/elements/*/submission`).
+        """
         best, best_len = self.max_body_bytes, -1
         for prefix, limit in self.body_limits.items():
-            if path.startswith(prefix) and len(prefix) > best_len:
+            if _prefix_matches(prefix, path) and len(prefix) > best_len:
                 best, best_len = limit, len(prefix)
         return best
+
+
+def _prefix_matches(prefix: str, path: str) -> bool:
+    if "*" not in prefix:
+        return path.startswith(prefix)
+    pattern = "".join("[^/]+" if part == "*" else re.escape(part) for part in re.split(r"(\*)", prefix))
+    return re.match(pattern, path) is not None

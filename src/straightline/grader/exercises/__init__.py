@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..catalog import EXERCISE_NAMES, UnknownExercise
 from .base import Arg, Call, Case, Exercise
 from .cfm_loss import CFM_LOSS, WEIGHTED_CFM_LOSS
 from .euler_sample import EULER_SAMPLE
@@ -9,18 +10,7 @@ from .euler_sample import EULER_SAMPLE
 __all__ = ["EXERCISES", "Arg", "Call", "Case", "Exercise", "UnknownExercise", "get_exercise"]
 
 EXERCISES: dict[str, Exercise] = {e.name: e for e in (CFM_LOSS, WEIGHTED_CFM_LOSS, EULER_SAMPLE)}
-
-
-class UnknownExercise(KeyError):
-    """No exercise of that name; the message lists the accepted ones."""
-
-    def __init__(self, name: object):
-        self.name = name
-        self.message = f"unknown exercise {name!r}; accepted: {', '.join(EXERCISES)}"
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
+assert tuple(EXERCISES) == EXERCISE_NAMES, "grader/catalog.py must list the exercises in order"
 
 
 def get_exercise(name: str) -> Exercise:

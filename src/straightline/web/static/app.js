@@ -3,6 +3,8 @@
 // data-enhance is sent with fetch and the server answers with the element's new HTML, which
 // replaces the old one in place; focus moves to what was revealed.
 
+import { updateChapterProgress } from "./progress.js";
+
 const FRAGMENT_HEADER = "X-Straightline-Fragment";
 
 function parseFragment(html) {
@@ -36,17 +38,6 @@ function enhance(root) {
       if (!box.hasAttribute("aria-label")) box.setAttribute("aria-label", box.matches("table") ? "table, scrolls sideways" : "formula, scrolls sideways");
     }
   }
-}
-
-function updateChapterProgress(header) {
-  if (!header) return;
-  const [done, total] = header.split("/").map(Number);
-  const box = document.querySelector("[data-chapter-progress]");
-  if (!box || Number.isNaN(done)) return;
-  const bar = box.querySelector("progress");
-  if (bar) { bar.max = total; bar.value = done; }
-  const text = box.querySelector("[data-progress-text]");
-  if (text) text.textContent = `${done} of ${total} exercise${total === 1 ? "" : "s"} done`;
 }
 
 function swap(oldNode, newNode) {

@@ -1,0 +1,410 @@
+""""Run it in the simulation": a passing Build-It function drives a small two-clusters simulation.
+
+The design, and why it is honest:
+
+- The sandbox cannot load the course's shipped models (it sees no package files, and models are
+  not data we hand to untrusted code), so the learner's function runs on things the worker can
+  build from plain numbers (`simkit.py`, mounted next to the worker):
+  * `euler_sample` integrates the **exact** velocity field of the two-clusters data (a Gaussian
+    mixture: its marginal velocity is closed-form, the field the chapter's shipped model learns)
+    from noise the trusted side chooses;
+  * `cfm_loss` / `weighted_cfm_loss` train a small seeded MLP for a few hundred Adam steps on fresh
+    two-clusters batches generated in the sandbox, and the trained model is sampled with Euler.
+- The sandbox returns numbers only (final particles, the path of the first particles, the losses),
+  parsed strictly (`protocol.parse_run_record`).
+- The trusted side runs the same pipeline with the toolkit's own function (`straightline.integrate`
+  on `straightline.oracles.GaussianMixture`; `simkit.train_run` with `straightline.cfm_loss`), and
+  computes every number shown (W2 to the data with `straightline.metrics.w2`, the finite-sample
+  floor, the gap to the toolkit's particles) itself. A run is never a verdict: grading is done by
+  the tests; a run only shows what the learner's passing function does.
+
+The noise is drawn in mirrored pairs (z, -z) and the data sample too: the two-clusters mixture is
+symmetric under x -> -x, so both clusters get exactly half of the mass and W2 measures the shape of
+the result rather than the luck of a 500-particle split between the clusters.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from . import simkit
+from .catalog import DEFAULT_EULER_STEPS, EULER_STEPS, SIMULATIONS
+from .protocol import ProtocolError, RunRecord, parse_run_record
+from .settings import GraderSettings
+from .worker_process import RunOutcome
+
+__all__ = [
+    "EULER_STEPS",
+    "RunResult",
+    "SIMULATIONS",
+    "TWO_CLUSTERS",
+    "build_run_result",
+    "run_infrastructure_result",
+    "run_spec",
+    "simulation_of",
+]
+
+log = logging.getLogger(__name__)
+
+#: The toolkit's `two_clusters` dataset as a mixture (straightline/data/toy.py; a test pins it).
+TWO_CLUSTERS: dict[str, Any] = {"means": [[-2.0, 0.0], [2.0, 0.0]], "stds": [0.35, 0.35], "weights": [0.5, 0.5]}
+DATASET = "two_clusters"
+PARTICLES = 500
+DATA_POINTS = 1000
+NOISE_SEED = 2024
+DATA_SEED = 4048
+MAX_COORDINATE = 1e4  # particles beyond this are reported, not measured
+TRAIN = {"seed": 7, "train_steps": 400, "batch": 256, "lr": 3e-3, "sample_steps": 50}
+
+
+RunStatus = Literal["ok", "error", "timeout", "infrastructure_error"]
+
+
+def simulation_of(exercise: str) -> Literal["euler", "train"]:
+    try:
+        return SIMULATIONS[exercise]
+    except KeyError:
+        raise KeyError(f"exercise {exercise!r} has no simulation; accepted: {', '.join(SIMULATIONS)}") from None
+
+
+@functools.cache
+def _noise() -> Tensor:
+    half = torch.randn(PARTICLES // 2, 2, generator=torch.Generator().manual_seed(NOISE_SEED))
+    return torch.cat([half, -half])  # [N, 2] mirrored pairs
+
+
+@functools.cache
+def _data() -> Tensor:
+    from straightline.data import toy
+
+    half = toy(DATASET, DATA_POINTS // 2, seed=DATA_SEED)
+    return torch.cat([half, -half])  # [M, 2]
+
+
+@functools.cache
+def _floor() -> float:
+    """W2 of PARTICLES true (mirrored) samples to the data: what a perfect sampler scores."""
+    from straightline.data import toy
+    from straightline.metrics import w2
+
+    values = []
+    for r in range(3):
+        half = toy(DATASET, PARTICLES // 2, seed=DATA_SEED + 1 + r)
+        values.append(w2(torch.cat([half, -half]), _data()))
+    return float(sum(values) / len(values))
+
+
+def run_spec(exercise: str, steps: int | None = None) -> dict[str, Any]:
+    """The JSON the sandbox gets for a simulation job (`steps`: Euler steps, euler_sample only)."""
+    mode = simulation_of(exercise)
+    x_0 = _noise().tolist()
+    if mode == "euler":
+        return {"mode": "euler", "mixture": TWO_CLUSTERS, "x_0": x_0, "steps": check_steps(steps)}
+    return {"mode": "train", "mixture": TWO_CLUSTERS, "x_0": x_0, **TRAIN}
+
+
+def check_steps(steps: int | None) -> int:
+    """Euler steps for euler_sample's simulation: default 20, accepted 1..100."""
+    if steps is None:
+        return DEFAULT_EULER_STEPS
+    low, high = EULER_STEPS
+    if isinstance(steps, bool) or not isinstance(steps, int) or not low <= steps <= high:
+        raise ValueError(f"steps must be an integer in {low}..{high}, got {steps!r}")
+    return steps
+
+
+@dataclass(frozen=True)
+class _Reference:
+    final: Tensor
+    visited: tuple[Tensor, ...]
+    losses: tuple[float, ...] = ()
+
+
+_ref_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=256)
+def _reference_cached(exercise: str, steps: int) -> _Reference:
+    import straightline as sl
+    from straightline.oracles import GaussianMixture
+
+    mode = simulation_of(exercise)
+    if mode == "euler":
+        oracle = GaussianMixture(TWO_CLUSTERS["means"], TWO_CLUSTERS["stds"], TWO_CLUSTERS["weights"])
+        traj = sl.integrate(oracle, _noise().double(), steps=steps, method="euler", keep_path=True)
+        path = traj.xs  # [steps + 1, N, 2]
+        visited = tuple(path[k, : simkit.MAX_PATH_PARTICLES] for k in range(steps))
+        return _Reference(final=traj.x.double(), visited=visited)
+    out = _in_child_process(_train_reference, exercise)
+    final = torch.tensor(out["final"], dtype=torch.float64)
+    visited = tuple(torch.tensor(v, dtype=torch.float64) for v in out["visited"])
+    return _Reference(final=final, visited=visited, losses=tuple(out["losses"]))
+
+
+def _train_reference(exercise: str) -> dict[str, Any]:
+    """The training run with the toolkit's own loss (run in a child process, see below)."""
+    import straightline as sl
+
+    torch.set_num_threads(1)
+    if exercise == "weighted_cfm_loss":
+        from straightline.timesteps import inverse_one_minus_t
+
+        weight = inverse_one_minus_t(1e-2)
+
+        def loss(model: Any, x_1: Tensor) -> Tensor:
+            return sl.cfm_loss(model, x_1, weight=weight)
+    else:
+
+        def loss(model: Any, x_1: Tensor) -> Tensor:
+            return sl.cfm_loss(model, x_1)
+
+    state = torch.random.get_rng_state()  # the calling process's own draws are not disturbed
+    try:
+        return simkit.train_run(loss, run_spec(exercise))
+    finally:
+        torch.random.set_rng_state(state)
+
+
+def _in_child_process(fn: Any, *args: Any) -> Any:
+    """`fn(*args)` in a fresh child process (trusted code only), else here if that cannot start.
+
+    The reference training is a few seconds of small torch operations: in the web server's own
+    process it would hold the interpreter lock long enough to delay page requests by hundreds of
+    milliseconds. It runs once per exercise and process (the result is cached).
+    """
+    import concurrent.futures
+    import multiprocessing
+
+    try:
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return pool.submit(fn, *args).result(timeout=600)
+    except (OSError, concurrent.futures.process.BrokenProcessPool) as exc:
+        log.warning("reference computation in a child process failed (%s); computing it here", exc)
+        return fn(*args)
+
+
+def reference(exercise: str, steps: int) -> _Reference:
+    """The toolkit's own result for the same simulation (computed once per process, then cached)."""
+    with _ref_lock:
+        return _reference_cached(exercise, steps)
+
+
+def warm_reference(exercise: str, steps: int | None = None) -> None:
+    """Compute (and cache) the reference and the data/floor now, e.g. while the sandbox runs."""
+    reference(exercise, check_steps(steps) if simulation_of(exercise) == "euler" else 0)
+    _floor()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What "run it in the simulation" shows. `to_dict()` is the page's JSON; `summary()` what is stored.
+
+    status: ok (numbers came back and are finite), error (the learner's function raised or gave
+    numbers that are not finite), timeout, infrastructure_error (not the learner's fault).
+    w2: W2 from the learner's particles to the data sample; w2_reference the same for the toolkit's
+    particles; w2_floor what true samples score; gap: the largest distance between a learner's
+    particle and the toolkit's particle from the same noise (euler_sample only).
+    """
+
+    exercise: str
+    mode: str
+    status: RunStatus
+    message: str
+    steps: int = 0
+    train_steps: int = 0
+    particles: int = PARTICLES
+    w2: float | None = None
+    w2_reference: float | None = None
+    w2_floor: float | None = None
+    gap: float | None = None
+    final_loss: float | None = None
+    final_loss_reference: float | None = None
+    data: list[list[float]] = field(default_factory=list)
+    learner: list[list[float]] = field(default_factory=list)
+    reference: list[list[float]] = field(default_factory=list)
+    paths: list[list[list[float]]] = field(default_factory=list)  # per particle: its positions
+    reference_paths: list[list[list[float]]] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    reference_losses: list[float] = field(default_factory=list)
+    duration_s: float = 0.0
+    output: str = ""
+    output_truncated: bool = False
+    warning: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+    def summary(self) -> dict[str, Any]:
+        """The numbers worth keeping in the learner's progress (no point clouds)."""
+        keep = ("exercise", "mode", "status", "message", "steps", "train_steps", "particles", "w2", "w2_reference",
+                "w2_floor", "gap", "final_loss", "final_loss_reference", "duration_s")
+        return {k: getattr(self, k) for k in keep}
+
+
+def _round(x: float | None, digits: int = 4) -> float | None:
+    if x is None or not math.isfinite(x):
+        return None
+    return round(float(x), digits)
+
+
+def _points(t: Tensor) -> list[list[float]]:
+    return [[round(float(a), 4), round(float(b), 4)] for a, b in t.to(torch.float64).tolist()]
+
+
+def _paths(visited: tuple[Tensor, ...], final: Tensor) -> list[list[list[float]]]:
+    """Per particle (the first MAX_PATH_PARTICLES), its positions at each step then at t = 1."""
+    k = min([v.shape[0] for v in visited] + [final.shape[0], simkit.MAX_PATH_PARTICLES]) if visited else 0
+    if k == 0:
+        return []
+    stacked = torch.stack([v[:k] for v in visited] + [final[:k]])  # [steps + 1, k, 2]
+    return [_points(stacked[:, i]) for i in range(k)]
+
+
+def run_infrastructure_result(exercise: str, message: str, *, seconds: float = 0.0) -> RunResult:
+    return RunResult(
+        exercise=exercise,
+        mode=SIMULATIONS.get(exercise, "euler"),
+        status="infrastructure_error",
+        message=f"The simulation could not run: {message}. This is a problem on our side; try again in a moment.",
+        duration_s=round(seconds, 3),
+    )
+
+
+def _error_text(err: Any) -> str:
+    where = f" at line {err.line}" if err.line else ""
+    return f"{err.type}{where}: {err.message}".rstrip(": ")
+
+
+def build_run_result(
+    exercise: str, spec: dict[str, Any], outcome: RunOutcome, settings: GraderSettings, warning: str | None = None
+) -> RunResult:
+    """The result shown for one simulation job (CPU work: W2 with exact optimal transport)."""
+    from straightline.metrics import w2
+
+    mode = spec["mode"]
+    steps = int(spec["steps"] if mode == "euler" else spec["sample_steps"])
+    common: dict[str, Any] = {
+        "exercise": exercise,
+        "mode": mode,
+        "steps": steps,
+        "train_steps": int(spec.get("train_steps", 0)),
+        "duration_s": round(outcome.seconds, 3),
+        "output": outcome.output,
+        "output_truncated": outcome.output_truncated,
+        "warning": warning,
+    }
+    if outcome.infra_error is not None:
+        return run_infrastructure_result(exercise, outcome.infra_error, seconds=outcome.seconds)
+    what = "training" if mode == "train" else "simulation"
+    if outcome.protocol_error is not None:
+        return RunResult(
+            status="error",
+            message="Your code interfered with the grader's reporting, so the simulation's numbers cannot be shown.",
+            **common,
+        )
+    by_type = {r["type"]: r for r in outcome.records}
+    if "syntax_error" in by_type or "load_error" in by_type or "missing_function" in by_type:
+        return RunResult(
+            status="error",
+            message="Your saved solution no longer loads (a syntax error, an error at load time, or a missing function): submit it again.",
+            **common,
+        )
+    if "run" not in by_type:
+        if outcome.timed_out:
+            return RunResult(
+                status="timeout",
+                message=f"The {what} did not finish within {settings.run_timeout_s:g} s.",
+                **common,
+            )
+        return RunResult(
+            status="error",
+            message=f"The {what} ended before reporting its result (it was killed, usually for going over the CPU or memory limit).",
+            **common,
+        )
+    try:
+        record: RunRecord = parse_run_record(
+            by_type["run"],
+            particles=len(spec["x_0"]),
+            dim=2,
+            max_steps=1000 if mode == "euler" else int(spec["sample_steps"]),
+            training=mode == "train",
+        )
+    except ProtocolError:
+        return RunResult(
+            status="error",
+            message="The simulation's numbers came back malformed (did your code patch the worker?), so they cannot be shown.",
+            **common,
+        )
+    if record.error is not None:
+        return RunResult(
+            status="error",
+            message=f"Your function raised {_error_text(record.error)} during the {what}.",
+            **common,
+        )
+    assert record.final is not None
+    ref = reference(exercise, steps if mode == "euler" else 0)
+    data = _data()
+    learner = record.final
+    common.update(
+        data=_points(data),
+        reference=_points(ref.final),
+        reference_paths=_paths(ref.visited, ref.final),
+        w2_reference=_round(w2(ref.final, data)),
+        w2_floor=_round(_floor()),
+    )
+    if mode == "train":
+        common["reference_losses"] = [round(v, 5) for v in ref.losses]
+        common["final_loss_reference"] = _round(ref.losses[-1] if ref.losses else None, 5)
+        assert record.losses is not None
+        losses = [float(v) for v in record.losses.tolist()]
+        common["losses"] = [round(v, 5) if math.isfinite(v) else None for v in losses]
+        common["final_loss"] = _round(losses[-1], 5)
+        if not all(math.isfinite(v) for v in losses):
+            bad = next(i for i, v in enumerate(losses) if not math.isfinite(v))
+            return RunResult(
+                status="error",
+                message=f"Training stopped at step {bad}: the loss became {losses[bad]}, so there are no samples to show.",
+                **common,
+            )
+    if not bool(torch.isfinite(learner).all()):
+        return RunResult(
+            status="error", message="Some of the final particles are not finite numbers (nan or inf).", **common
+        )
+    if float(learner.abs().max()) > MAX_COORDINATE:
+        return RunResult(
+            status="error",
+            message=f"Some of the final particles are more than {MAX_COORDINATE:g} away from the origin; the data lie within 4.",
+            **common,
+        )
+    learner_w2 = w2(learner, data)
+    common.update(learner=_points(learner), paths=_paths(record.visited, learner), w2=_round(learner_w2))
+    if mode == "euler":
+        gap = float((learner - ref.final).norm(dim=1).max())
+        common["gap"] = _round(gap, 6)
+        message = (
+            f"Your euler_sample moved {len(learner)} particles through the exact two-clusters field in "
+            f"{steps} step{'s' if steps != 1 else ''}: W2 to the data {learner_w2:.3f} (the toolkit's Euler: "
+            f"{common['w2_reference']:.3f}; true samples: {common['w2_floor']:.3f}). Largest distance from the "
+            f"toolkit's particles: {gap:.2g}."
+        )
+    else:
+        message = (
+            f"A small MLP trained for {common['train_steps']} steps with your loss, sampled with {steps} Euler "
+            f"steps: W2 to the data {learner_w2:.3f} (the same training with the toolkit's loss: "
+            f"{common['w2_reference']:.3f}; true samples: {common['w2_floor']:.3f})."
+        )
+    return RunResult(status="ok", message=message, **common)

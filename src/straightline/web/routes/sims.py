@@ -1,0 +1,338 @@
+"""The simulations API: `GET /api/sims/{name}` for each simulation, and live training.
+
+Every simulation's query parameters are its parameter model's fields (`course/simparams.py`),
+listed with their ranges in the OpenAPI schema. A parameter out of range, of the wrong type, given
+twice or unknown is answered 422 with a JSON error naming it and what it accepts. Results are
+deterministic given the parameters, so they carry an ETag and may be cached by the browser.
+
+Live training: `POST /api/sims/live-training` starts a job for the learner in the cookie (one per
+learner; 429 at the global cap) and answers its id; `GET .../{job}/events` streams Server-Sent
+Events (snapshot ... then done, cancelled or error) to that learner only; the job is cancelled when
+the stream goes away, or by `DELETE .../{job}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import time
+import typing
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from ...course.simparams import PARAMS, SIM_SUMMARIES, LiveParams, SimParams, describe_accepted
+from ..responses import error_response
+from ..sim_runtime import NotReady, SimResult, SimRuntime
+from . import learner_id, same_origin
+
+__all__ = ["router", "InputProblem", "parse_query", "parse_live_body"]
+
+router = APIRouter(prefix="/api/sims", tags=["simulations"])
+
+CACHE_CONTROL = "public, max-age=86400"  # deterministic by seed; the ETag guards a new version
+EVENTS_HEARTBEAT_S = 5.0
+TERMINAL = ("done", "cancelled", "error")
+
+
+class InputProblem(ValueError):
+    """A parameter the API does not accept: which one, why, and what it accepts."""
+
+    def __init__(self, field: str, message: str, accepted: str):
+        super().__init__(message)
+        self.field, self.message, self.accepted = field, message, accepted
+
+
+def _is_sequence(model: type[BaseModel], name: str) -> bool:
+    return typing.get_origin(model.model_fields[name].annotation) in (tuple, list)
+
+
+def _nullable(model: type[BaseModel], name: str) -> bool:
+    return type(None) in typing.get_args(model.model_fields[name].annotation)
+
+
+def _problem(model: type[BaseModel], err: ValidationError, data: dict[str, Any], what: str) -> InputProblem:
+    first = err.errors()[0]
+    loc = first.get("loc", ())
+    name = str(loc[0]) if loc else "request"
+    if first.get("type") == "extra_forbidden":
+        accepted = ", ".join(model.model_fields)
+        return InputProblem(name, f"unknown {what} {name!r}; the accepted {what}s are {accepted}", accepted)
+    accepted = describe_accepted(model, name)
+    if first.get("type") == "value_error":  # a validator's own sentence
+        message = str(first.get("msg", "")).removeprefix("Value error, ")
+        return InputProblem(name, f"{what} {name!r}: {message}", accepted)
+    got = data.get(name, first.get("input"))
+    if isinstance(got, list) and len(got) > 5:
+        shown = f"a list of {len(got)}"
+    else:
+        shown = repr(got)
+    return InputProblem(name, f"{what} {name!r} must be {accepted}; got {shown}", accepted)
+
+
+def parse_query(model: type[SimParams], query: QueryParams) -> SimParams:
+    """The parameter model from query parameters (repeated or comma-separated for lists)."""
+    data: dict[str, Any] = {}
+    for key in dict.fromkeys(query.keys()):
+        values = query.getlist(key)
+        if key not in model.model_fields:
+            accepted = ", ".join(model.model_fields)
+            raise InputProblem(key, f"unknown parameter {key!r}; the accepted parameters are {accepted}", accepted)
+        if _is_sequence(model, key):
+            data[key] = [part for value in values for part in value.split(",") if part]
+        elif len(values) > 1:
+            raise InputProblem(key, f"parameter {key!r} is given {len(values)} times; give it once", describe_accepted(model, key))
+        elif values[0] == "" and _nullable(model, key):
+            data[key] = None
+        else:
+            data[key] = values[0]
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise _problem(model, err, data, "parameter") from None
+
+
+def parse_live_body(raw: bytes) -> LiveParams:
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        raise InputProblem("body", "the body must be a JSON object of live-training parameters", "a JSON object") from None
+    if not isinstance(data, dict):
+        raise InputProblem("body", "the body must be a JSON object of live-training parameters", "a JSON object")
+    try:
+        return LiveParams.model_validate(data)
+    except ValidationError as err:
+        raise _problem(LiveParams, err, data, "field") from None
+
+
+def _refuse(request: Request, problem: InputProblem) -> Response:
+    return error_response(request, None, 422, problem.message, field=problem.field, accepted=problem.accepted)
+
+
+def runtime(request: Request) -> SimRuntime:
+    return request.app.state.sims
+
+
+def _send(request: Request, result: SimResult) -> Response:
+    headers = {
+        "cache-control": CACHE_CONTROL,
+        "etag": result.etag,
+        "vary": "accept-encoding",
+        "server-timing": f"compute;dur={result.compute_ms:.1f}",
+    }
+    if result.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["content-encoding"] = "gzip"
+        return Response(result.gzipped, media_type="application/json", headers=headers)
+    return Response(result.body, media_type="application/json", headers=headers)
+
+
+def _unavailable(request: Request, exc: NotReady) -> Response:
+    return error_response(request, None, 503, f"Simulations are unavailable: {exc}.", headers={"retry-after": "5"})
+
+
+# --- one GET route per simulation ------------------------------------------------------------------
+
+def _openapi_parameters(model: type[SimParams]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema()
+    out = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = {k: v for k, v in prop.items() if k != "title"}
+        description = prop.pop("description", name)
+        entry: dict[str, Any] = {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": f"{description}; accepts {describe_accepted(model, name)}",
+            "schema": prop,
+        }
+        if prop.get("type") == "array":
+            entry.update(style="form", explode=False)
+        out.append(entry)
+    return out
+
+
+_SIM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the simulation's result: numbers, and arrays as "
+        '`{"shape": [...], "scale": s, "data": base64 little-endian int16}` (value = int / s)',
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+    304: {"description": "not modified (If-None-Match)"},
+    422: {"description": "a parameter is unknown, given twice, of the wrong type or out of range; the message names it"},
+    503: {"description": "the simulation models could not be loaded"},
+}
+
+
+def _sim_route(name: str, model: type[SimParams]):
+    async def run_simulation(request: Request) -> Response:
+        try:
+            params = parse_query(model, request.query_params)
+        except InputProblem as problem:
+            return _refuse(request, problem)
+        try:
+            result = await runtime(request).result(name, params)
+        except NotReady as exc:
+            return _unavailable(request, exc)
+        return _send(request, result)
+
+    run_simulation.__name__ = "sim_" + name.replace("-", "_")
+    return run_simulation
+
+
+for _name, _model in PARAMS.items():
+    router.add_api_route(
+        f"/{_name}",
+        _sim_route(_name, _model),
+        methods=["GET"],
+        summary=SIM_SUMMARIES[_name],
+        description=f"Simulation `{_name}`. Deterministic given its parameters (the seed is one of them); "
+        "omitted parameters take their defaults.",
+        responses=_SIM_RESPONSES,
+        openapi_extra={"parameters": _openapi_parameters(_model)},
+        response_class=Response,
+    )
+
+
+# --- live training -----------------------------------------------------------------------------------
+
+def _job_json(job) -> dict[str, Any]:
+    return {
+        "job": job.id,
+        "state": job.state,
+        "steps_done": job.steps_done,
+        "steps": job.params.steps,
+        "events": f"/api/sims/live-training/{job.id}/events",
+    }
+
+
+_LIVE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": LiveParams.model_json_schema()}},
+    }
+}
+
+
+@router.post(
+    "/live-training",
+    summary="Start training a 2-D model for this learner (cancels the learner's previous job)",
+    description="The body is the live-training parameters. Answers the job (201); read its snapshots "
+    "from `events`. At most one job per learner and a global cap on concurrent jobs.",
+    status_code=201,
+    responses={
+        201: {"description": "started: the job's id, state and events URL"},
+        422: {"description": "a field is missing, unknown or out of range; the message names it"},
+        429: {"description": "the global cap on concurrent jobs is reached; retry after the Retry-After seconds"},
+        503: {"description": "the simulation models could not be loaded"},
+    },
+    openapi_extra=_LIVE_BODY,
+    dependencies=[Depends(same_origin)],
+    response_class=JSONResponse,
+)
+async def start_live_training(request: Request) -> Response:
+    try:
+        params = parse_live_body(await request.body())
+    except InputProblem as problem:
+        return _refuse(request, problem)
+    rt = runtime(request)
+    try:
+        await rt.wait_ready()
+    except NotReady as exc:
+        return _unavailable(request, exc)
+    from ...course.live import Busy
+
+    try:  # in a worker thread: the first job may wait for the training process to start
+        job = await run_in_threadpool(rt.live.start, learner_id(request), params)
+    except Busy as exc:
+        return error_response(request, None, 429, f"Live training is busy: {exc}.", headers={"retry-after": "10"})
+    return JSONResponse(_job_json(job), status_code=201)
+
+
+def _job_or_404(request: Request, job_id: str):
+    rt = runtime(request)
+    job = rt.live.get(job_id, learner_id(request)) if rt.live is not None else None
+    if job is None:
+        return None, error_response(request, None, 404, f"There is no live-training job {job_id!r} of yours.")
+    return job, None
+
+
+_JOB_RESPONSES: dict[int | str, dict[str, Any]] = {404: {"description": "no such job for this learner"}}
+
+
+@router.get("/live-training/{job_id}", summary="A live-training job's state", responses=_JOB_RESPONSES)
+async def live_training_state(job_id: str, request: Request) -> Response:
+    job, missing = _job_or_404(request, job_id)
+    return missing or JSONResponse(_job_json(job))
+
+
+@router.delete(
+    "/live-training/{job_id}",
+    summary="Cancel a live-training job",
+    responses=_JOB_RESPONSES,
+    dependencies=[Depends(same_origin)],
+)
+async def cancel_live_training(job_id: str, request: Request) -> Response:
+    job, missing = _job_or_404(request, job_id)
+    if missing:
+        return missing
+    job.cancel()
+    return JSONResponse(_job_json(job))
+
+
+def _sse(event: dict[str, Any]) -> str:
+    return f"event: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
+
+
+@router.get(
+    "/live-training/{job_id}/events",
+    summary="Server-Sent Events of a live-training job: snapshot ..., then done, cancelled or error",
+    description="Each event's data is JSON: `type`, `step`, `steps`, `loss` (mean since the last snapshot), "
+    "`losses` (each step's), `field` and `grid` (the velocity at t = 0.5), `samples` (20 Euler steps from "
+    "fixed noise) and, in the first snapshot, `data`. Closing the stream cancels the job. A job that has "
+    "ended and has nothing left to send answers 204, which stops an EventSource from reconnecting.",
+    responses={
+        200: {"description": "the event stream", "content": {"text/event-stream": {}}},
+        204: {"description": "the job has ended and every event was sent"},
+        **_JOB_RESPONSES,
+    },
+    response_class=StreamingResponse,
+)
+async def live_training_events(job_id: str, request: Request) -> Response:
+    job, missing = _job_or_404(request, job_id)
+    if missing:
+        return missing
+    if job.done.is_set() and job.events.empty():
+        return Response(status_code=204)
+
+    async def stream():
+        ended = False
+        beat = time.monotonic()
+        try:
+            yield "retry: 3000\n\n"
+            while not ended:
+                try:
+                    event = job.events.get_nowait()
+                except queue.Empty:
+                    if job.done.is_set() and job.events.empty():
+                        return
+                    if time.monotonic() - beat > EVENTS_HEARTBEAT_S:
+                        beat = time.monotonic()
+                        yield ": still training\n\n"
+                    await asyncio.sleep(0.04)
+                    continue
+                ended = event["type"] in TERMINAL
+                yield _sse(event)
+        finally:
+            # the stream went away (closed tab, dropped connection, server stopping) before the end
+            if not ended:
+                job.cancel()
+
+    headers = {"cache-control": "no-store", "x-accel-buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)

@@ -1,0 +1,93 @@
+// Chapter 5: particles integrated with N Euler steps (1..100); every kink of a path is one network
+// evaluation; the W2 distance of the end points to the data, beside its finite-sample floor.
+
+import { COUPLING_NAMES, DATASET_NAMES, View, axesCross, clip, decode, fmt, fmtT, label, legend, moments, panel, points, trails } from "./core.js";
+import * as c from "./controls.js";
+
+const BOX = [-4, 4, -3.1, 3.1];
+const PATHS = 90;
+
+export function nodes(ctx, view, frames, n, upto, count, colour) {
+  ctx.save();
+  ctx.fillStyle = colour;
+  for (let i = 0; i < count; i++) {
+    for (let f = 1; f <= upto; f++) {
+      const k = (f * n + i) * 2;
+      ctx.fillRect(view.px(frames[k]) - 1.25, view.py(frames[k + 1]) - 1.25, 2.5, 2.5);
+    }
+  }
+  ctx.restore();
+}
+
+export default {
+  label: "Particles integrated from noise with the chosen number of Euler steps",
+  controls: [c.steps("Euler steps", 100), c.dataset(), c.coupling(), c.seed()],
+  defaults: { steps: 10, dataset: "moons", coupling: "independent", seed: 0 },
+  prepare: (body) => ({ ...body, path: decode(body.frames), target: decode(body.data) }),
+  frames: (d) => d.ts.length,
+  time: (d, i) => d.ts[i],
+  initialFrame: (d) => d.ts.length - 1,
+  height: (w) => Math.round(Math.min(w * 0.68, 470)),
+
+  draw(ctx, s) {
+    const { data: d, frame, colours: col } = s;
+    const rect = { x: 0, y: 0, w: s.width, h: s.height };
+    panel(ctx, rect, col);
+    const view = new View(0, 0, s.width, s.height, BOX);
+    const [, n] = d.path.shape;
+    const count = Math.min(n, PATHS);
+    ctx.save();
+    clip(ctx, rect);
+    axesCross(ctx, view, col);
+    points(ctx, view, d.target.data, 0, d.target.shape[0], 1.5, col.data, 0.5);
+    trails(ctx, view, d.path.data, n, frame, count, col.a, 0.5, 1.1);
+    if (d.ts.length <= 40) nodes(ctx, view, d.path.data, n, frame, count, col.a);
+    points(ctx, view, d.path.data, frame * n, n, 1.9, col.b, 0.9);
+    ctx.restore();
+    const q = d.quality;
+    label(ctx, `${d.params.steps} step${d.params.steps === 1 ? "" : "s"} · ${fmtT(s.t)}`, 10, 8, col, { size: 15, weight: 700 });
+    label(ctx, `W2 to the data at t = 1: ${fmt(q.w2)} (floor ${fmt(q.floor)})`, s.width - 10, 9, col, { align: "right", weight: 600 });
+    legend(ctx, [
+      { colour: col.b, text: "particles", kind: "dot" },
+      { colour: col.a, text: `paths of ${count}: one kink per step`, kind: "line" },
+      { colour: col.data, text: "data", kind: "square" },
+    ], 6, s.height - 6, s.width - 12, col);
+  },
+
+  summary(s) {
+    const { data: d, frame } = s;
+    const q = d.quality;
+    const [, n] = d.path.shape;
+    return `${d.params.steps} Euler step${d.params.steps === 1 ? "" : "s"} (${d.nfe} network evaluations), showing ${fmtT(s.t)}, step ${frame} of ${d.params.steps}. ` +
+      `${n} particles, model trained on ${DATASET_NAMES[d.params.dataset]} with ${COUPLING_NAMES[d.params.coupling]}. ` +
+      `At t = 1 their W2 distance to the data is ${fmt(q.w2)}; the floor, the distance between two samples of the data itself, is ${fmt(q.floor)}.`;
+  },
+
+  measure(s) {
+    const q = s.data.quality;
+    const ratio = q.w2 / q.floor;
+    const verdict = ratio < 1.3 ? "as close as two samples of the data are to each other" : ratio < 2 ? "close to the floor" : `${fmt(ratio, 1)} times the floor`;
+    return `Measured with ${s.data.params.steps} step${s.data.params.steps === 1 ? "" : "s"}: W2 to the data ${fmt(q.w2)} (floor ${fmt(q.floor)}, over ${q.n} points): ${verdict}.`;
+  },
+
+  table(s) {
+    const d = s.data;
+    const [F, n] = d.path.shape;
+    const rows = [];
+    const stride = Math.max(1, Math.ceil((F - 1) / 25));
+    for (let f = 0; f < F; f += stride) {
+      const m = moments(d.path.data, f * n, n);
+      rows.push([f, fmt(d.ts[f]), fmt(m.mx), fmt(m.my), fmt(m.sx), fmt(m.sy)]);
+    }
+    if ((F - 1) % stride) {
+      const m = moments(d.path.data, (F - 1) * n, n);
+      rows.push([F - 1, fmt(d.ts[F - 1]), fmt(m.mx), fmt(m.my), fmt(m.sx), fmt(m.sy)]);
+    }
+    return {
+      caption: `The ${n} particles after each Euler step: mean and spread of each coordinate`,
+      columns: ["step", "t", "mean x", "mean y", "spread x", "spread y"],
+      rows,
+      note: `W2 to the data at t = 1: ${fmt(d.quality.w2)} (floor ${fmt(d.quality.floor)}).`,
+    };
+  },
+};
