@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -20,7 +20,7 @@ from .losses import cfm_loss
 from .paths import GaussianPath
 from .timesteps import TimeSampler
 
-__all__ = ["train", "TrainResult", "ema_update"]
+__all__ = ["train", "TrainResult", "check_train_args", "drop_labels", "ema_update", "optimise"]
 
 
 @dataclass
@@ -101,32 +101,78 @@ def train(
     averaged copy (with a warm-up so early steps count; None or 0 keeps no average). `callback(step,
     loss, model)` runs after each step; returning True stops training early.
     """
+    check_train_args(model, steps=steps, batch_size=batch_size, lr=lr, ema=ema, label_dropout=label_dropout)
+
+    def loss_fn(model: nn.Module, batch: tuple[Tensor, Tensor | None]) -> Tensor:
+        x_1, y = batch  # [B, ...] data, [B] labels or None
+        y = drop_labels(model, y, label_dropout)
+        v = model if y is None else (lambda x, t: model(x, t, y))
+        return cfm_loss(v, x_1, path=path, coupling=coupling, t_sampler=t_sampler, weight=weight)
+
+    return optimise(
+        model,
+        lambda generator: _Batches(data, labels, batch_size, generator).next,
+        loss_fn,
+        steps=steps, lr=lr, ema=ema, seed=seed, progress=progress, desc="training", callback=callback,
+    )
+
+
+def check_train_args(
+    model: nn.Module, *, steps: object, batch_size: object, lr: object, ema: object, label_dropout: object = 0.0
+) -> None:
+    """The argument checks `train` and the DDPM baseline share (ValueError naming the bad value)."""
     check_positive_int(steps, "steps")
     check_positive_int(batch_size, "batch_size")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
-    if not 0 <= label_dropout < 1:
+    if not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a number > 0, got {lr!r}")
+    if not isinstance(label_dropout, (int, float)) or not 0 <= label_dropout < 1:
         raise ValueError(f"label_dropout must be in [0, 1), got {label_dropout!r}")
     if label_dropout and getattr(model, "num_classes", None) is None:
         raise ValueError("label_dropout needs a class-conditional model (one with num_classes)")
-    if ema is not None and not 0 <= ema < 1:
-        raise ValueError(f"ema must be in [0, 1), got {ema!r}")
+    if ema is not None and (not isinstance(ema, (int, float)) or not 0 <= ema < 1):
+        raise ValueError(f"ema must be None or a number in [0, 1), got {ema!r}")
+
+
+def drop_labels(model: nn.Module, y: Tensor | None, p: float) -> Tensor | None:
+    """Labels [B] with each one replaced by the model's null class with probability p (CFG training)."""
+    if y is None or not p:
+        return y
+    return torch.where(torch.rand(len(y)) < p, model.num_classes, y)
+
+
+def optimise(
+    model: nn.Module,
+    make_batches: Callable[[torch.Generator], Callable[[], Any]],
+    loss_fn: Callable[[nn.Module, Any], Tensor],
+    *,
+    steps: int,
+    lr: float,
+    ema: float | None,
+    seed: int,
+    progress: bool,
+    desc: str = "training",
+    callback: Callable[[int, float, nn.Module], bool | None] | None = None,
+) -> TrainResult:
+    """The loop under `train` (and the DDPM baseline, reflow and distillation): Adam on
+    loss_fn(model, batch), an EMA copy, a progress bar, and a seeded run.
+
+    `make_batches(generator)` returns the function that draws each step's batch from that seeded
+    generator. Inside, torch's global generator is seeded with `seed` and restored afterwards, so
+    the caller's random state is left alone and equal arguments give bit-identical weights.
+    """
     ema_model = copy.deepcopy(model).requires_grad_(False) if ema else model
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     result = TrainResult(model=model, ema_model=ema_model)
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        batches = _Batches(data, labels, batch_size, torch.Generator().manual_seed(seed))
+        next_batch = make_batches(torch.Generator().manual_seed(seed))
         model.train()
-        bar = tqdm(range(steps), disable=not progress, desc="training", unit="step", leave=False)
+        bar = tqdm(range(steps), disable=not progress, desc=desc, unit="step", leave=False)
         # listing: train-step
         for step in bar:
-            x_1, y = batches.next()  # [B, ...] data, [B] labels or None
-            if y is not None and label_dropout:
-                y = torch.where(torch.rand(len(y)) < label_dropout, model.num_classes, y)
-            v = model if y is None else (lambda x, t, y=y: model(x, t, y))
-            loss = cfm_loss(v, x_1, path=path, coupling=coupling, t_sampler=t_sampler, weight=weight)
+            batch = next_batch()  # this step's data: [B, ...] (and labels [B] when there are any)
+            loss = loss_fn(model, batch)  # for flow matching: cfm_loss on the batch
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -3,9 +3,10 @@
 import straightline
 
 DOCUMENTED = [
-    "CosinePath", "GaussianPath", "LinearPath", "PathSample", "TrainResult", "Trajectory", "VPPath",
-    "cfm_loss", "couplings", "data", "integrate", "load", "metrics", "models", "oracles", "sample",
-    "save", "timesteps", "train",
+    "CosinePath", "DistillResult", "GaussianPath", "LinearPath", "PathSample", "ReflowRound", "TrainResult",
+    "Trajectory", "VPPath", "cfm_loss", "convert", "couplings", "data", "diffusion", "distill", "guidance",
+    "integrate", "likelihood", "load", "log_prob", "metrics", "models", "oracles", "reflow", "reflow_rounds",
+    "sample", "save", "so3", "timesteps", "train",
 ]
 
 
@@ -16,7 +17,7 @@ def test_all_is_the_documented_list():
 
 
 def test_submodule_contracts():
-    from straightline import couplings, data, metrics, models, oracles, timesteps
+    from straightline import convert, couplings, data, likelihood, metrics, models, oracles, so3, timesteps
 
     for module, names in [
         (data, ["toy", "toy_names", "digits"]),
@@ -25,6 +26,11 @@ def test_submodule_contracts():
         (metrics, ["w2", "w2_floor", "mmd", "path_energy", "npe", "straightness"]),
         (models, ["MLP", "ConvNet"]),
         (oracles, ["GaussianMixture"]),
+        (convert, ["velocity_to_x1", "x1_to_velocity", "velocity_to_noise", "noise_to_velocity",
+                   "velocity_to_score", "score_to_velocity", "as_velocity"]),
+        (likelihood, ["log_prob"]),
+        (so3, ["exp", "log", "geodesic", "distance", "random_rotations", "isotropic_noise", "rotation_dataset",
+               "so3_cfm_loss", "so3_sample"]),
     ]:
         for name in names:
             assert name in module.__all__ and callable(getattr(module, name)), (module.__name__, name)
@@ -51,8 +57,10 @@ def test_train_stays_the_function_whatever_is_imported_first():
 
     code = (
         "import straightline.training, straightline.solvers, straightline.checkpoints, straightline.losses;"
+        "import straightline.reflow, straightline.distill, straightline.likelihood;"
         "import straightline as sl; import sys;"
-        "bad = [n for n in ('train', 'sample', 'integrate', 'save', 'load', 'cfm_loss') if not callable(getattr(sl, n))"
+        "bad = [n for n in ('train', 'sample', 'integrate', 'save', 'load', 'cfm_loss', 'reflow', 'distill',"
+        " 'log_prob', 'reflow_rounds') if not callable(getattr(sl, n))"
         " or type(getattr(sl, n)).__name__ == 'module'];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

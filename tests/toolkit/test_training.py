@@ -103,8 +103,8 @@ def test_loading_something_else_is_refused(tmp_path):
     [
         ({"steps": 0}, "steps must be a positive integer, got 0"),
         ({"steps": 5, "batch_size": -1}, "batch_size must be a positive integer, got -1"),
-        ({"steps": 5, "lr": 0.0}, "lr must be > 0, got 0.0"),
-        ({"steps": 5, "ema": 1.5}, r"ema must be in \[0, 1\), got 1.5"),
+        ({"steps": 5, "lr": 0.0}, "lr must be a number > 0, got 0.0"),
+        ({"steps": 5, "ema": 1.5}, r"ema must be None or a number in \[0, 1\), got 1.5"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, match):
