@@ -1,6 +1,8 @@
 """Latency of the course app under load: chapter page GETs and element POSTs, 1 and 20 clients.
 
-    python bench/web.py [--requests 1000] [--chapter cfm] [--db URL] [--clients 1,20] [--client raw,httpx]
+    python bench/web.py [--requests 1000] [--chapter cfm] [--db URL] [--clients 1,20] [--client raw,httpx] [--startup 3]
+
+First, the start-up time: launch to first page, on a fresh data directory and on a later start.
 
 Starts a real server process (`python -m straightline.web.server`, uvicorn, one process) on a free
 loopback port with a throw-away SQLite file (or --db). Each client has its own keep-alive
@@ -61,6 +63,45 @@ def start_server(data_dir: Path, db: str, cpus: set[int] | None = None) -> tuple
             time.sleep(0.1)
     process.kill()
     raise SystemExit("the server did not start")
+
+
+def time_to_first_page(data_dir: Path, db: str) -> float:
+    """Seconds from launching `python -m straightline.web.server` until GET / answers 200."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRAIGHTLINE_")}
+    env["STRAIGHTLINE_DATA_DIR"] = str(data_dir)
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "straightline.web.server", "--port", str(port), "--db", db],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        while time.perf_counter() - started < 180:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.HTTPError:
+                time.sleep(0.02)
+        raise SystemExit("the server did not answer within 180 s")
+    finally:
+        os.killpg(process.pid, 9)  # the server and anything it started (sandboxed workers)
+        process.wait()
+        time.sleep(1.0)
+
+
+def startup_table(repeats: int) -> None:
+    """First start (fresh data dir: the course is rendered, templates compiled) and later starts."""
+    with tempfile.TemporaryDirectory(prefix="straightline-startup-") as tmp:
+        firsts, laters = [], []
+        for k in range(repeats):
+            data = Path(tmp) / f"data{k}"
+            db = f"sqlite:///{Path(tmp) / f'progress{k}.db'}"
+            firsts.append(time_to_first_page(data, db))
+            laters.append(time_to_first_page(data, db))
+        print(f"start-up: launch to first page (GET / = 200), median of {repeats} [min-max]; target later starts < 3 s")
+        for name, xs in (("first start (fresh data dir)", firsts), ("later start (cached course and templates)", laters)):
+            print(f"  {name:<44} {statistics.median(xs):6.2f} s  [{min(xs):.2f}-{max(xs):.2f}]")
+        print(f"  load average now: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -196,7 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         "--pin", action="store_true",
         help="run the server on CPU 0 and the load generator on CPU 1 (steadier numbers on a busy machine)",
     )
+    parser.add_argument("--startup", type=int, default=3, metavar="N",
+                        help="start-up repeats (first and later starts; 0 skips; default 3)")
     args = parser.parse_args(argv)
+    if args.startup:
+        startup_table(args.startup)
 
     with tempfile.TemporaryDirectory(prefix="straightline-bench-") as tmp:
         db = args.db or f"sqlite:///{Path(tmp) / 'progress.db'}"

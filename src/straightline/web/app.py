@@ -71,7 +71,7 @@ def create_app(settings: Settings, *, course: Course | None = None) -> FastAPI:
         settings=settings,
         course=course,
         store=store,
-        renderer=Renderer(course, experiments_dir=settings.experiments_dir),
+        renderer=Renderer(course, experiments_dir=settings.experiments_dir, cache_dir=settings.data_dir / "cache"),
         cookies=LearnerCookies(
             settings.secret_key,
             name=settings.cookie_name,
@@ -84,18 +84,26 @@ def create_app(settings: Settings, *, course: Course | None = None) -> FastAPI:
 
     sims = SimRuntime.for_course(course)  # the shipped models load in the background at start-up
 
-    from .grading import attach_grader, start_grader
+    from .grading import attach_grader, renew_grader, start_grader
 
     attach_grader(ctx)  # Build-It grading: sandboxed workers on the grader's own thread
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        sims.start()
-        start_grader(ctx)
-        yield
-        sims.close()
         import asyncio
 
+        def start_background() -> None:
+            sims.start()  # idempotent: a simulation request that comes first starts it itself
+            start_grader(ctx)  # likewise started by the first submission
+
+        # The background work (torch import, shipped models, warm sandboxed workers) competes for
+        # the CPU and the interpreter lock with the first page: it starts a moment after the
+        # server is up, so the first page does not wait for it.
+        renew_grader(ctx)  # an app started again gets a fresh grader at once (cheap: no processes yet)
+        later = asyncio.get_running_loop().call_later(settings.background_start_s, start_background)
+        yield
+        later.cancel()
+        sims.close()
         await asyncio.to_thread(ctx.grader.close)
         store.close()
 

@@ -92,11 +92,16 @@ def code_spans(text: str) -> Markup:
     return Markup(_CODE_SPAN.sub(r"<code>\1</code>", str(escape(text))))
 
 
-def start_grader(ctx: "AppContext") -> Grader:
-    """Start the app's grader (the lifespan's start-up); an app started again gets a fresh one."""
+def renew_grader(ctx: "AppContext") -> Grader:
+    """The app's grader, replaced by a fresh (not yet started) one if an earlier run closed it."""
     if ctx.grader.closed:
         ctx.grader = Grader(ctx.grader.settings)
-    return ctx.grader.start()
+    return ctx.grader
+
+
+def start_grader(ctx: "AppContext") -> Grader:
+    """Start the app's grader: its thread and warm workers (a submission also starts it)."""
+    return renew_grader(ctx).start()
 
 
 def attach_grader(ctx: "AppContext", settings: GraderSettings | None = None) -> Grader:

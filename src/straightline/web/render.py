@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from ..course.content import Chapter, Course, Element
@@ -138,10 +138,20 @@ _BODY_SLOT = "\x00body\x00"
 class Renderer:
     """Renders pages for one course; build once per app."""
 
-    def __init__(self, course: Course, *, experiments_dir: Path | None = None):
+    def __init__(self, course: Course, *, experiments_dir: Path | None = None, cache_dir: Path | None = None):
+        """`cache_dir`: where compiled templates are kept between starts (Jinja's bytecode cache;
+        compiling every template costs a second or two of a cold start)."""
         self.course = course
+        bytecode_cache = None
+        if cache_dir is not None:
+            try:
+                (cache_dir / "templates").mkdir(parents=True, exist_ok=True)
+                bytecode_cache = FileSystemBytecodeCache(str(cache_dir / "templates"))
+            except OSError:  # a read-only data dir: compile in memory as before
+                bytecode_cache = None
         self.env = Environment(
             loader=FileSystemLoader(TEMPLATES_DIR),
+            bytecode_cache=bytecode_cache,
             autoescape=select_autoescape(["html"]),
             undefined=StrictUndefined,
             auto_reload=False,  # templates are package data: compile once

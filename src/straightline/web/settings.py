@@ -83,6 +83,9 @@ class Settings:
     grader_concurrency    submissions graded at once (None: the number of cores)
     grader_warm_workers   sandboxed workers kept started with torch imported (None: as many as
                       grader_concurrency; 0 starts one per submission, e.g. in tests)
+    background_start_s    seconds after start-up before the background work begins (loading the
+                      simulation models, warming the grader's workers), so that it does not slow
+                      the first page; a simulation request or a submission starts it at once
     """
 
     database_url: str
@@ -100,6 +103,7 @@ class Settings:
     unsafe_local_grading: bool = False
     grader_concurrency: int | None = None
     grader_warm_workers: int | None = None
+    background_start_s: float = 2.0
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < MIN_SECRET_CHARS:
@@ -112,6 +116,8 @@ class Settings:
             raise ValueError(f"grader_concurrency must be in 1..256, got {self.grader_concurrency}")
         if self.grader_warm_workers is not None and not 0 <= self.grader_warm_workers <= 256:
             raise ValueError(f"grader_warm_workers must be in 0..256, got {self.grader_warm_workers}")
+        if not 0 <= self.background_start_s <= 600:
+            raise ValueError(f"background_start_s must be in 0..600 seconds, got {self.background_start_s}")
         for prefix, limit in self.body_limits.items():
             if not prefix.startswith("/") or not 1 <= limit <= 256 * MIB:
                 raise ValueError(
