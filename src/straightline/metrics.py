@@ -1,7 +1,8 @@
 """Sample-quality and path metrics.
 
 W2 between finite samples is never zero even for two draws of the same distribution: report it
-beside `w2_floor`, the W2 between two fresh draws of the data at the same sample size.
+beside `w2_floor`, the W2 between two fresh draws of the data at the same sample size. The same
+holds for the digit Fréchet distance `digit_fd` and its floor `digit_fd_floor` (see digit_metric).
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from torch import Tensor
 
 from ._checks import check_positive_int
 from .data import toy
+from .digit_metric import digit_accuracy, digit_fd, digit_fd_floor, digit_features
 from .solvers import integrate
 
-__all__ = ["w2", "w2_floor", "mmd", "path_energy", "npe", "straightness"]
+__all__ = [
+    "w2", "w2_floor", "mmd", "path_energy", "npe", "straightness",
+    "digit_features", "digit_fd", "digit_fd_floor", "digit_accuracy",
+]
 
 Velocity = Callable[[Tensor, Tensor], Tensor]
 

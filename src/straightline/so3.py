@@ -34,10 +34,10 @@ import math
 from typing import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ._checks import check_positive_int, check_time
-from .models.embedding import TimeEmbedding
+from .models.so3net import SO3VelocityMLP
 
 __all__ = [
     "hat",
@@ -235,34 +235,6 @@ def rotation_dataset(n: int, seed: int | None = 0, *, dtype: torch.dtype = torch
     return (ROTATION_MODES[k] @ noise).to(dtype)
 
 
-class SO3VelocityMLP(nn.Module):
-    """v(R_t, t): rotations flattened [B, 9] and times [B] -> body-frame tangent vectors [B, 3].
-
-    Accepts R as [B, 9] or [B, 3, 3]. The time embedding is concatenated with the 9 matrix
-    entries, followed by `depth` SiLU layers of width `hidden` and a linear read-out to R^3.
-    """
-
-    def __init__(self, hidden: int = 128, depth: int = 3, time_dim: int = 32):
-        super().__init__()
-        for name, value in (("hidden", hidden), ("depth", depth), ("time_dim", time_dim)):
-            check_positive_int(value, name)
-        self.config = {"hidden": hidden, "depth": depth, "time_dim": time_dim}
-        self.embed = TimeEmbedding(time_dim)
-        layers: list[nn.Module] = [nn.Linear(9 + time_dim, hidden), nn.SiLU()]
-        for _ in range(depth - 1):
-            layers += [nn.Linear(hidden, hidden), nn.SiLU()]
-        layers.append(nn.Linear(hidden, 3))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, R: Tensor, t: Tensor) -> Tensor:
-        if R.ndim not in (2, 3) or R[0].numel() != 9:
-            raise ValueError(f"expected rotations of shape [B, 9] or [B, 3, 3], got {list(R.shape)}")
-        if t.shape != (R.shape[0],):
-            raise ValueError(f"t must have shape [{R.shape[0]}], got {list(t.shape)}")
-        flat = R.reshape(R.shape[0], 9)  # [B, 9]
-        return self.net(torch.cat([flat, self.embed(t).to(flat.dtype)], 1))  # [B, 3]
-
-
 def so3_cfm_loss(
     model: Callable[[Tensor, Tensor], Tensor], R_1: Tensor, *, R_0: Tensor | None = None, t: Tensor | None = None
 ) -> Tensor:
@@ -311,3 +283,4 @@ def so3_sample(model: Callable[[Tensor, Tensor], Tensor], R_0: Tensor, steps: in
         v = model(R.reshape(batch, 9), t)  # [B, 3] body frame
         R = R @ exp(dt * v)  # [B, 3, 3] stays on SO(3)
     return R
+

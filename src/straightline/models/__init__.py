@@ -7,10 +7,14 @@ from torch import nn
 from .convnet import ConvNet
 from .embedding import TimeEmbedding
 from .mlp import MLP
+from .mmdit import MMDiT
+from .so3net import SO3VelocityMLP
 
-__all__ = ["MLP", "ConvNet", "TimeEmbedding", "MODEL_CLASSES", "build_model"]
+__all__ = ["MLP", "ConvNet", "MMDiT", "SO3VelocityMLP", "TimeEmbedding", "MODEL_CLASSES", "build_model"]
 
-MODEL_CLASSES: dict[str, type[nn.Module]] = {"MLP": MLP, "ConvNet": ConvNet}
+MODEL_CLASSES: dict[str, type[nn.Module]] = {
+    "MLP": MLP, "ConvNet": ConvNet, "MMDiT": MMDiT, "SO3VelocityMLP": SO3VelocityMLP,
+}
 
 
 def build_model(name: str, config: dict) -> nn.Module:
