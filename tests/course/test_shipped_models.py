@@ -19,7 +19,8 @@ def test_every_spec_has_weights_and_the_total_is_small():
     assert total <= 10 * 2**20, total
 
 
-@pytest.mark.parametrize("spec", [s for s in shipped.SPECS if s.dataset != "digits"], ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", [s for s in shipped.SPECS if s.kind in ("flow", "reflow") and s.dataset != "digits"],
+                         ids=lambda s: s.name)
 def test_2d_models_reach_their_floor(models, spec):
     x_0 = torch.randn(N, 2, generator=torch.Generator().manual_seed(42))
     x_1 = sl.sample(models[spec.name], x_0, steps=100)
@@ -53,6 +54,56 @@ def test_digits_model_draws_the_requested_digit(models):
     probs = clf.predict_proba(free.flatten(1).numpy())
     assert probs.max(1).mean() >= 0.7
     assert len(set(probs.argmax(1).tolist())) >= 6
+
+
+def test_reflow_rounds_are_straighter_and_better_in_one_step(models):
+    x_0 = torch.randn(1000, 2, generator=torch.Generator().manual_seed(5))
+    data = sl.data.toy("8gaussians", 1000, seed=6)
+    floor = sl.metrics.w2_floor("8gaussians", 1000)
+    names = ["8gaussians-independent"] + [f"8gaussians-reflow{k}" for k in (1, 2, 3)]
+    straight = [sl.metrics.straightness(models[n], x_0, steps=50) for n in names]
+    one_step = [sl.metrics.w2(sl.sample(models[n], x_0, steps=1), data) for n in names]
+    for k in (1, 2, 3):
+        assert straight[k] < 0.05 * straight[0], (names[k], straight)
+        assert one_step[k] < 0.5 * one_step[0], (names[k], one_step)
+        assert one_step[k] < 2 * floor, (names[k], one_step, floor)
+
+
+def test_ddpm_model_reaches_its_floor_with_ddim(models):
+    from straightline import diffusion
+
+    schedule = diffusion.make_schedule(shipped.DDPM_SCHEDULE, shipped.DDPM_T)
+    x_T = torch.randn(N, 2, generator=torch.Generator().manual_seed(7))
+    x = diffusion.ddim_sample(models["moons-ddpm"], x_T, schedule=schedule, steps=100).x
+    w = sl.metrics.w2(x, sl.data.toy("moons", N, seed=8))
+    assert w <= 2 * sl.metrics.w2_floor("moons", N), w
+
+
+def test_so3_model_concentrates_on_the_modes(models):
+    so3 = sl.so3
+    R_0 = so3.random_rotations(500, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        R = so3.so3_sample(models["rotations-so3"], R_0, steps=100)
+    nearest = so3.distance(R[:, None], so3.ROTATION_MODES.float()[None]).min(-1).values  # [500]
+    data = so3.rotation_dataset(500, seed=10)
+    data_nearest = so3.distance(data[:, None], so3.ROTATION_MODES.float()[None]).min(-1).values
+    assert nearest.mean() < 1.5 * data_nearest.mean(), (nearest.mean(), data_nearest.mean())
+    assert (nearest < 0.5).double().mean() > 0.85
+    # every mode gets its share (a third each, give or take)
+    which = so3.distance(R[:, None], so3.ROTATION_MODES.float()[None]).argmin(-1)
+    assert torch.bincount(which, minlength=3).min() > 100
+
+
+def test_mmdit_guided_samples_are_recognised(models):
+    model = models["digits-mmdit"]
+    y = torch.arange(10).repeat_interleave(10)  # 10 of each class
+    x_0 = torch.randn(100, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    guided = sl.sample(sl.guidance.guided_velocity(model, y, 3.0), x_0, steps=30).clamp(-1, 1)
+    conditional = sl.sample(sl.guidance.guided_velocity(model, y, 1.0), x_0, steps=30).clamp(-1, 1)
+    accuracy_guided = sl.metrics.digit_accuracy(guided, y)
+    accuracy_plain = sl.metrics.digit_accuracy(conditional, y)
+    assert accuracy_guided >= 0.9, accuracy_guided
+    assert accuracy_guided >= accuracy_plain - 0.02, (accuracy_guided, accuracy_plain)
 
 
 def test_retraining_reproduces_a_shipped_model(tmp_path, models):

@@ -111,6 +111,15 @@ def test_digits_emerge(sims):
         ("particles-flow", {"dataset": "swissroll"}, "dataset"),
         ("euler-faults", {"faults": ["gravity"]}, "faults"),
         ("particles-flow", {"colour": "red"}, "colour"),
+        ("log-density", {"grid": 65}, "grid"),
+        ("log-density", {"dataset": "spirals"}, "dataset"),
+        ("reflow-straightening", {"round": 4}, "round"),
+        ("reflow-straightening", {"particles": 501}, "particles"),
+        ("guided-digits", {"w": 5.5}, "w"),
+        ("guided-digits", {"label": 10}, "label"),
+        ("rotation-flow", {"steps": 201}, "steps"),
+        ("side-by-side", {"steps": 0}, "steps"),
+        ("side-by-side", {"scale": "sde"}, "scale"),
     ],
 )
 def test_bounds(sims, name, params, field):
@@ -173,3 +182,77 @@ def test_fault_sets_are_one_simulation(sims):
     a = BreakItParams(faults=["frozen-time", "curved-velocity", "frozen-time"])
     assert a.faults == ("curved-velocity", "frozen-time")
     assert a == BreakItParams(faults=["curved-velocity", "frozen-time"])
+
+
+# --- Chapters 1, 6, 7 and 8 ------------------------------------------------------------------------
+
+
+def test_log_density_matches_the_mixture_where_the_data_is(sims):
+    out = sims.run("log-density", {"dataset": "two_clusters", "grid": 16, "steps": 10, "seed": 2})
+    model, true = decode(out["model"]), decode(out["true"])
+    assert model.shape == true.shape == (16, 16) and out["truth"] == "mixture"
+    on = out["on_data"]
+    assert on["mean_abs_gap"] < 0.5
+    assert abs(on["model_mean_log_p"] - on["true_mean_log_p"]) < 0.3
+    # the heat maps agree on where the mass is: both peak near the clusters at x = ±2
+    assert np.corrcoef(model.ravel(), true.ravel())[0, 1] > 0.9
+    moons = sims.run("log-density", {"dataset": "moons", "grid": 8, "steps": 4})
+    assert moons["truth"] == "kde"
+
+
+def test_reflow_rounds_straighten_and_improve_one_step_samples(sims):
+    out = sims.run("reflow-straightening", {"round": 2, "particles": 50, "steps": 5, "seed": 1})
+    assert decode(out["frames"]).shape == (6, 50, 2) and out["model_name"] == "8gaussians-reflow2"
+    rounds = out["rounds"]
+    assert [r["round"] for r in rounds] == [0, 1, 2, 3]
+    assert all(r["straightness"] < 0.1 * rounds[0]["straightness"] for r in rounds[1:])
+    assert all(r["one_step"]["w2"] < 0.5 * rounds[0]["one_step"]["w2"] for r in rounds[1:])
+    assert rounds[3]["one_step"]["w2"] < 2 * rounds[3]["one_step"]["floor"]
+    other = sims.run("reflow-straightening", {"round": 0, "particles": 50, "steps": 5, "seed": 1})
+    assert other["rounds"] == rounds and other["frames"] != out["frames"]
+
+
+def test_guided_digits_follow_the_label_more_with_guidance(sims):
+    plain = sims.run("guided-digits", {"label": 4, "w": 0.0, "images": 16, "steps": 20})
+    guided = sims.run("guided-digits", {"label": 4, "w": 3.0, "images": 16, "steps": 20})
+    assert decode(guided["frames"]).shape == (21, 16, 8, 8)
+    assert guided["accuracy"] >= 0.8
+    assert guided["accuracy"] > plain["accuracy"]
+
+
+def test_rotations_flow_to_the_modes(sims):
+    out = sims.run("rotation-flow", {"particles": 100, "steps": 80, "seed": 3})
+    frames = decode(out["frames"])
+    assert frames.shape == (51, 100, 3) and out["frame_steps"][-1] == 80
+    assert np.linalg.norm(frames, axis=-1).max() <= np.pi + 1e-3  # rotation vectors in the ball
+    d = out["mean_distance"]
+    assert d[0] > 1.2 and d[-1] < 1.5 * out["data_mean_distance"]
+    assert out["near_a_mode"] > 0.85
+
+
+def test_side_by_side_same_noise_and_both_reach_the_data(sims):
+    out = sims.run("side-by-side", {"particles": 30, "steps": 100, "seed": 4})
+    flow, diff = decode(out["flow"]["frames"]), decode(out["diffusion"]["frames"])
+    assert flow.shape == diff.shape == (51, 30, 2) and out["frame_steps"][-1] == 100
+    # the same noise at the start (DDPM's x_T divided by c_T, which is close to 1)
+    assert np.abs(flow[0] - diff[0]).max() < 0.05
+    for key in ("flow", "diffusion"):
+        q = out[key]["quality"]
+        assert q["w2"] < 2 * q["floor"], (key, q)
+    raw = sims.run("side-by-side", {"particles": 30, "steps": 100, "seed": 4, "scale": "ddpm"})
+    c = np.array(raw["diffusion"]["scales"])
+    assert np.allclose(decode(raw["diffusion"]["frames"]), diff * c[:, None, None], atol=0.01)
+
+
+@pytest.mark.parametrize("name,params", [
+    ("log-density", {"grid": 64, "steps": 2}),
+    ("reflow-straightening", {"particles": 500, "steps": 50}),
+    ("guided-digits", {"images": 32, "steps": 50}),
+    ("rotation-flow", {"particles": 500, "steps": 200}),
+    ("side-by-side", {"particles": 400, "steps": 60}),
+])
+def test_new_simulations_are_deterministic_and_compact_at_their_largest(sims, name, params):
+    out = sims.run(name, {**params, "seed": 9})
+    assert len(json.dumps(out)) <= 300_000
+    again = Simulations(sims.models).run(name, {**params, "seed": 9})
+    assert again == out

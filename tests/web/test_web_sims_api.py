@@ -34,6 +34,11 @@ SMALL: dict[str, dict] = {
     "euler-steps": {"particles": 50, "steps": 4},
     "euler-faults": {"particles": 50, "steps": 4, "faults": "frozen-time"},
     "solver-orders": {"particles": 8},
+    "log-density": {"grid": 8, "steps": 2},
+    "reflow-straightening": {"particles": 20, "steps": 3, "round": 2},
+    "guided-digits": {"images": 2, "steps": 3, "w": 2.5},
+    "rotation-flow": {"particles": 5, "steps": 4},
+    "side-by-side": {"particles": 20, "steps": 3, "scale": "ddpm"},
 }
 
 

@@ -23,12 +23,15 @@ pytestmark = [
 # chapter slug -> (element id, how to change one control so the picture must change)
 SIMS = {
     "paths": [("c0-particles", ("select", "dataset", "moons"))],
-    "cnf": [("c1-digit-emerging", ("select", "label", "3"))],
+    "cnf": [("c1-digit-emerging", ("select", "label", "3")), ("c1-log-density", ("select", "dataset", "two_clusters"))],
     "optimal-transport": [("c2-curved-vs-straight", ("radio", "coupling", "exact_ot"))],
     "cfm": [("c3-mixture-oracle", ("key", None, "ArrowRight"))],
     "training": [("c4-velocity-field", ("select", "dataset", "two_clusters")), ("c4-live-training", ("select", "dataset", "draw"))],
     "sampling": [("c5-euler-steps", ("range", "steps", "2")), ("c5-solver-orders", ("select", "dataset", "two_clusters")),
                  ("c5-euler-faults", ("check", "faults", "curved-velocity"))],
+    "reflow": [("c6-reflow-straightening", ("range", "round", "3"))],
+    "sd3-flux": [("c7-guided-digits", ("range", "w", "4")), ("c7-rotation-flow", ("range", "steps", "3"))],
+    "flow-vs-diffusion": [("c8-side-by-side", ("radio", "scale", "ddpm"))],
 }
 
 CANVAS_STATS = """(id) => {

@@ -26,13 +26,17 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    dataset: str  # a toy dataset name, or "digits"
+    dataset: str  # a toy dataset name, "digits", or "rotations" (straightline.so3.rotation_dataset)
     coupling: str = "independent"  # independent | exact_ot
     path: str = "linear"  # linear | cosine
-    steps: int = 4000
+    steps: int = 4000  # Adam steps (for a reflow round: steps on the fixed pairs)
     batch_size: int = 256
     lr: float = 1e-3
     seed: int = 0
+    #: flow (flow matching, MLP) | reflow (one round from `base`) | ddpm (ε-prediction, same MLP)
+    #: | mmdit (the class-conditional digits transformer) | so3 (a flow on rotations)
+    kind: str = "flow"
+    base: str | None = None  # reflow: the model whose own pairs it is retrained on
 
     @property
     def file(self) -> str:
@@ -47,7 +51,23 @@ SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("8gaussians-independent", "8gaussians", steps=3000),
     ModelSpec("8gaussians-exact_ot", "8gaussians", coupling="exact_ot", steps=3000),
     ModelSpec("digits", "digits", steps=5000, batch_size=256, lr=1e-3),
+    # Chapter 6: three rounds of reflow from the independent-coupling 8gaussians model
+    ModelSpec("8gaussians-reflow1", "8gaussians", steps=3000, kind="reflow", base="8gaussians-independent", seed=1),
+    ModelSpec("8gaussians-reflow2", "8gaussians", steps=3000, kind="reflow", base="8gaussians-reflow1", seed=2),
+    ModelSpec("8gaussians-reflow3", "8gaussians", steps=3000, kind="reflow", base="8gaussians-reflow2", seed=3),
+    # Chapter 8: a DDPM ε-model with the same MLP on the same data as moons-independent
+    ModelSpec("moons-ddpm", "moons", steps=6000, kind="ddpm"),
+    # Chapter 7: a flow on SO(3) and the tiny class-conditional MMDiT
+    ModelSpec("rotations-so3", "rotations", steps=3000, kind="so3"),
+    ModelSpec("digits-mmdit", "digits", steps=2500, batch_size=128, lr=1e-3, kind="mmdit"),
 )
+
+#: reflow rounds: Euler-free pairs (RK4 with this many steps) and how many of them
+REFLOW_PAIRS, REFLOW_SOLVE_STEPS = 20_000, 50
+#: the DDPM model's schedule (straightline.diffusion.make_schedule)
+DDPM_SCHEDULE, DDPM_T = "linear", 1000
+#: the MMDiT's size: 16 patch tokens of 2 x 2 pixels and 4 label tokens, two joint blocks
+MMDIT_CONFIG = {"dim": 64, "depth": 2, "heads": 4, "patch": 2, "label_tokens": 4}
 
 
 def spec(name: str) -> ModelSpec:
@@ -61,9 +81,67 @@ _PATHS = {"linear": sl.LinearPath, "cosine": sl.CosinePath}
 _COUPLINGS: dict[str, Callable | None] = {"independent": None, "exact_ot": sl.couplings.exact_ot}
 
 
-def _train_one(s: ModelSpec, progress: bool) -> tuple[nn.Module, dict[str, str]]:
+def _base_model(name: str, out_dir: Path) -> nn.Module:
+    """A reflow round's input: the file just built in `out_dir` if there is one, else the shipped one."""
+    for folder in (out_dir, WEIGHTS_DIR):
+        if (folder / spec(name).file).is_file():
+            return sl.load(folder / spec(name).file)
+    raise FileNotFoundError(f"reflow needs {name!r} first: build it (straightline build-models --only {name})")
+
+
+def _train_so3(s: ModelSpec, progress: bool):
+    """Conditional flow matching on SO(3): Haar noise to `rotation_dataset`, geodesic pairs."""
+    from straightline.training import optimise
+
+    model = sl.so3.SO3VelocityMLP(hidden=128, depth=3)
+    data = sl.so3.rotation_dataset(20_000, seed=s.seed)  # [20000, 3, 3]
+
+    def make_batches(generator: torch.Generator):
+        def draw():
+            idx = torch.randint(len(data), (s.batch_size,), generator=generator)
+            R_0 = sl.so3.random_rotations(s.batch_size, generator=generator)
+            t = torch.rand(s.batch_size, generator=generator)
+            return data[idx], R_0, t
+
+        return draw
+
+    def loss_fn(net: nn.Module, batch) -> torch.Tensor:
+        R_1, R_0, t = batch
+        return sl.so3.so3_cfm_loss(net, R_1, R_0=R_0, t=t)
+
+    return optimise(model, make_batches, loss_fn, steps=s.steps, lr=s.lr, ema=0.999, seed=s.seed,
+                    progress=progress, desc="training on SO(3)")
+
+
+def _train_one(s: ModelSpec, progress: bool, out_dir: Path = WEIGHTS_DIR) -> tuple[nn.Module, dict[str, str]]:
     torch.manual_seed(s.seed)
-    if s.dataset == "digits":
+    if s.kind == "reflow":
+        base = _base_model(s.base, out_dir)
+        started = time.perf_counter()
+        rounds = sl.reflow_rounds(
+            base, rounds=1, n_pairs=REFLOW_PAIRS, steps=REFLOW_SOLVE_STEPS, train_steps=s.steps,
+            batch_size=s.batch_size, lr=s.lr, seed=s.seed, reference=s.dataset, quality_steps=(1,),
+            eval_n=1000, progress=progress,
+        )
+        new = rounds[-1]
+        meta = {
+            "spec": s.name, "dataset": s.dataset, "kind": s.kind, "base": s.base, "steps": str(s.steps),
+            "seed": str(s.seed), "final_loss": f"{new.loss:.5f}", "straightness": f"{new.straightness:.5f}",
+            "w2_one_step": f"{new.quality[1]:.5f}", "train_seconds": f"{time.perf_counter() - started:.1f}",
+        }
+        return new.model, meta
+    if s.kind == "ddpm":
+        model = sl.models.MLP(dim=2, hidden=128, depth=3)
+        result = sl.diffusion.train_ddpm(model, s.dataset, steps=s.steps, schedule=DDPM_SCHEDULE, T=DDPM_T,
+                                         batch_size=s.batch_size, lr=s.lr, seed=s.seed, progress=progress)
+    elif s.kind == "so3":
+        result = _train_so3(s, progress)
+    elif s.kind == "mmdit":
+        images, labels = sl.data.digits()
+        model = sl.models.MMDiT(num_classes=10, **MMDIT_CONFIG)
+        result = sl.train(model, images, labels=labels, label_dropout=0.1, steps=s.steps, batch_size=s.batch_size,
+                          lr=s.lr, seed=s.seed, progress=progress)
+    elif s.dataset == "digits":
         images, labels = sl.data.digits()
         # an MLP on the 64 pixels: as good as a small conv net on 8x8 images, and ten times cheaper
         model = sl.models.MLP(dim=64, hidden=512, depth=4, time_dim=64, num_classes=10)
@@ -78,7 +156,7 @@ def _train_one(s: ModelSpec, progress: bool) -> tuple[nn.Module, dict[str, str]]
             path=_PATHS[s.path](), coupling=_COUPLINGS[s.coupling], progress=progress,
         )
     meta = {
-        "spec": s.name, "dataset": s.dataset, "coupling": s.coupling, "path": s.path,
+        "spec": s.name, "dataset": s.dataset, "coupling": s.coupling, "path": s.path, "kind": s.kind,
         "steps": str(s.steps), "seed": str(s.seed), "final_loss": f"{sum(result.losses[-200:]) / 200:.5f}",
         "train_seconds": f"{result.seconds:.1f}",
     }
@@ -98,7 +176,7 @@ def build(names: list[str] | None = None, out_dir: Path | None = None, *, progre
     try:
         for s in chosen:
             start = time.perf_counter()
-            model, meta = _train_one(s, progress)
+            model, meta = _train_one(s, progress, out_dir)
             written.append(sl.save(model, out_dir / s.file, metadata=meta))
             log(f"{s.name}: loss {meta['final_loss']}, {time.perf_counter() - start:.0f} s -> {out_dir / s.file}")
     finally:

@@ -16,6 +16,7 @@ __all__ = [
     "PARAMS", "SIM_SUMMARIES", "SIM_TITLES", "COMING_WITH_SIM", "TOY_DATASETS", "MAX_POINTS",
     "SimParams", "ParticlesParams", "DigitsParams", "CurvedParams", "FieldParams", "EulerParams",
     "BreakItParams", "SolverParams", "MixtureParams", "LiveParams", "describe_accepted",
+    "LogDensityParams", "ReflowParams", "GuidedParams", "RotationParams", "SideBySideParams",
 ]
 
 Dataset2D = Literal["two_clusters", "moons", "8gaussians"]
@@ -89,6 +90,40 @@ class MixtureParams(SimParams):
     samples: int = Field(4096, ge=256, le=16384, description="Monte Carlo samples for the gradient comparison")
 
 
+class LogDensityParams(SimParams):
+    dataset: Dataset2D = Field("8gaussians", description="the data the model was trained on (and whose density is shown)")
+    coupling: Coupling = Field("independent", description="how the model's training paired noise and data")
+    grid: int = Field(40, ge=8, le=64, description="cells per side of the square heat maps")
+    steps: int = Field(20, ge=2, le=100, description="RK4 steps of the backward ODE that carries log p")
+    extent: float = Field(3.5, ge=2.0, le=6.0, allow_inf_nan=False, description="half-width of the square shown")
+
+
+class ReflowParams(SimParams):
+    round: int = Field(0, ge=0, le=3, description="reflow round: 0 is the model trained on independent pairs")
+    particles: int = Field(300, ge=10, le=500, description="number of trajectories drawn")
+    steps: int = Field(40, ge=1, le=50, description="Euler steps of the drawn trajectories")
+
+
+class GuidedParams(SimParams):
+    label: int = Field(3, ge=0, le=9, description="the digit asked for")
+    w: float = Field(1.0, ge=0.0, le=5.0, allow_inf_nan=False, description="guidance scale (0 unconditional, 1 conditional)")
+    images: int = Field(16, ge=1, le=32, description="number of samples drawn")
+    steps: int = Field(30, ge=1, le=50, description="Euler steps from t = 0 to t = 1")
+
+
+class RotationParams(SimParams):
+    particles: int = Field(150, ge=1, le=500, description="number of rotations carried by the flow")
+    steps: int = Field(40, ge=1, le=200, description="geodesic Euler steps from t = 0 to t = 1 (at most 51 states are sent)")
+
+
+class SideBySideParams(SimParams):
+    particles: int = Field(300, ge=10, le=400, description="number of trajectories drawn (same noise for both models)")
+    steps: int = Field(20, ge=1, le=1000, description="sampler steps (network evaluations) of each model")
+    scale: Literal["flow", "ddpm"] = Field(
+        "flow", description="diffusion states on the linear path's scale (x_k / c_k) or on DDPM's own (x_k)"
+    )
+
+
 PARAMS: dict[str, type[SimParams]] = {
     "particles-flow": ParticlesParams,
     "digit-emerging": DigitsParams,
@@ -98,6 +133,11 @@ PARAMS: dict[str, type[SimParams]] = {
     "euler-steps": EulerParams,
     "euler-faults": BreakItParams,
     "solver-orders": SolverParams,
+    "log-density": LogDensityParams,
+    "reflow-straightening": ReflowParams,
+    "guided-digits": GuidedParams,
+    "rotation-flow": RotationParams,
+    "side-by-side": SideBySideParams,
 }
 
 #: one line per simulation, for the API documentation
@@ -111,6 +151,16 @@ SIM_SUMMARIES: dict[str, str] = {
     "euler-steps": "Particles integrated with a given number of Euler steps, and their W2 distance to the data.",
     "euler-faults": "The Break-It lab: the healthy sampler beside one with faults injected, W2 to the data before and after.",
     "solver-orders": "Error at t = 1 against function evaluations for euler, midpoint, heun, rk4 and dopri5, with fitted slopes.",
+    "log-density": "A shipped 2-D model's log-density on a grid (exact divergence, RK4) beside the data's true density, "
+                   "with the mean gap on data points.",
+    "reflow-straightening": "Trajectories of the 8gaussians model after 0 to 3 rounds of reflow, with every round's "
+                            "straightness and one-step W2.",
+    "guided-digits": "Class-conditional digits from the tiny MMDiT under classifier-free guidance of scale w, "
+                     "with the digit classifier's accuracy on them.",
+    "rotation-flow": "Haar-random rotations carried to a three-mode distribution on SO(3) by a shipped flow, "
+                     "with the mean geodesic distance to the nearest mode.",
+    "side-by-side": "DDIM (a DDPM model) and Euler (a flow-matching model) on the same data from the same noise, "
+                    "paths on the linear-path scale, W2 of each.",
 }
 
 #: a short title per simulation, shown above its figure (the caption says what to look for)
@@ -124,16 +174,15 @@ SIM_TITLES: dict[str, str] = {
     "euler-steps": "Euler steps",
     "euler-faults": "Break the sampler",
     "solver-orders": "Error against function evaluations",
+    "log-density": "The density a flow assigns, against the truth",
+    "reflow-straightening": "Paths straightening round by round",
+    "guided-digits": "Guidance on a tiny MMDiT",
+    "rotation-flow": "A flow on the rotation group",
+    "side-by-side": "Diffusion and flow matching side by side",
 }
 
 #: simulations named in the chapters whose machinery another issue brings
-COMING_WITH_SIM: dict[str, str] = {
-    "log-density": "the advanced-toolkit issue (exact log-likelihood)",
-    "reflow-straightening": "the advanced-toolkit issue (reflow)",
-    "guided-digits": "the advanced-toolkit issue (guidance and the tiny MMDiT)",
-    "rotation-flow": "the advanced-toolkit issue (SO(3))",
-    "side-by-side": "the advanced-toolkit issue (the diffusion baseline)",
-}
+COMING_WITH_SIM: dict[str, str] = {}
 
 
 class LiveParams(BaseModel):

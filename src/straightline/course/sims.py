@@ -32,15 +32,21 @@ from .simparams import (  # noqa: F401 - re-exported: the parameter models live 
     EulerParams,
     FaultName,
     FieldParams,
+    GuidedParams,
+    LogDensityParams,
     MixtureParams,
     ParticlesParams,
+    ReflowParams,
+    RotationParams,
+    SideBySideParams,
     SimParams,
     SolverParams,
 )
 
 __all__ = [
     "Simulations", "PARAMS", "ParticlesParams", "DigitsParams", "CurvedParams", "FieldParams",
-    "EulerParams", "BreakItParams", "SolverParams", "MixtureParams", "encode",
+    "EulerParams", "BreakItParams", "SolverParams", "MixtureParams", "LogDensityParams", "ReflowParams",
+    "GuidedParams", "RotationParams", "SideBySideParams", "encode",
 ]
 
 assert set(FaultName.__args__) == set(FAULTS)  # the API's choices are the toolkit's registry
@@ -76,12 +82,13 @@ class _LRU:
 
 
 class Simulations:
-    """The simulations of Chapters 0–5, over the shipped models (name -> module)."""
+    """The simulations of the course, over the shipped models (name -> module)."""
 
     def __init__(self, models: dict[str, nn.Module], *, cache_size: int = 512, eval_points: int = 2000):
         self.models = models
         self.cache = _LRU(cache_size)
         self._gradients = _LRU(64)  # the mixture's gradient comparison does not depend on t
+        self._reflow_table = _LRU(16)  # every round's measurements, whichever round is drawn
         self.eval_points = eval_points
         self._handlers: dict[str, Callable[[Any], dict]] = {
             "particles-flow": self._particles,
@@ -92,6 +99,11 @@ class Simulations:
             "euler-steps": self._euler,
             "euler-faults": self._break_it,
             "solver-orders": self._solver_orders,
+            "log-density": self._log_density,
+            "reflow-straightening": self._reflow,
+            "guided-digits": self._guided,
+            "rotation-flow": self._rotation,
+            "side-by-side": self._side_by_side,
         }
 
     def names(self) -> list[str]:
@@ -333,6 +345,202 @@ class Simulations:
         return {"series": series}
 
 
+    # --- Chapters 1, 6, 7 and 8 ------------------------------------------------------------------
+
+    def _log_density(self, p: LogDensityParams) -> dict:
+        """log p_1(x) of a shipped model on a grid, by the instantaneous change of variables (RK4,
+        exact divergence), beside the data's own log-density: two_clusters and 8gaussians are
+        Gaussian mixtures (closed form); moons has none, so a Gaussian kernel density estimate of
+        a large sample stands in for it (`truth` says which)."""
+        model = self._model(p.dataset, p.coupling)
+        axis = torch.linspace(-p.extent, p.extent, p.grid)
+        gx, gy = torch.meshgrid(axis, axis, indexing="xy")
+        points = torch.stack([gx.flatten(), gy.flatten()], dim=1)  # [grid^2, 2], row 0 = lowest y
+        data = self._data(p.dataset, LOG_DENSITY_DATA, p.seed)  # [n, 2] points where the two are compared
+        with torch.enable_grad():
+            model_lp = sl.log_prob(model, torch.cat([points, data]), steps=p.steps, method="rk4", estimator="exact")
+        true_fn, truth = _true_log_density(p.dataset)
+        true_lp = true_fn(torch.cat([points, data])).float()
+        g, n = len(points), len(data)
+        gap = (model_lp[g:] - true_lp[g:]).abs()
+        return {
+            "truth": truth,
+            "model": encode(model_lp[:g].clamp(LOG_FLOOR, 5).reshape(p.grid, p.grid), scale=500.0),
+            "true": encode(true_lp[:g].clamp(LOG_FLOOR, 5).reshape(p.grid, p.grid), scale=500.0),
+            "data": encode(data[:300]),
+            "on_data": {
+                "n": n,
+                "mean_abs_gap": _r(float(gap.mean()), 3),
+                "model_mean_log_p": _r(float(model_lp[g:].mean()), 4),
+                "true_mean_log_p": _r(float(true_lp[g:].mean()), 4),
+            },
+            "nfe": 4 * p.steps,
+            "model_name": f"{p.dataset}-{p.coupling}",
+        }
+
+    def _reflow(self, p: ReflowParams) -> dict:
+        """Round 0 is the shipped 8gaussians model trained on independent pairs; rounds 1 to 3 are
+        the shipped models reflowed from it (`shipped.py`). Trajectories of the chosen round, and
+        every round's straightness and one-step W2 on the same noise."""
+        model = self.models[REFLOW_ROUNDS[p.round]]
+        traj = sl.integrate(model, self._noise(p.particles, p.seed), steps=p.steps, keep_path=True)
+        return {
+            "round": p.round,
+            "model_name": REFLOW_ROUNDS[p.round],
+            "ts": [_r(t) for t in traj.ts.tolist()],
+            "frames": encode(traj.xs),  # [steps + 1, particles, 2]
+            "data": encode(self._data("8gaussians", 500, p.seed)),
+            "rounds": self._reflow_table.get_or_compute(p.seed, lambda: self._reflow_measurements(p.seed)),
+        }
+
+    def _reflow_measurements(self, seed: int) -> list[dict]:
+        x_0 = self._noise(REFLOW_EVAL, seed + 101)
+        rows = []
+        for k, name in enumerate(REFLOW_ROUNDS):
+            model = self.models[name]
+            one = sl.integrate(model, x_0, steps=1).x
+            rows.append({
+                "round": k,
+                "model_name": name,
+                "straightness": _r(sl.metrics.straightness(model, x_0, steps=100), 3),
+                "one_step": self._w2(one, "8gaussians", seed),
+            })
+        return rows
+
+    def _guided(self, p: GuidedParams) -> dict:
+        """Classifier-free guidance on the shipped MMDiT: v = v_uncond + w (v_cond - v_uncond)."""
+        model = self.models["digits-mmdit"]
+        x_0 = self._noise(p.images, p.seed, (1, 8, 8))
+        v = sl.guidance.guided_velocity(model, p.label, p.w)
+        traj = sl.integrate(v, x_0, steps=p.steps, keep_path=True)
+        x_1 = traj.x.clamp(-1, 1)
+        labels = torch.full((p.images,), p.label, dtype=torch.long)
+        return {
+            "ts": [_r(t) for t in traj.ts.tolist()],
+            "frames": encode(traj.xs[:, :, 0].clamp(-3, 3)),  # [steps + 1, images, 8, 8]
+            "accuracy": _r(sl.metrics.digit_accuracy(x_1, labels), 3),
+            # variety: the pixels' spread across the samples, averaged over the 64 pixels
+            "spread": _r(float(x_1.std(0).mean()) if p.images > 1 else 0.0, 3),
+            "nfe": 2 * traj.nfe,  # one doubled batch per step: conditional and unconditional
+            "model_name": "digits-mmdit",
+        }
+
+    def _rotation(self, p: RotationParams) -> dict:
+        """Rotations from Haar noise carried by the shipped SO(3) flow with geodesic Euler steps
+        R <- R exp(h v(R, t)) (the loop of `so3.so3_sample`, every state kept). Each state travels
+        as its rotation vector log R (|w| <= π); the client rebuilds the matrix."""
+        so3 = sl.so3
+        model = self.models["rotations-so3"]
+        R = so3.random_rotations(p.particles, generator=torch.Generator().manual_seed(p.seed))
+        modes = so3.ROTATION_MODES.float()  # [3, 3, 3]
+        states, gaps = [R], []
+        dt = 1.0 / p.steps
+        with torch.no_grad():
+            for k in range(p.steps):
+                v = model(R.reshape(len(R), 9), torch.full((len(R),), k * dt))  # [B, 3] body frame
+                R = R @ so3.exp(dt * v)
+                states.append(R)
+            xs = torch.stack(states)  # [steps + 1, B, 3, 3]
+            pick = _frames(p.steps, SIDE_FRAMES)
+            xs = xs[pick]  # [<= 51, B, 3, 3]
+            nearest = so3.distance(xs[:, :, None], modes[None, None]).min(-1).values  # [frames, B]
+            gaps = nearest.mean(1)
+            data = so3.rotation_dataset(2000, seed=7)
+            data_nearest = so3.distance(data[:, None], modes[None]).min(-1).values  # [2000]
+            ends = nearest[-1]
+        return {
+            "ts": [_r(k * dt) for k in pick],
+            "frame_steps": pick,
+            "frames": encode(so3.log(xs), scale=10000.0),  # [frames, particles, 3] rotation vectors
+            "modes": encode(so3.log(modes), scale=10000.0),  # [3, 3]
+            "mean_distance": [_r(float(g), 3) for g in gaps],  # per frame, radians
+            "data_mean_distance": _r(float(data_nearest.mean()), 3),
+            "near": NEAR_A_MODE,  # radians: "close to a mode"
+            "near_a_mode": _r(float((ends < NEAR_A_MODE).double().mean()), 3),  # fraction of the particles at t = 1
+            "data_near_a_mode": _r(float((data_nearest < NEAR_A_MODE).double().mean()), 3),
+            "model_name": "rotations-so3",
+        }
+
+    def _side_by_side(self, p: SideBySideParams) -> dict:
+        """The same noise sampled by a DDPM ε-model (deterministic DDIM, `steps` network calls,
+        shown on the linear path's scale: x_k / c_k at flow time t_k) and by a flow-matching model
+        (Euler, `steps` calls); same MLP, same data (moons). W2 of each on 1000 further points.
+
+        On the linear path's scale the two are the same family of paths (the VP marginals are the
+        linear path's, re-timed and rescaled by c_k); `scale="ddpm"` shows DDPM's own states x_k."""
+        from straightline import diffusion
+
+        fm, ddpm = self.models["moons-independent"], self.models["moons-ddpm"]
+        schedule = _ddpm_schedule()
+        n = p.particles
+        # the drawn particles and the W2 points in one batch: one network call per step for each model
+        x_0 = torch.cat([self._noise(n, p.seed), self._noise(SIDE_EVAL, p.seed + 211)])
+        flow = sl.integrate(fm, x_0, steps=p.steps, keep_path=True)
+        raw = diffusion.ddim_sample(ddpm, x_0, schedule=schedule, steps=p.steps, keep_path=True)
+        diff = raw.as_flow()
+        shown = diff.xs if p.scale == "flow" else raw.xs
+        pick = _frames(p.steps, SIDE_FRAMES)
+        return {
+            "steps": p.steps,
+            "frame_steps": pick,  # which step each kept frame is
+            "flow": {"ts": [_r(float(flow.ts[i])) for i in pick], "frames": encode(flow.xs[pick, :n].clamp(-30, 30)),
+                     "quality": self._w2(flow.x[n:], "moons", p.seed), "nfe": flow.nfe, "model_name": "moons-independent"},
+            "diffusion": {"ts": [_r(float(diff.ts[i])) for i in pick], "frames": encode(shown[pick, :n].clamp(-30, 30)),
+                          "scales": [_r(float(raw.scales[i])) for i in pick],
+                          "quality": self._w2(diff.xs[-1, n:], "moons", p.seed), "nfe": diff.nfe, "model_name": "moons-ddpm"},
+            "data": encode(self._data("moons", 500, p.seed)),
+        }
+
+
+LOG_DENSITY_DATA = 500  # data points on which the model's log p is compared with the truth
+LOG_FLOOR = -60.0  # heat maps clamp log p below this (the colour scale stops far above it)
+REFLOW_ROUNDS = ("8gaussians-independent", "8gaussians-reflow1", "8gaussians-reflow2", "8gaussians-reflow3")
+REFLOW_EVAL = 1000  # noise points for every round's straightness and one-step W2
+SIDE_FRAMES = 50  # steps kept per path in side-by-side and rotation-flow (all of them up to 50 steps)
+SIDE_EVAL = 1000  # points behind side-by-side's W2
+NEAR_A_MODE = 0.5  # radians; about 99 % of rotation_dataset lies this close to its mode
+
+
+def _frames(steps: int, most: int) -> list[int]:
+    """Indices of the states kept from a run of `steps` steps: all of them, or `most` + 1 evenly spread."""
+    keep = min(steps, most)
+    return sorted({round(i * steps / keep) for i in range(keep + 1)})
+
+
+def _ddpm_schedule():
+    from straightline import diffusion
+
+    from .shipped import DDPM_SCHEDULE, DDPM_T
+
+    return diffusion.make_schedule(DDPM_SCHEDULE, DDPM_T)
+
+
+_KDE: dict[str, Tensor] = {}
+
+
+def _true_log_density(dataset: str) -> tuple[Callable[[Tensor], Tensor], str]:
+    """The data's log-density and what it is: 'mixture' (exact) or 'kde' (an estimate)."""
+    if dataset in MIXTURES:
+        mixture = MIXTURES[dataset]
+        return (lambda x: mixture.log_prob(x, torch.ones(len(x)))), "mixture"
+    if dataset not in _KDE:
+        _KDE[dataset] = sl.data.toy(dataset, KDE_POINTS, seed=424_242)
+    sample = _KDE[dataset]
+    h = KDE_BANDWIDTH
+
+    def kde(x: Tensor) -> Tensor:  # mean of N(x; s, h^2 I) over the sample, in log space
+        out = []
+        for chunk in x.double().split(256):
+            d2 = torch.cdist(chunk, sample.double()).pow(2)  # [256, M]
+            out.append(torch.logsumexp(-d2 / (2 * h * h), dim=1))
+        return torch.cat(out) - math.log(len(sample)) - math.log(2 * math.pi * h * h)
+
+    return kde, "kde"
+
+
+KDE_POINTS, KDE_BANDWIDTH = 8000, 0.08
+
+
 def _slope(points: list[tuple[int, float]]) -> float:
     """Order of convergence: minus the least-squares slope of log error against log NFE."""
     usable = [(n, e) for n, e in points if e > 1e-13]
@@ -344,6 +552,11 @@ def _slope(points: list[tuple[int, float]]) -> float:
 
 #: the `two_clusters` toy dataset as a Gaussian mixture (straightline/data/toy.py defines it so)
 TWO_CLUSTERS = sl.oracles.GaussianMixture([[-2.0, 0.0], [2.0, 0.0]], 0.35)
+#: `8gaussians` likewise: eight Gaussians of std 0.2 at radius 2.5, angles k * 45 degrees
+EIGHT_GAUSSIANS = sl.oracles.GaussianMixture(
+    [[2.5 * math.cos(k * math.pi / 4), 2.5 * math.sin(k * math.pi / 4)] for k in range(8)], 0.2
+)
+MIXTURES = {"two_clusters": TWO_CLUSTERS, "8gaussians": EIGHT_GAUSSIANS}
 
 _DOUBLES: dict[int, nn.Module] = {}
 

@@ -307,3 +307,38 @@ export function legend(ctx, items, x, y, maxWidth, colours, size = 12) {
   });
   ctx.restore();
 }
+
+// --- colour arithmetic and heat maps ------------------------------------------------------------------
+
+// [r, g, b] of any CSS colour (the canvas parses it)
+export function rgbOf(colour) {
+  const probe = document.createElement("canvas").getContext("2d");
+  probe.fillStyle = colour;
+  const text = probe.fillStyle;  // #rrggbb or rgba(...)
+  if (text.startsWith("#")) return [1, 3, 5].map((i) => Number.parseInt(text.slice(i, i + 2), 16));
+  const m = text.match(/\d+(\.\d+)?/g) || [128, 128, 128];
+  return m.slice(0, 3).map(Number);
+}
+
+// A g x g grid of values (row 0 = lowest y, flat) covering [-extent, extent]^2, shaded from the panel
+// colour (at lo and below) to `colour` (at hi), drawn in the view.
+export function heatmap(ctx, view, values, g, extent, colours, colour, lo, hi) {
+  const image = new ImageData(g, g);
+  const from = rgbOf(colours.panel), to = rgbOf(colour);
+  for (let row = 0; row < g; row++) {
+    for (let q = 0; q < g; q++) {
+      const w = Math.max(0, Math.min(1, (values[row * g + q] - lo) / (hi - lo)));
+      const k = ((g - 1 - row) * g + q) * 4;
+      for (let c = 0; c < 3; c++) image.data[k + c] = Math.round(from[c] + (to[c] - from[c]) * w);
+      image.data[k + 3] = 255;
+    }
+  }
+  const off = document.createElement("canvas");
+  off.width = g; off.height = g;
+  off.getContext("2d").putImageData(image, 0, 0);
+  const step = (2 * extent) / (g - 1);
+  ctx.save();
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(off, view.px(-extent - step / 2), view.py(extent + step / 2), (2 * extent + step) * view.scale, (2 * extent + step) * view.scale);
+  ctx.restore();
+}

@@ -10,7 +10,7 @@ function mix(a, b, w) {
   return a.map((v, i) => Math.round(v + (b[i] - v) * w));
 }
 
-function rgb(colour) {
+export function rgb(colour) {
   const probe = document.createElement("canvas").getContext("2d");
   probe.fillStyle = colour;
   const hex = probe.fillStyle;  // #rrggbb
@@ -20,7 +20,7 @@ function rgb(colour) {
 }
 
 // one 8x8 image (64 values, about -1 = background .. 1 = ink) as a tile of size px
-function tile(ctx, pixels, offset, x, y, size, paper, pen) {
+export function tile(ctx, pixels, offset, x, y, size, paper, pen) {
   const cell = size / 8;
   for (let r = 0; r < 8; r++) {
     for (let q = 0; q < 8; q++) {
