@@ -128,3 +128,15 @@ def test_creating_the_app_and_rendering_a_page_does_not_import_torch(tmp_path: P
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_grader_capacity_comes_from_the_environment(tmp_path: Path) -> None:
+    env = {"STRAIGHTLINE_DATA_DIR": str(tmp_path), "STRAIGHTLINE_GRADER_WARM_WORKERS": "6",
+           "STRAIGHTLINE_GRADER_CONCURRENCY": "3"}
+    s = Settings.from_env(env)
+    assert (s.grader_warm_workers, s.grader_concurrency) == (6, 3)
+    assert Settings.from_env(env, grader_warm_workers=1).grader_warm_workers == 1  # an explicit value wins
+    with pytest.raises(ValueError, match=r"STRAIGHTLINE_GRADER_WARM_WORKERS must be a whole number, got 'many'"):
+        Settings.from_env({**env, "STRAIGHTLINE_GRADER_WARM_WORKERS": "many"})
+    with pytest.raises(ValueError, match=r"grader_concurrency must be in 1\.\.256, got 0"):
+        Settings.from_env({**env, "STRAIGHTLINE_GRADER_CONCURRENCY": "0"})

@@ -9,6 +9,10 @@ Environment variables (all optional):
     STRAIGHTLINE_DATA_DIR       where the default SQLite file and the cookie secret live
     STRAIGHTLINE_SECRET_KEY     key that signs the learner cookie (else generated once, kept in DATA_DIR)
     STRAIGHTLINE_CONTENT_DIR    chapter sources (default: the chapters shipped in the package)
+    STRAIGHTLINE_GRADER_CONCURRENCY   Build-It submissions graded at once (default: the cores)
+    STRAIGHTLINE_GRADER_WARM_WORKERS  sandboxed workers kept ready with torch imported (default:
+                                the concurrency; a class whose learners submit in bursts wants
+                                more: each idle worker holds about 150 MB of private memory)
 """
 
 from __future__ import annotations
@@ -139,6 +143,14 @@ class Settings:
         if not secret_key:
             secret_key = load_or_create_secret(data_dir)
         content = given.pop("content_dir", None) or env.get("STRAIGHTLINE_CONTENT_DIR")
+        for field_name, var in (("grader_concurrency", "STRAIGHTLINE_GRADER_CONCURRENCY"),
+                                ("grader_warm_workers", "STRAIGHTLINE_GRADER_WARM_WORKERS")):
+            raw = env.get(var)
+            if field_name not in given and raw:
+                try:
+                    given[field_name] = int(raw)
+                except ValueError:
+                    raise ValueError(f"{var} must be a whole number, got {raw!r}") from None
         return cls(
             database_url=database_url,
             secret_key=secret_key,
