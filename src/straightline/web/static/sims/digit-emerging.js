@@ -42,6 +42,23 @@ function layout(width, images) {
   return { gap, strip, cols, rows, cell, top: 28, gridTop: 28 + strip + 54 };
 }
 
+// The first sample's 8 x 8 pixels at the shown frame, as the player's data table.
+export function firstImageTable(s) {
+  const { data: d, frame } = s;
+  const [, n] = d.images.shape;
+  const rows = [];
+  for (let r = 0; r < 8; r++) {
+    const row = [`row ${r + 1}`];
+    for (let q = 0; q < 8; q++) row.push(fmt(d.images.data[frame * n * 64 + r * 8 + q], 1));
+    rows.push(row);
+  }
+  return {
+    caption: `The first sample's 8 × 8 pixels at ${fmtT(s.t)} (-1 background, 1 ink)`,
+    columns: ["", ...Array.from({ length: 8 }, (_, q) => `col ${q + 1}`)],
+    rows,
+  };
+}
+
 export default {
   label: "Handwritten-digit samples emerging from noise as t goes from 0 to 1",
   controls: [
@@ -105,18 +122,6 @@ export default {
   },
 
   table(s) {
-    const { data: d, frame } = s;
-    const [, n] = d.images.shape;
-    const rows = [];
-    for (let r = 0; r < 8; r++) {
-      const row = [`row ${r + 1}`];
-      for (let q = 0; q < 8; q++) row.push(fmt(d.images.data[frame * n * 64 + r * 8 + q], 1));
-      rows.push(row);
-    }
-    return {
-      caption: `The first sample's 8 × 8 pixels at ${fmtT(s.t)} (-1 background, 1 ink)`,
-      columns: ["", ...Array.from({ length: 8 }, (_, q) => `col ${q + 1}`)],
-      rows,
-    };
+    return firstImageTable(s);
   },
 };

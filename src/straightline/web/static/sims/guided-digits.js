@@ -2,7 +2,7 @@
 // (v = v_uncond + w (v_cond - v_uncond)); the shipped digit classifier's accuracy on the samples.
 
 import { decode, fmt, fmtT, label, panel } from "./core.js";
-import { rgb, tile } from "./digit-emerging.js";
+import { firstImageTable, rgb, tile } from "./digit-emerging.js";
 import * as c from "./controls.js";
 
 function layout(width, images) {
@@ -60,19 +60,7 @@ export default {
   },
 
   table(s) {
-    const { data: d, frame } = s;
-    const [, n] = d.images.shape;
-    const rows = [];
-    for (let r = 0; r < 8; r++) {
-      const row = [`row ${r + 1}`];
-      for (let q = 0; q < 8; q++) row.push(fmt(d.images.data[frame * n * 64 + r * 8 + q], 1));
-      rows.push(row);
-    }
-    return {
-      caption: `The first sample's 8 × 8 pixels at ${fmtT(s.t)} (-1 background, 1 ink)`,
-      columns: ["", ...Array.from({ length: 8 }, (_, q) => `col ${q + 1}`)],
-      rows,
-      note: `Classifier accuracy on all ${n} samples at t = 1: ${fmt(100 * d.accuracy, 0)} %.`,
-    };
+    const n = s.data.images.shape[1];
+    return { ...firstImageTable(s), note: `Classifier accuracy on all ${n} samples at t = 1: ${fmt(100 * s.data.accuracy, 0)} %.` };
   },
 };
