@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -204,7 +205,15 @@ def test_adversarial_commit_then_reveal_with_experiment_panel(client: TestClient
     assert r.status_code == 303
     section = re.search(r'<section[^>]*id="b-adversarial".*?</section>', client.get("/chapters/beta").text, re.S).group(0)
     assert "previous model" in section and "errors compound over rounds" in section
-    assert "Coming with the advanced-toolkit issue" in section and "reflow-rounds" in section
+    # the experiment behind the scenario: the shipped measurements (bench/claims.py), as a table
+    from straightline.course.experiments import load_experiment
+
+    measured = load_experiment("reflow-rounds")
+    assert measured is not None, "course/experiments/reflow-rounds.json is shipped"
+    assert "Coming with" not in section and html.escape(measured.title, quote=True) in section
+    header = re.findall(r'<th scope="col">(.*?)</th>', section)
+    assert header == [html.escape(c, quote=False) for c in measured.columns]
+    assert section.count("<tr>") == len(measured.rows) + 1
 
 
 # --- design ----------------------------------------------------------------------------------------
