@@ -219,6 +219,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv.kill()
 
 
+def test_healthz_reports_the_simulations_state(server: ServerProcess) -> None:
+    with httpx.Client(base_url=server.url, headers=JSON, timeout=300) as client:
+        assert client.get("/healthz").json()["simulations"] in ("idle", "loading", "warming", "ready")
+        assert client.get("/api/sims/velocity-field", params={"grid": 3}).status_code == 200  # loads the models
+        assert client.get("/healthz").json()["simulations"] in ("warming", "ready")
+
+
 @contextmanager
 def _learner(server: ServerProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, headers=JSON, timeout=120) as client:

@@ -285,6 +285,18 @@ class SimRuntime:
     def ready(self) -> bool:
         return self._loaded.is_set() and self.engine is not None
 
+    @property
+    def state(self) -> str:
+        """idle (not started), loading (the models), warming (computing the course's own
+        simulations), ready, or error."""
+        if self._thread is None:
+            return "idle"
+        if not self._loaded.is_set():
+            return "loading"
+        if self.engine is None:
+            return "error"
+        return "ready" if self._warmed.is_set() else "warming"
+
     async def wait_ready(self, timeout: float = 120.0) -> None:
         """Return once the models are loaded; NotReady if loading failed or takes too long."""
         if not self._loaded.is_set():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from ..app import AppContext
@@ -14,8 +14,16 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Course loaded and database reachable")
-def healthz(ctx: Annotated[AppContext, Depends(context)]) -> JSONResponse:
-    body = {"chapters": len(ctx.course.chapters), "elements": len(ctx.course.elements), "database": ctx.store.dialect}
+def healthz(request: Request, ctx: Annotated[AppContext, Depends(context)]) -> JSONResponse:
+    """`simulations`: idle, loading, warming (the course's own simulations being precomputed),
+    ready or error; it never starts them."""
+    sims = getattr(request.app.state, "sims", None)
+    body = {
+        "chapters": len(ctx.course.chapters),
+        "elements": len(ctx.course.elements),
+        "database": ctx.store.dialect,
+        "simulations": sims.state if sims is not None else "idle",
+    }
     try:
         ctx.store.ping()
     except Exception as exc:  # report, do not crash: this is what a health check is for
