@@ -43,9 +43,14 @@ class ModelSpec:
         return f"{self.name}.safetensors"
 
 
+#: The 2-D networks (flow, reflow and DDPM alike). 96 wide reaches the same W2 as 128 on these
+#: datasets (64 did not on two_clusters: 0.19 against 0.12 at 50 steps) at a little over half the
+#: cost: a 1000-particle, 50-step trajectory is ~45 ms on one core instead of ~80 ms.
+MLP_2D = {"hidden": 96, "depth": 3}
+
 SPECS: tuple[ModelSpec, ...] = (
-    ModelSpec("two_clusters-independent", "two_clusters", steps=2000),
-    ModelSpec("two_clusters-exact_ot", "two_clusters", coupling="exact_ot", steps=2000),
+    ModelSpec("two_clusters-independent", "two_clusters", steps=4000),
+    ModelSpec("two_clusters-exact_ot", "two_clusters", coupling="exact_ot", steps=4000),
     ModelSpec("moons-independent", "moons", steps=3000),
     ModelSpec("moons-exact_ot", "moons", coupling="exact_ot", steps=3000),
     ModelSpec("8gaussians-independent", "8gaussians", steps=3000),
@@ -131,7 +136,7 @@ def _train_one(s: ModelSpec, progress: bool, out_dir: Path = WEIGHTS_DIR) -> tup
         }
         return new.model, meta
     if s.kind == "ddpm":
-        model = sl.models.MLP(dim=2, hidden=128, depth=3)
+        model = sl.models.MLP(dim=2, **MLP_2D)
         result = sl.diffusion.train_ddpm(model, s.dataset, steps=s.steps, schedule=DDPM_SCHEDULE, T=DDPM_T,
                                          batch_size=s.batch_size, lr=s.lr, seed=s.seed, progress=progress)
     elif s.kind == "so3":
@@ -150,7 +155,7 @@ def _train_one(s: ModelSpec, progress: bool, out_dir: Path = WEIGHTS_DIR) -> tup
             lr=s.lr, seed=s.seed, progress=progress,
         )
     else:
-        model = sl.models.MLP(dim=2, hidden=128, depth=3)
+        model = sl.models.MLP(dim=2, **MLP_2D)
         result = sl.train(
             model, s.dataset, steps=s.steps, batch_size=s.batch_size, lr=s.lr, seed=s.seed,
             path=_PATHS[s.path](), coupling=_COUPLINGS[s.coupling], progress=progress,
