@@ -286,7 +286,7 @@ def _check_sampler_args(model: object, x_T: Tensor, schedule: object, steps: int
         raise ValueError(f"model must be callable as model(x, t) -> ε, got {type(model).__name__}")
     if not isinstance(schedule, NoiseSchedule):
         raise ValueError(
-            f"schedule must be a NoiseSchedule (make_schedule('linear' | 'cosine', T)), got {type(schedule).__name__}"
+            f"schedule must be a NoiseSchedule or 'linear' | 'cosine', got {type(schedule).__name__}"
         )
     if not isinstance(x_T, Tensor) or x_T.ndim < 1 or x_T.shape[0] == 0:
         raise ValueError(f"x_T must be a non-empty batch [B, ...], got shape {list(getattr(x_T, 'shape', []))}")
@@ -341,13 +341,14 @@ def ddpm_sample(
     model: EpsModel,
     x_T: Tensor,
     *,
-    schedule: NoiseSchedule,
+    schedule: NoiseSchedule | str,
     steps: int | None = None,
     variance: str = "beta",
     y: Tensor | None = None,
     clip: float | None = None,
     keep_path: bool = False,
     generator: torch.Generator | None = None,
+    T: int = 1000,
 ) -> DiffusionTrajectory:
     """Ancestral sampling (Ho et al. 2020) from x_T ~ N(0, I) [B, ...] down to k = 0.
 
@@ -361,6 +362,8 @@ def ddpm_sample(
     model(x, t, y); `generator` drives z; `clip` clamps the predicted data (see `ddim_sample`).
     NFE = steps.
     """
+    if isinstance(schedule, str):  # a schedule's name, with T steps (as train_ddpm takes it)
+        schedule = make_schedule(schedule, T)
     steps = _check_sampler_args(model, x_T, schedule, steps, y, clip)
     if variance not in ("beta", "posterior"):
         raise ValueError(f"unknown variance {variance!r}; accepted: beta, posterior")
@@ -381,13 +384,14 @@ def ddim_sample(
     model: EpsModel,
     x_T: Tensor,
     *,
-    schedule: NoiseSchedule,
+    schedule: NoiseSchedule | str,
     steps: int,
     eta: float = 0.0,
     y: Tensor | None = None,
     clip: float | None = None,
     keep_path: bool = False,
     generator: torch.Generator | None = None,
+    T: int = 1000,
 ) -> DiffusionTrajectory:
     """DDIM (Song et al. 2021) on the evenly spaced sub-grid of `steps` steps.
 
@@ -404,6 +408,8 @@ def ddim_sample(
     multiplied by up to sqrt(ᾱ_k' / ᾱ_T) in the first step: about 640 for the cosine schedule with
     50 steps (ᾱ_T ≈ 2e-9), which ruins its samples, against about 25 for the linear one.
     """
+    if isinstance(schedule, str):  # a schedule's name, with T steps (as train_ddpm takes it)
+        schedule = make_schedule(schedule, T)
     steps = _check_sampler_args(model, x_T, schedule, steps, y, clip)
     if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta must be a number in [0, 1], got {eta!r}")

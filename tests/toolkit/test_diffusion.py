@@ -318,7 +318,7 @@ def _zero(x, t):
          r"eta must be a number in \[0, 1\], got 1\.5"),
         (lambda: D.ddpm_sample(_zero, torch.randn(4, 2), schedule=D.linear_schedule(), variance="fixed"),
          r"unknown variance 'fixed'; accepted: beta, posterior"),
-        (lambda: D.ddpm_sample(_zero, torch.randn(4, 2), schedule="linear"), r"schedule must be a NoiseSchedule"),
+        (lambda: D.ddpm_sample(_zero, torch.randn(4, 2), schedule=3), r"schedule must be a NoiseSchedule or .linear. \| .cosine., got int"),
         (lambda: D.ddim_sample(_zero, torch.randn(4, 2), schedule=D.linear_schedule(), steps=5, clip=-1.0),
          r"clip must be None or a number > 0, got -1\.0"),
         (lambda: D.train_ddpm(sl.models.MLP(hidden=8, depth=1), "moons", steps=0, progress=False),
@@ -334,3 +334,20 @@ def _zero(x, t):
 def test_bad_arguments_are_named(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_samplers_take_a_schedule_by_name():
+    """`schedule="linear"` (with T, default 1000) is the same schedule train_ddpm builds by name."""
+    def eps_model(x, t):  # the exact ε for data = N(0, I): the noised marginal is N(0, I) as well
+        return torch.zeros_like(x)
+
+    x_T = torch.randn(32, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    by_name = D.ddim_sample(eps_model, x_T, schedule="cosine", steps=10, T=200).x
+    by_object = D.ddim_sample(eps_model, x_T, schedule=D.cosine_schedule(200), steps=10).x
+    assert torch.equal(by_name, by_object)
+    g1, g2 = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    a = D.ddpm_sample(eps_model, x_T, schedule="linear", steps=20, generator=g1).x
+    b = D.ddpm_sample(eps_model, x_T, schedule=D.linear_schedule(1000), steps=20, generator=g2).x
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="unknown schedule 'quadratic'"):
+        D.ddim_sample(eps_model, x_T, schedule="quadratic", steps=10)
