@@ -4,45 +4,16 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
 import straightline as sl
-from straightline import metrics
-from straightline.data import toy
 from straightline.distill import DistillResult, DistillStage, distill
 
-N_EVAL = 1000
-
-
-class StraightGaussian(nn.Module):
-    """The exact CondOT field from N(0, I) to N(mu, s^2 I): straight trajectories, exact Euler steps."""
-
-    def __init__(self, mu=(1.5, -0.5), s=0.5):
-        super().__init__()
-        self.dim = 2
-        self.mu = nn.Parameter(torch.tensor(mu, dtype=torch.float64))  # [2]
-        self.log_s = nn.Parameter(torch.tensor(math.log(s), dtype=torch.float64))
-
-    def forward(self, x, t):
-        a = torch.exp(self.log_s) - 1
-        tb = t[:, None]  # [B, 1]
-        return self.mu + a * (x - tb * self.mu) / (1 + a * tb)  # [B, 2]
-
-
-def _noise(n=N_EVAL, seed=123):
-    return torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
-
-
-def _w2_at(model, steps, method="euler"):
-    samples = sl.sample(model, _noise(), steps=steps, method=method)
-    return metrics.w2(samples, toy("8gaussians", N_EVAL, seed=77))
+from flows import StraightGaussian, eval_noise, w2_at  # tests/toolkit/flows.py
 
 
 @pytest.fixture(scope="module")
-def teacher():
-    torch.manual_seed(0)
-    model = sl.models.MLP(dim=2, hidden=64)
-    return sl.train(model, "8gaussians", steps=600, seed=0, progress=False).ema_model
+def teacher(trained_8gaussians):
+    return trained_8gaussians
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +37,8 @@ def test_progressive_schedule_halves_from_64_to_1(progressive):
 
 
 def test_one_step_student_beats_the_teacher_in_one_step(teacher, progressive):
-    teacher_1, teacher_many = _w2_at(teacher, 1), _w2_at(teacher, 32, "rk4")
-    student_1 = _w2_at(progressive.student, 1)
+    teacher_1, teacher_many = w2_at(teacher, 1), w2_at(teacher, 32, "rk4")
+    student_1 = w2_at(progressive.student, 1)
     print(f"1-step W2 teacher {teacher_1:.3f}, student {student_1:.3f}; teacher rk4x32 {teacher_many:.3f}")
     assert student_1 < 0.5 * teacher_1, (student_1, teacher_1)  # measured 0.59 vs 2.2
     assert student_1 < teacher_many + 0.2, (student_1, teacher_many)  # close to the teacher's ODE
@@ -78,7 +49,7 @@ def test_one_shot_student_reproduces_teacher_pairs(teacher):
                      seed=0, progress=False)
     assert result.method == "one_shot" and result.student_steps == 1
     assert [(s.teacher_steps, s.student_steps) for s in result.stages] == [(32, 1)]
-    x_0 = _noise(2000, seed=321)  # held-out noise
+    x_0 = eval_noise(2000, seed=321)  # held-out noise
     x_1 = sl.integrate(teacher, x_0, steps=32, method="rk4").x  # [2000, 2] the teacher's pairs
     with torch.no_grad():
         v = result.student(x_0, torch.zeros(len(x_0)))  # [2000, 2]
@@ -95,7 +66,7 @@ def test_one_shot_student_reproduces_teacher_pairs(teacher):
 def test_one_shot_two_step_student_backpropagates_through_both_steps(teacher):
     result = distill(teacher, student_steps=2, method="one_shot", teacher_steps=16, n_pairs=1024, train_steps=150,
                      seed=0, progress=False)
-    x_0 = _noise(1000, seed=5)
+    x_0 = eval_noise(1000, seed=5)
     x_1 = sl.integrate(teacher, x_0, steps=16, method="rk4").x
     student_err = torch.mean((sl.sample(result.student, x_0, steps=2) - x_1) ** 2).item()
     teacher_err = torch.mean((sl.sample(teacher, x_0, steps=2) - x_1) ** 2).item()
