@@ -8,7 +8,7 @@ PORT ?= 8000
 
 .PHONY: install serve test system-deps models bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test,bench]'
@@ -23,9 +23,12 @@ serve: $(STAMP)
 	$(BIN)/straightline serve --host $(HOST) --port $(PORT)
 
 # System packages the tests use: Chromium (browser tests), bubblewrap (grader sandbox),
-# PostgreSQL (the progress store's second backend). Installed only when missing.
+# PostgreSQL (the progress store's second backend), and a C compiler with Python's headers for the
+# exact-OT solver (setup.py). Installed only when missing.
 system-deps:
 	@missing=""; \
+	command -v cc >/dev/null 2>&1 || missing="$$missing gcc"; \
+	[ -f "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] || missing="$$missing python3-dev"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
@@ -35,7 +38,7 @@ system-deps:
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
 	fi
 
-test: $(STAMP) system-deps
+test: system-deps $(STAMP)
 	$(BIN)/python scripts/with_postgres.py $(BIN)/python -m pytest -q
 
 models: $(STAMP)
@@ -45,4 +48,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/toy_suite.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build dist src/*.egg-info src/straightline/*.so .pytest_cache .hypothesis

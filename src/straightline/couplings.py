@@ -15,6 +15,11 @@ from torch import Tensor
 
 from ._checks import check_same_shape
 
+try:
+    from . import _assignment  # the compiled exact solver (setup.py builds it)
+except ImportError:  # pragma: no cover - only without a C compiler at install time
+    _assignment = None
+
 __all__ = ["independent", "exact_ot", "exact_ot_permutation", "sinkhorn", "sinkhorn_plan"]
 
 
@@ -34,17 +39,31 @@ def exact_ot_permutation(x_0: Tensor, x_1: Tensor) -> Tensor:
     """perm [B] such that pairing x_0[perm[j]] with x_1[j] minimises the total squared distance."""
     check_same_shape(x_0, x_1)
     cost = _sq_cost(x_0, x_1).cpu().numpy()  # [B, B]
+    if not np.isfinite(cost).all():
+        raise ValueError("exact_ot needs finite x_0 and x_1; the batch holds NaN or infinity")
+    col_to_row = _assign_columns(cost)  # [B]
+    return torch.from_numpy(col_to_row).to(x_0.device)
+
+
+def _assign_columns(cost: np.ndarray) -> np.ndarray:
+    """For each column j the row paired with it, by an optimal assignment of cost [B, B]."""
     n = cost.shape[0]
-    # The network simplex (POT's emd) is the fastest exact solver on these near-tied Euclidean
-    # costs; with uniform weights its optimal vertex is a permutation matrix scaled by 1/B.
+    if _assignment is not None:  # the compiled auction (src/straightline/_assignment.c)
+        cost = np.ascontiguousarray(cost, dtype=np.float64)
+        row_to_col = np.frombuffer(_assignment.solve(cost, n), dtype=np.int64)  # [B]
+        col_to_row = np.empty_like(row_to_col)
+        col_to_row[row_to_col] = np.arange(n)
+        return col_to_row
+    # Fallback when the extension was not built: POT's network simplex; with uniform weights its
+    # optimal vertex is a permutation matrix scaled by 1/B.
     plan = ot.emd(np.full(n, 1.0 / n), np.full(n, 1.0 / n), cost)  # [B, B]
-    perm = plan.argmax(axis=0)  # perm[j] = the noise row paired with data column j
-    if np.array_equal(np.sort(perm), np.arange(n)) and np.allclose(plan[perm, np.arange(n)], 1.0 / n):
-        return torch.from_numpy(perm).to(x_0.device)
-    rows, cols = linear_sum_assignment(cost)  # degenerate emd output: fall back to the Hungarian solver
-    perm = np.empty_like(rows)
-    perm[cols] = rows
-    return torch.from_numpy(perm).to(x_0.device)
+    col_to_row = plan.argmax(axis=0)
+    if np.array_equal(np.sort(col_to_row), np.arange(n)) and np.allclose(plan[col_to_row, np.arange(n)], 1.0 / n):
+        return col_to_row
+    rows, cols = linear_sum_assignment(cost)  # degenerate emd output: the Hungarian solver
+    col_to_row = np.empty_like(rows)
+    col_to_row[cols] = rows
+    return col_to_row
 
 
 def exact_ot(x_0: Tensor, x_1: Tensor) -> tuple[Tensor, Tensor]:
