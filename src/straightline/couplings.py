@@ -38,9 +38,9 @@ def _sq_cost(x_0: Tensor, x_1: Tensor) -> Tensor:
 def exact_ot_permutation(x_0: Tensor, x_1: Tensor) -> Tensor:
     """perm [B] such that pairing x_0[perm[j]] with x_1[j] minimises the total squared distance."""
     check_same_shape(x_0, x_1)
-    cost = _sq_cost(x_0, x_1).cpu().numpy()  # [B, B]
-    if not np.isfinite(cost).all():
+    if not (torch.isfinite(x_0).all() and torch.isfinite(x_1).all()):
         raise ValueError("exact_ot needs finite x_0 and x_1; the batch holds NaN or infinity")
+    cost = _sq_cost(x_0, x_1).cpu().numpy()  # [B, B] (the solver also refuses costs that overflowed)
     col_to_row = _assign_columns(cost)  # [B]
     return torch.from_numpy(col_to_row).to(x_0.device)
 

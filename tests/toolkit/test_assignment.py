@@ -61,6 +61,16 @@ def test_solver_matches_scipy(case, n):
     _assert_optimal(cost, _solve(cost))
 
 
+@pytest.mark.parametrize("n", [5, 8, 13, 64, 257])
+def test_vector_and_scalar_inner_loops_agree_exactly(n):
+    # the AVX2 scan (when the CPU has it) must make the same bids as the scalar one, so that
+    # training is bit-identical on any machine; ties (integer costs) exercise the tie-breaking
+    rng = np.random.default_rng(n)
+    for cost in (CASES["gaussians-2d"](rng, n), CASES["integer-ties"](rng, n), CASES["duplicated-points"](rng, n)):
+        c = np.ascontiguousarray(cost)
+        assert couplings._assignment.solve(c, n, True) == couplings._assignment.solve(c, n, False)
+
+
 def test_solver_at_batch_1024():
     rng = np.random.default_rng(7)
     cost = _euclid(rng.normal(size=(1024, 2)), rng.normal(size=(1024, 2)) + 2)
