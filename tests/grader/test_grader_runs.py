@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import straightline as sl
-from grader_support import needs_bwrap
+from grader_support import MODES, grader_in_mode, needs_bwrap
 from grader_variants import CFM_CORRECT, EULER_CORRECT, WEIGHTED_CORRECT
 from straightline.data import toy
 from straightline.grader import Grader, GraderSettings, LearnerBusy, probes, runs, sandbox_worker, simkit
@@ -191,10 +191,10 @@ def test_summary_is_small_and_json() -> None:
 # in the real sandbox
 
 
-@pytest.fixture(scope="module")
-def run_grader():
+@pytest.fixture(scope="module", params=MODES)
+def run_grader(request: pytest.FixtureRequest):
     settings = GraderSettings(timeout_s=6, cpu_seconds=5, run_timeout_s=90, run_cpu_seconds=90, max_concurrent=2, warm_workers=1)
-    with Grader(settings) as grader:
+    with grader_in_mode(settings, request.param) as grader:
         yield grader
 
 

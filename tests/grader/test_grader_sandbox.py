@@ -175,6 +175,18 @@ def test_a_classic_bug_fails_in_the_sandbox_with_its_message(legit: dict[str, Gr
     assert result.tests[0].status == "failed" and result.counts_as_attempt
 
 
+def test_the_grader_runs_in_the_mode_it_was_asked_for(sandbox_grader: Grader, legit: dict[str, Graded]) -> None:
+    server = sandbox_grader.fork_server
+    if sandbox_grader.settings.fork_server:
+        assert server is not None and server.active and server.unavailable is None
+        assert server.starts == 1
+        # each submission was a child of the zygote: it named itself after its tag
+        assert all(len(g.result.submission_id) == 14 for g in legit.values())
+    else:
+        assert server is None
+        assert all(len(g.result.submission_id) == 16 for g in legit.values())
+
+
 def test_a_syntax_error_names_its_line(legit: dict[str, Graded]) -> None:
     result = legit["syntax"].result
     assert result.status == "syntax_error" and result.line == 4
@@ -394,6 +406,14 @@ def test_the_process_hosting_the_grader_keeps_answering_during_the_attacks(attac
     assert page.errors == []
     # one request every 20 ms while the attacks ran: at least a third of them completed
     assert len(page.latencies) >= attack_run.seconds / 0.02 / 3 * 0.5
+
+
+def test_no_attack_stopped_the_fork_server(sandbox_grader: Grader, attack_run: AttackRun) -> None:
+    server = sandbox_grader.fork_server
+    if server is None:
+        pytest.skip("a sandbox per worker: there is no long-lived sandbox to stop")
+    assert server.zygote is not None and server.zygote.alive
+    assert server.starts == 1  # the same zygote as before the attacks: never restarted
 
 
 # ------------------------------------------------------------------------------------------------

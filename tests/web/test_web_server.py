@@ -140,3 +140,18 @@ def test_grader_capacity_comes_from_the_environment(tmp_path: Path) -> None:
         Settings.from_env({**env, "STRAIGHTLINE_GRADER_WARM_WORKERS": "many"})
     with pytest.raises(ValueError, match=r"grader_concurrency must be in 1\.\.256, got 0"):
         Settings.from_env({**env, "STRAIGHTLINE_GRADER_CONCURRENCY": "0"})
+
+
+def test_the_grader_fork_server_is_switched_by_the_environment(tmp_path: Path) -> None:
+    from straightline.web.grading import grader_settings
+
+    env = {"STRAIGHTLINE_DATA_DIR": str(tmp_path)}
+    assert Settings.from_env(env).grader_fork_server is None
+    assert grader_settings(Settings.from_env(env)).fork_server is True  # the grader's default
+    on = Settings.from_env({**env, "STRAIGHTLINE_GRADER_FORK_SERVER": "1"})
+    assert on.grader_fork_server is True and grader_settings(on).fork_server is True
+    assert Settings.from_env({**env, "STRAIGHTLINE_GRADER_FORK_SERVER": "0"}).grader_fork_server is False
+    assert Settings.from_env({**env, "STRAIGHTLINE_GRADER_FORK_SERVER": "1"}, grader_fork_server=False).grader_fork_server is False
+    for bad in ("yes", "true", "2", " 1"):
+        with pytest.raises(ValueError, match=rf"STRAIGHTLINE_GRADER_FORK_SERVER must be 0 or 1, got {bad!r}"):
+            Settings.from_env({**env, "STRAIGHTLINE_GRADER_FORK_SERVER": bad})

@@ -57,11 +57,15 @@ def start_server(
     content_dir: Path | None = None,
     port: int | None = None,
     wait: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> ServerProcess:
-    """`python -m straightline.web.server` on a free loopback port; waits until /healthz answers."""
+    """`python -m straightline.web.server` on a free loopback port; waits until /healthz answers.
+
+    `extra_env`: STRAIGHTLINE_* settings for this server (those of the test process are not passed on)."""
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRAIGHTLINE_")}
     env["STRAIGHTLINE_DATA_DIR"] = str(data_dir)
+    env.update(extra_env or {})
     if content_dir is not None:
         env["STRAIGHTLINE_CONTENT_DIR"] = str(content_dir)
     args = [sys.executable, "-m", "straightline.web.server", "--host", "127.0.0.1", "--port", str(port)]

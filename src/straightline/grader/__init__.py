@@ -7,10 +7,12 @@
     result.to_dict()                                              # JSON for the progress store
 
 Modules: `exercises` (the exercises, their tests and checks), `sandbox` (what the sandbox sees,
-the bubblewrap command), `seccomp` (the process filter), `sandbox_worker` and `probes` (the code
-that runs inside), `worker_process` and `pool` (worker processes, warm pool), `protocol` (strict
-parsing of what comes out), `verdict` (the decision), `grader` (queue and API), `results`,
-`report`, `settings`; `runs` and `simkit` ("run it in the simulation": a passing function drives a
+the bubblewrap command), `seccomp` (the process filters), `sandbox_worker` and `probes` (the code
+that runs inside), `worker` (a worker's record protocol and base class), `sandbox_process` (a
+bubblewrap process and its PID namespace), `worker_process` and `pool` (a sandbox per worker, warm
+pool), `fork_server`, `forked_worker`, `zygote` and `control` (fork-server mode: children of one
+long-lived sandbox), `protocol` (strict parsing of what comes out), `verdict` (the decision),
+`grader` (queue and API), `results`, `report`, `settings`; `runs` and `simkit` ("run it in the simulation": a passing function drives a
 small two-clusters simulation in the same sandbox). The grader uses the toolkit's public API only, never `straightline.web`.
 """
 

@@ -38,12 +38,13 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .catalog import check_exercise
+from .fork_server import ForkServer
 from .pool import WarmPool
 from .protocol import encode_job
 from .results import GradeResult
 from .sandbox import Availability, check_availability
 from .settings import GraderSettings
-from .worker_process import InfrastructureError
+from .worker import InfrastructureError
 
 if TYPE_CHECKING:
     from .runs import RunResult
@@ -103,6 +104,7 @@ class Grader:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._pool: WarmPool | None = None
+        self._fork_server: ForkServer | None = None
         self._slots: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task] = set()  # gradings in flight (on the grader's loop)
         self._closed = False
@@ -117,6 +119,15 @@ class Grader:
     def availability(self) -> Availability:
         """Whether grading works here; `message` is what to show when it does not (or the unsafe warning)."""
         return self._availability
+
+    @property
+    def fork_server(self) -> ForkServer | None:
+        """The fork server when `settings.fork_server` asked for one (once started), else None.
+
+        `fork_server.active`: children are being forked; `fork_server.unavailable`: why the grader
+        uses a sandbox per worker instead.
+        """
+        return self._fork_server
 
     def start(self) -> "Grader":
         """Start the grader's thread and warm the pool (also done lazily by the first submission)."""
@@ -138,7 +149,12 @@ class Grader:
         asyncio.set_event_loop(loop)
         self._loop = loop
         self._slots = asyncio.Semaphore(self.settings.max_concurrent)
-        self._pool = WarmPool(self.settings, self._availability)
+        if self.settings.fork_server and self._availability.ok:
+            self._fork_server = ForkServer(self.settings, self._availability)
+            if self._fork_server.unavailable:
+                log.warning("grading in a sandbox per worker: %s", self._fork_server.unavailable)
+        start = self._fork_server.start_worker if self._fork_server is not None else None
+        self._pool = WarmPool(self.settings, self._availability, start)
         ready.set()
         try:
             loop.run_forever()
@@ -170,6 +186,8 @@ class Grader:
             await asyncio.gather(*tasks, return_exceptions=True)
             if self._pool is not None:
                 await self._pool.close()
+            if self._fork_server is not None:
+                await self._fork_server.close()
 
         try:
             asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=30)

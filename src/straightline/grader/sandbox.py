@@ -8,7 +8,8 @@ The sandbox sees, read-only, only what running `python -c "import torch"` needs:
 - the virtual environment's `pyvenv.cfg` and its site-packages (where torch lives). If the
   `straightline` package itself lies under a mounted path (a non-editable install), an empty tmpfs
   hides it; an editable install points at the source tree, which is not mounted;
-- the worker script, `probes.py` and `simkit.py`, at /opt/straightline-grader/.
+- the worker script, `probes.py`, `simkit.py` and the fork server's `zygote.py`, `control.py` and
+  `seccomp.py`, at /opt/straightline-grader/.
 
 and, writable, a private, size-limited tmpfs at /tmp (its working directory); a minimal /dev
 (null, zero, random, urandom, tty; read-only mount). No /proc, /sys or /etc. Everything else is a
@@ -18,6 +19,13 @@ bubblewrap the kernel kills every process of the namespace, whatever session it 
 network (only a private loopback), IPC, UTS, cgroup. A seccomp filter (`seccomp.py`) forbids
 creating processes at all. The environment is cleared and set to a few thread-count variables.
 
+In fork-server mode (`zygote_command`) one long-lived sandbox with the same layout, namespaces
+and environment runs `zygote.py` instead, under the zygote's seccomp filter (it may fork, and
+unshare a mount, IPC and network namespace), with CAP_SYS_ADMIN and CAP_SETPCAP inside its own
+user namespace only; every child it forks drops both, makes its own /tmp and loads the child's
+filter before it reads its job (see zygote.py). The read-only mounts the sandbox puts under /tmp
+(`tmp_layout`) are what each child mounts again in its fresh /tmp.
+
 In unsafe local mode (no bubblewrap) the worker runs as a plain child process with the same
 protocol, rlimits and seccomp filter but none of the filesystem or network isolation.
 """
@@ -25,6 +33,7 @@ protocol, rlimits and seccomp filter but none of the filesystem or network isola
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -44,14 +53,19 @@ __all__ = [
     "bwrap_command",
     "check_availability",
     "sandbox_layout",
+    "tmp_layout",
     "unsafe_command",
+    "zygote_command",
     "WORKER_FILES",
 ]
 
 SANDBOX_DIR = "/opt/straightline-grader"
 SANDBOX_UID = 65534
 HERE = Path(__file__).resolve().parent
-WORKER_FILES = (HERE / "sandbox_worker.py", HERE / "probes.py", HERE / "simkit.py")
+WORKER_FILES = tuple(
+    HERE / name for name in ("sandbox_worker.py", "probes.py", "simkit.py", "zygote.py", "control.py", "seccomp.py")
+)
+ZYGOTE_CAPS = ("CAP_SYS_ADMIN", "CAP_SETPCAP")
 SANDBOX_ENV = {
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
@@ -200,16 +214,14 @@ def _worker_args(result_fd: int, tag: str, settings: GraderSettings) -> list[str
     ]
 
 
-def bwrap_command(
-    bwrap: str,
-    settings: GraderSettings,
-    *,
-    result_fd: int,
-    seccomp_fd: int | None,
-    info_fd: int,
-    tag: str,
+def _bwrap_prefix(
+    bwrap: str, settings: GraderSettings, *, seccomp_fd: int | None, info_fd: int, caps: tuple[str, ...] = ()
 ) -> list[str]:
-    """The bubblewrap command line of one worker (see the module docstring for what it grants)."""
+    """bubblewrap's options up to `--`: the layout, the namespaces, the environment, the filter.
+
+    `caps`: capabilities the sandboxed process keeps *inside its own user namespace* (every other
+    one is dropped, also from the bounding set); none for a worker.
+    """
     layout = sandbox_layout()
     options = _bwrap_options(bwrap)
     cmd = [bwrap]
@@ -231,14 +243,57 @@ def bwrap_command(
     cmd += ["--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
     if "--disable-userns" in options:
         cmd += ["--disable-userns"]
+    if caps:
+        cmd += ["--cap-drop", "ALL"]
+        for cap in caps:
+            cmd += ["--cap-add", cap]
     cmd += ["--hostname", "sandbox", "--die-with-parent", "--new-session", "--info-fd", str(info_fd), "--clearenv"]
     for name, value in SANDBOX_ENV.items():
         cmd += ["--setenv", name, value]
     cmd += ["--chdir", "/tmp"]
     if seccomp_fd is not None:
         cmd += ["--seccomp", str(seccomp_fd)]
-    cmd += ["--", layout.python, "-I", "-B", f"{SANDBOX_DIR}/sandbox_worker.py"]
-    return cmd + _worker_args(result_fd, tag, settings)
+    return cmd + ["--", layout.python, "-I", "-B"]
+
+
+def bwrap_command(
+    bwrap: str,
+    settings: GraderSettings,
+    *,
+    result_fd: int,
+    seccomp_fd: int | None,
+    info_fd: int,
+    tag: str,
+) -> list[str]:
+    """The bubblewrap command line of one worker (see the module docstring for what it grants)."""
+    cmd = _bwrap_prefix(bwrap, settings, seccomp_fd=seccomp_fd, info_fd=info_fd)
+    return cmd + [f"{SANDBOX_DIR}/sandbox_worker.py"] + _worker_args(result_fd, tag, settings)
+
+
+def tmp_layout(layout: SandboxLayout) -> dict[str, list]:
+    """What the sandbox mounts under /tmp (read-only binds, symlinks), for the fork server's
+    children to mount again in their own /tmp: {"binds": [path, ...], "symlinks": [[target, link], ...]}.
+
+    Only the outermost binds are listed: a bind inside another comes along with it.
+    """
+    under = sorted(dest for _, dest in layout.binds if dest.startswith("/tmp/"))
+    outer = [d for d in under if not any(d != o and d.startswith(o.rstrip("/") + "/") for o in under)]
+    links = [[t, link] for t, link in layout.symlinks if link.startswith("/tmp/") and not any(link.startswith(o + "/") for o in outer)]
+    return {"binds": outer, "symlinks": links}
+
+
+def zygote_command(bwrap: str, settings: GraderSettings, *, control_fd: int, seccomp_fd: int, info_fd: int, tag: str) -> list[str]:
+    """The bubblewrap command line of the fork server (`zygote.py`).
+
+    The same layout, namespaces and environment as a worker's sandbox, with the zygote's seccomp
+    filter, and two capabilities inside the sandbox's own user namespace: CAP_SYS_ADMIN, with which
+    each child makes its private /tmp (a mount namespace and a tmpfs), and CAP_SETPCAP, with which
+    it then empties its bounding set. Every child drops both before it reads its job.
+    """
+    cmd = _bwrap_prefix(bwrap, settings, seccomp_fd=seccomp_fd, info_fd=info_fd, caps=ZYGOTE_CAPS)
+    args = _worker_args(control_fd, tag, settings)
+    args += ["--tmp-bytes", str(settings.tmp_bytes), "--tmp-layout", json.dumps(tmp_layout(sandbox_layout()))]
+    return cmd + [f"{SANDBOX_DIR}/zygote.py"] + args
 
 
 def unsafe_command(settings: GraderSettings, *, result_fd: int, seccomp_fd: int | None, tag: str) -> list[str]:

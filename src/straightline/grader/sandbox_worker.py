@@ -28,7 +28,11 @@ Each call record holds the output (shape, dtype, values, requires_grad) or the e
 probe model received, and the shapes noise_fn was called with. Limits set here before any learner
 code runs (soft = hard, and the sandbox has no capability to raise them): address space, file
 size (which also caps the captured stdout/stderr file), no core dumps, a lower CPU priority
-(nice, with RLIMIT_NICE = 0 so it stays), and at job time CPU seconds and open files. stdout and stderr are a file the grader reads afterwards; RESULT_FD is a pipe.
+(nice, with RLIMIT_NICE = 0 so it stays), and at job time CPU seconds and open files. stdout and
+stderr are a file the grader reads afterwards; RESULT_FD is a pipe.
+
+The fork server (`zygote.py`) runs the same steps in each child it forks: `warm_up` once in the
+zygote, then per child `set_limits`, `load_filter`, the `ready` record and `serve_job`.
 """
 
 from __future__ import annotations
@@ -51,8 +55,9 @@ _write = os.write  # bound now: learner code that replaces os.write cannot redir
 _dumps = json.dumps
 
 
-def _parse_args(argv: list[str]) -> dict[str, int | str]:
-    opts: dict[str, int | str] = {"result_fd": int(argv[0])}
+def parse_args(argv: list[str], first: str = "result_fd", extra: dict | None = None) -> dict:
+    """FD --name VALUE ...: {first: FD, "name": VALUE, ...}; `extra` adds options (name -> type)."""
+    opts: dict = {first: int(argv[0])}
     names = {
         "--tag": str,
         "--memory": int,
@@ -60,12 +65,13 @@ def _parse_args(argv: list[str]) -> dict[str, int | str]:
         "--open-files": int,
         "--nice": int,
         "--seccomp-fd": int,
+        **(extra or {}),
     }
     i = 1
     while i < len(argv):
         name = argv[i]
         if name not in names or i + 1 >= len(argv):
-            raise SystemExit(f"sandbox_worker: bad argument {name!r}")
+            raise SystemExit(f"{os.path.basename(sys.argv[0])}: bad argument {name!r}")
         opts[name[2:].replace("-", "_")] = names[name](argv[i + 1])
         i += 2
     return opts
@@ -77,10 +83,17 @@ def _set_limit(which: int, value: int) -> None:
 
 def _install_seccomp(fd: int) -> None:
     """Load a seccomp filter ourselves (unsafe local mode, where no bubblewrap loads it for us)."""
-    import ctypes
-
     with os.fdopen(fd, "rb") as f:
-        program = f.read()
+        load_filter(f.read())
+
+
+def load_filter(program: bytes) -> None:
+    """Set no_new_privs and load `program` (raw `struct sock_filter` instructions) on this process.
+
+    Filters stack: one loaded here adds to any the process already has (the fork server's children
+    load theirs on top of the zygote's).
+    """
+    import ctypes
 
     class SockFprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
@@ -244,18 +257,17 @@ def _run_call(fn, call: dict, torch, probes) -> dict:
     return record
 
 
-def main(argv: list[str]) -> None:
-    opts = _parse_args(argv)
-    os.nice(int(opts.get("nice", 0)))  # lower priority: raising it again needs a capability
-    channel = Channel(int(opts["result_fd"]))
+def set_limits(memory: int, output_bytes: int) -> None:
+    """The limits every worker gets before any learner code runs (soft = hard: no way back)."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over the output cap: writes fail (EFBIG), no kill
     _set_limit(resource.RLIMIT_CORE, 0)
     _set_limit(resource.RLIMIT_NICE, 0)  # no way back to a higher priority
-    _set_limit(resource.RLIMIT_AS, int(opts["memory"]))
-    _set_limit(resource.RLIMIT_FSIZE, int(opts["output_bytes"]))
-    if "seccomp_fd" in opts:
-        _install_seccomp(int(opts["seccomp_fd"]))
+    _set_limit(resource.RLIMIT_AS, memory)
+    _set_limit(resource.RLIMIT_FSIZE, output_bytes)
 
+
+def warm_up():
+    """Import torch, `probes` and `simkit`, and run the kernels a submission will use; (torch, probes)."""
     import torch  # the expensive part: done before the job arrives (warm worker)
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -268,8 +280,15 @@ def main(argv: list[str]) -> None:
     loss = torch.nn.functional.mse_loss(model(x, torch.rand(4)), x)
     loss.backward()
     del model, x, loss
+    return torch, probes
 
-    channel.send({"type": "ready"})
+
+def serve_job(channel: "Channel", torch, probes, open_files: int) -> None:
+    """Read the job from stdin, set the job-time limits, run it, exit (never returns).
+
+    stdout/stderr (descriptors 1 and 2) are the capture file; it is emptied here, so that it keeps
+    only what the learner's code prints.
+    """
     raw = sys.stdin.buffer.readline(MAX_JOB_BYTES)
     job = json.loads(raw)
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -279,7 +298,7 @@ def main(argv: list[str]) -> None:
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
     _set_limit(resource.RLIMIT_CPU, int(usage.ru_utime + usage.ru_stime) + 1 + int(job["cpu_seconds"]))
-    _set_limit(resource.RLIMIT_NOFILE, int(opts.get("open_files", 64)))
+    _set_limit(resource.RLIMIT_NOFILE, open_files)
     sys.stdout.flush()
     sys.stderr.flush()
     os.ftruncate(1, 0)  # the capture file: keep only what the learner's code prints
@@ -289,6 +308,18 @@ def main(argv: list[str]) -> None:
 
     process_job(job, channel, torch, probes)
     _flush_and_exit()
+
+
+def main(argv: list[str]) -> None:
+    opts = parse_args(argv)
+    os.nice(int(opts.get("nice", 0)))  # lower priority: raising it again needs a capability
+    channel = Channel(int(opts["result_fd"]))
+    set_limits(int(opts["memory"]), int(opts["output_bytes"]))
+    if "seccomp_fd" in opts:
+        _install_seccomp(int(opts["seccomp_fd"]))
+    torch, probes = warm_up()
+    channel.send({"type": "ready"})
+    serve_job(channel, torch, probes, int(opts.get("open_files", 64)))
 
 
 def process_job(job: dict, channel: "Channel", torch, probes, simkit=None) -> None:

@@ -51,6 +51,11 @@ class GraderSettings:
                        same machine wins the CPU when both want it; the sandbox cannot lower it again
     process_filter     load the seccomp filter that forbids creating processes (see seccomp.py).
                        Turn it off only to test the other layers (PID namespace, kill on timeout).
+    fork_server        grade each submission in a child forked from one long-lived sandbox that
+                       imported torch once (fork_server.py; the default), instead of a sandbox per
+                       worker (False): a burst of submissions then pays no torch import. Needs bubblewrap and the
+                       process filter; if it cannot work on this machine (checked with the first
+                       child), the grader logs why and uses a sandbox per worker.
     """
 
     max_concurrent: int = field(default_factory=_cores)
@@ -71,6 +76,7 @@ class GraderSettings:
     bwrap: str | None = None
     worker_nice: int = 10
     process_filter: bool = True
+    fork_server: bool = True
 
     def __post_init__(self) -> None:
         checks = [

@@ -38,6 +38,8 @@ def grader_settings(settings: "Settings") -> GraderSettings:
         extra["max_concurrent"] = settings.grader_concurrency
     if settings.grader_warm_workers is not None:
         extra["warm_workers"] = settings.grader_warm_workers
+    if settings.grader_fork_server is not None:
+        extra["fork_server"] = settings.grader_fork_server
     return GraderSettings(unsafe_local=settings.unsafe_local_grading, prepare_simulations=True, **extra)
 
 

@@ -13,6 +13,9 @@ Environment variables (all optional):
     STRAIGHTLINE_GRADER_WARM_WORKERS  sandboxed workers kept ready with torch imported (default:
                                 the concurrency; a class whose learners submit in bursts wants
                                 more: each idle worker holds about 150 MB of private memory)
+    STRAIGHTLINE_GRADER_FORK_SERVER   1 (default): grade each submission in a child forked from one
+                                sandbox that imported torch once (no torch import per submission,
+                                so bursts are graded much sooner); 0: a sandbox per worker
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ MIB = 1024 * KIB
 SECRET_FILE = "secret.key"
 DB_FILE = "progress.db"
 MIN_SECRET_CHARS = 16
+_SWITCH = {"0": False, "1": True}
 
 
 def default_data_dir() -> Path:
@@ -87,6 +91,8 @@ class Settings:
     grader_concurrency    submissions graded at once (None: the number of cores)
     grader_warm_workers   sandboxed workers kept started with torch imported (None: as many as
                       grader_concurrency; 0 starts one per submission, e.g. in tests)
+    grader_fork_server    fork each submission's worker from one long-lived sandbox that imported
+                      torch once (`GraderSettings.fork_server`; None: the grader's default)
     background_start_s    seconds after start-up before the background work begins (loading the
                       simulation models, warming the grader's workers), so that it does not slow
                       the first page; a simulation request or a submission starts it at once
@@ -107,6 +113,7 @@ class Settings:
     unsafe_local_grading: bool = False
     grader_concurrency: int | None = None
     grader_warm_workers: int | None = None
+    grader_fork_server: bool | None = None
     background_start_s: float = 2.0
 
     def __post_init__(self) -> None:
@@ -120,6 +127,8 @@ class Settings:
             raise ValueError(f"grader_concurrency must be in 1..256, got {self.grader_concurrency}")
         if self.grader_warm_workers is not None and not 0 <= self.grader_warm_workers <= 256:
             raise ValueError(f"grader_warm_workers must be in 0..256, got {self.grader_warm_workers}")
+        if self.grader_fork_server not in (None, True, False):
+            raise ValueError(f"grader_fork_server must be True, False or None, got {self.grader_fork_server!r}")
         if not 0 <= self.background_start_s <= 600:
             raise ValueError(f"background_start_s must be in 0..600 seconds, got {self.background_start_s}")
         for prefix, limit in self.body_limits.items():
@@ -151,6 +160,11 @@ class Settings:
                     given[field_name] = int(raw)
                 except ValueError:
                     raise ValueError(f"{var} must be a whole number, got {raw!r}") from None
+        raw = env.get("STRAIGHTLINE_GRADER_FORK_SERVER")
+        if "grader_fork_server" not in given and raw:
+            if raw not in _SWITCH:
+                raise ValueError(f"STRAIGHTLINE_GRADER_FORK_SERVER must be 0 or 1, got {raw!r}")
+            given["grader_fork_server"] = _SWITCH[raw]
         return cls(
             database_url=database_url,
             secret_key=secret_key,
