@@ -216,14 +216,16 @@ def test_every_report_is_the_same_in_both_modes() -> None:
     assert "MemoryError at line 9. It ran out of memory" in per_worker["memory"]["message"]
 
 
-def test_a_virtual_environment_under_tmp_is_mounted_again_in_each_childs_tmp(tmp_path: Path) -> None:
+@pytest.mark.parametrize("symlinks", [True, False], ids=["symlinked-python", "copied-python"])
+def test_a_virtual_environment_under_tmp_is_mounted_again_in_each_childs_tmp(tmp_path: Path, symlinks: bool) -> None:
     """A checkout or venv under /tmp (as in a CI clone): the sandbox mounts it read-only under /tmp,
-    and each child, which gets a fresh /tmp, must mount it there again (read-only)."""
+    and each child, which gets a fresh /tmp, must mount it there again (read-only). Both kinds of
+    venv: `python -m venv` symlinks the interpreter, `venv.create` copies it by default."""
     import venv
 
     assert str(tmp_path).startswith("/tmp/")
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=False, symlinks=True)  # as `python -m venv` makes it
+    venv.create(env_dir, with_pip=False, symlinks=symlinks)
     site = next(env_dir.glob("lib/python*/site-packages"))
     (site / "zz_project.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
     script = textwrap.dedent(

@@ -190,7 +190,8 @@ def sandbox_layout() -> SandboxLayout:
         cfg = prefix / "pyvenv.cfg"
         binds.append((str(cfg), str(cfg)))
         python = str(prefix / "bin" / "python")
-        symlinks.append((str(exe), python))
+        if python != str(exe):  # a venv made with copies (venv.create's default) already bound it
+            symlinks.append((str(exe), python))
 
     package = Path(straightline.__file__).resolve().parent
     if _under(package, dirs):
