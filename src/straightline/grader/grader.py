@@ -34,7 +34,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .catalog import check_exercise
@@ -44,7 +44,7 @@ from .protocol import encode_job
 from .results import GradeResult
 from .sandbox import Availability, check_availability
 from .settings import GraderSettings
-from .worker import InfrastructureError
+from .worker import InfrastructureError, RunOutcome
 
 if TYPE_CHECKING:
     from .runs import RunResult
@@ -56,6 +56,7 @@ __all__ = ["Grader", "GraderUnavailable", "LearnerBusy", "QueueFull", "Submissio
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class SubmissionRefused(Exception):
@@ -271,30 +272,57 @@ class Grader:
         from .verdict import build_result, infrastructure_result
 
         exercise = get_exercise(exercise_name)
-        assert self._slots is not None and self._pool is not None
         warning = self._availability.message if self._availability.unsafe else None
+        started = time.monotonic()
+        cases = [c.to_json() for c in exercise.cases]
+        outcome = await self._run_job(
+            f"grading {exercise.name}",
+            lambda nonce: encode_job(nonce, exercise.function, code, self.settings.cpu_seconds, cases),
+            [c.id for c in exercise.cases],
+            self.settings.timeout_s,
+            lambda message, seconds: infrastructure_result(exercise.name, message, seconds=seconds),
+        )
+        if not isinstance(outcome, RunOutcome):
+            return outcome
+        try:
+            result = build_result(exercise, code, outcome, self.settings, warning)
+        except Exception as exc:  # noqa: BLE001 - a grader bug must not look like the learner's fault
+            log.exception("grading %s failed", exercise.name)
+            return infrastructure_result(
+                exercise.name, f"internal error ({type(exc).__name__})", seconds=time.monotonic() - started
+            )
+        if result.passed and self.settings.prepare_simulations:
+            self._prepare_simulation(exercise.name)
+        return result
+
+    async def _run_job(
+        self,
+        what: str,
+        make_job: Callable[[str], str],
+        case_ids: list[str],
+        timeout: float,
+        failed: Callable[[str, float], R],
+        *,
+        simulation: bool = False,
+    ) -> RunOutcome | R:
+        """Run one job in a worker of its own, in a grading slot: the worker's outcome, or
+        `failed(message, seconds)` when no worker could start or the grader itself broke (an
+        infrastructure failure, never the learner's). The worker is closed (killed) either way."""
+        assert self._slots is not None and self._pool is not None
         async with self._slots:
             started = time.monotonic()
             try:
                 worker = await self._pool.acquire()
             except InfrastructureError as exc:
-                return infrastructure_result(exercise.name, str(exc), seconds=time.monotonic() - started)
+                return failed(str(exc), time.monotonic() - started)
             try:
                 nonce = secrets.token_hex(16)
-                cases = [c.to_json() for c in exercise.cases]
-                job = encode_job(nonce, exercise.function, code, self.settings.cpu_seconds, cases)
-                outcome = await worker.run(job, nonce, [c.id for c in exercise.cases], self.settings.timeout_s)
-                result = build_result(exercise, code, outcome, self.settings, warning)
-                if result.passed and self.settings.prepare_simulations:
-                    self._prepare_simulation(exercise.name)
-                return result
+                return await worker.run(make_job(nonce), nonce, case_ids, timeout, simulation=simulation)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a grader bug must not look like the learner's fault
-                log.exception("grading %s failed", exercise.name)
-                return infrastructure_result(
-                    exercise.name, f"internal error ({type(exc).__name__})", seconds=time.monotonic() - started
-                )
+                log.exception("%s failed", what)
+                return failed(f"internal error ({type(exc).__name__})", time.monotonic() - started)
             finally:
                 await asyncio.shield(worker.close())
 
@@ -349,7 +377,6 @@ class Grader:
         from .runs import build_run_result, run_infrastructure_result, warm_reference
 
         exercise = get_exercise(exercise_name)
-        assert self._slots is not None and self._pool is not None
         warning = self._availability.message if self._availability.unsafe else None
         steps = spec.get("steps")
         # the toolkit's reference (a short training for the losses) is computed off this loop,
@@ -357,25 +384,16 @@ class Grader:
         reference = asyncio.ensure_future(asyncio.to_thread(warm_reference, exercise.name, steps))
         reference.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved, even if unused
         try:
-            async with self._slots:
-                started = time.monotonic()
-                try:
-                    worker = await self._pool.acquire()
-                except InfrastructureError as exc:
-                    return run_infrastructure_result(exercise.name, str(exc), seconds=time.monotonic() - started)
-                try:
-                    nonce = secrets.token_hex(16)
-                    job = encode_job(nonce, exercise.function, code, self.settings.run_cpu_seconds, [], run=spec)
-                    outcome = await worker.run(job, nonce, [], self.settings.run_timeout_s, simulation=True)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - a grader bug must not look like the learner's fault
-                    log.exception("simulation of %s failed", exercise.name)
-                    return run_infrastructure_result(
-                        exercise.name, f"internal error ({type(exc).__name__})", seconds=time.monotonic() - started
-                    )
-                finally:
-                    await asyncio.shield(worker.close())
+            outcome = await self._run_job(
+                f"simulation of {exercise.name}",
+                lambda nonce: encode_job(nonce, exercise.function, code, self.settings.run_cpu_seconds, [], run=spec),
+                [],
+                self.settings.run_timeout_s,
+                lambda message, seconds: run_infrastructure_result(exercise.name, message, seconds=seconds),
+                simulation=True,
+            )
+            if not isinstance(outcome, RunOutcome):
+                return outcome
             try:
                 await reference
                 return await asyncio.to_thread(build_run_result, exercise.name, spec, outcome, self.settings, warning)
