@@ -237,12 +237,7 @@ class ForkServer:
     async def _fork(self) -> ForkedWorker:
         zygote = await self._running()
         worker = await ForkedWorker.start(zygote, self.settings, next(self._numbers))
-        try:
-            await worker.wait_ready(self.settings.startup_timeout_s)
-        except BaseException:
-            await asyncio.shield(worker.close())
-            raise
-        return worker
+        return await worker.until_ready(self.settings.startup_timeout_s)
 
     async def _running(self) -> Zygote:
         """The live zygote, started (again) if there is none; InfrastructureError if it cannot start."""

@@ -23,7 +23,7 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from .protocol import MAX_LINE_BYTES, ProtocolError, parse_line
 from .settings import GraderSettings
@@ -215,6 +215,15 @@ class Worker:
             await self.close()
             raise InfrastructureError(f"the sandbox worker started badly: {exc}") from None
         self._on_ready()
+
+    async def until_ready(self, timeout: float) -> Self:
+        """`wait_ready`, and the worker closed (killed) when it fails for any reason, cancellation too."""
+        try:
+            await self.wait_ready(timeout)
+        except BaseException:
+            await asyncio.shield(self.close())
+            raise
+        return self
 
     async def run(
         self, job: bytes, nonce: str, case_ids: list[str], timeout: float, *, simulation: bool = False

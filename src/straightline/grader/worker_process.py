@@ -115,9 +115,4 @@ class WorkerProcess(Worker):
 async def start_ready_worker(settings: GraderSettings, availability: Availability) -> WorkerProcess:
     """A worker in a sandbox of its own, started and warm (torch imported); InfrastructureError if not."""
     worker = await WorkerProcess.start(settings, availability)
-    try:
-        await worker.wait_ready(settings.startup_timeout_s)
-    except BaseException:
-        await asyncio.shield(worker.close())
-        raise
-    return worker
+    return await worker.until_ready(settings.startup_timeout_s)
