@@ -53,20 +53,22 @@ def _assign_columns(cost: np.ndarray) -> np.ndarray:
     n = cost.shape[0]
     if _assignment is not None:  # the compiled auction (src/straightline/_assignment.c)
         cost = np.ascontiguousarray(cost, dtype=np.float64)
-        row_to_col = np.frombuffer(_assignment.solve(cost, n), dtype=np.int64)  # [B]
-        col_to_row = np.empty_like(row_to_col)
-        col_to_row[row_to_col] = np.arange(n)
-        return col_to_row
+        return _inverse(np.frombuffer(_assignment.solve(cost, n), dtype=np.int64))  # [B]
     # Fallback when the extension was not built: POT's network simplex; with uniform weights its
     # optimal vertex is a permutation matrix scaled by 1/B.
     plan = ot.emd(np.full(n, 1.0 / n), np.full(n, 1.0 / n), cost)  # [B, B]
     col_to_row = plan.argmax(axis=0)
     if np.array_equal(np.sort(col_to_row), np.arange(n)) and np.allclose(plan[col_to_row, np.arange(n)], 1.0 / n):
         return col_to_row
-    rows, cols = linear_sum_assignment(cost)  # degenerate emd output: the Hungarian solver
-    col_to_row = np.empty_like(rows)
-    col_to_row[cols] = rows
-    return col_to_row
+    _, row_to_col = linear_sum_assignment(cost)  # degenerate emd output: the Hungarian solver (rows 0..B-1)
+    return _inverse(row_to_col)
+
+
+def _inverse(perm: np.ndarray) -> np.ndarray:
+    """The inverse permutation: inverse[perm[i]] = i."""
+    inverse = np.empty_like(perm)
+    inverse[perm] = np.arange(len(perm))
+    return inverse
 
 
 def exact_ot(x_0: Tensor, x_1: Tensor) -> tuple[Tensor, Tensor]:
