@@ -8,12 +8,13 @@ before taking their median, with the interquartile range as the noise estimate.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from typing import Callable, Sequence
 
 __all__ = ["use_clock", "now", "clock_name", "interleaved", "median", "paired_ratio", "fmt_time", "fmt_ratio",
-           "table", "verdict"]
+           "table", "verdict", "load_average"]
 
 _CLOCKS = {
     # CPU time of the calling thread: with torch at one intra-op thread every library measured here computes
@@ -107,3 +108,8 @@ def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]], 
 
 def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, for the header and footer of a benchmark's output."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -37,7 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import table  # noqa: E402
+from _timing import load_average, table  # noqa: E402
 
 import straightline as sl  # noqa: E402
 from straightline import couplings  # noqa: E402
@@ -689,7 +689,7 @@ def header(cfg: Config) -> None:
         + ("  [--quick: smoke-run sizes, numbers are not meaningful]" if cfg.quick else ""))
     out(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores; torch "
         f"{torch.__version__}; torch.set_num_threads(1); load average at start "
-        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        f"{load_average()}")
     out(f"settings: seed={cfg.seed} dataset={cfg.dataset} train_2d={cfg.train_2d} train_digits={cfg.train_digits} "
         f"hidden_2d={cfg.hidden_2d} hidden_digits={cfg.hidden_digits} n_2d={cfg.n_2d} n_digits={cfg.n_digits} "
         f"rounds={cfg.rounds} pairs={cfg.pairs} pair_steps={cfg.pair_steps} reflow_train={cfg.reflow_train} "
@@ -729,7 +729,7 @@ def main(argv=None) -> int:
                   notes=["an experiment's time includes training the models it is the first to need "
                          "(models are shared within a run)"]))
     out(f"\ntotal wall time {time.perf_counter() - start:.0f} s, CPU time {time.process_time() - cpu0:.0f} s; "
-        f"load average at end {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        f"load average at end {load_average()}")
     return 0
 
 

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _peers as peers  # noqa: E402
 from _timing import (  # noqa: E402
-    clock_name, fmt_ratio, fmt_time, interleaved, median, now, paired_ratio, table, use_clock, verdict,
+    clock_name, fmt_ratio, fmt_time, interleaved, load_average, median, now, paired_ratio, table, use_clock, verdict,
 )
 
 import straightline as sl  # noqa: E402
@@ -175,7 +175,7 @@ def header(cfg: Config) -> None:
     cores = os.cpu_count() or 1
     out("straightline toy benchmark suite" + ("  [--quick: smoke-run sizes, numbers are not meaningful]" if cfg.quick else ""))
     out(f"python {platform.python_version()} on {platform.machine()}, {cores} cores; "
-        f"load average at start {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        f"load average at start {load_average()}")
     out("versions: " + "; ".join(f"{k} {v}" for k, v in peers.versions().items()))
     cal = "calibration skipped under --quick" if cfg.quick else thread_calibration(cfg)
     torch.set_num_threads(cfg.threads)
@@ -907,7 +907,7 @@ def main(argv=None) -> int:
                      "this run cannot tell the two apart at this threshold; see the 'expected' figures derived "
                      "from the noise-robust micro-measurements (2a, 2d solver rows)"]))
     out(f"\ntotal wall time {time.perf_counter() - start:.0f} s; load average at end "
-        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        f"{load_average()}")
     return 0
 
 
