@@ -1,6 +1,7 @@
 """The `straightline` command: serve the course, train and sample models, grade Build-It exercises.
 
     straightline serve [--host 127.0.0.1] [--port 8000] [--db URL] [--unsafe-local-grading]
+                       [--allowed-host NAME ...] [--proxy-headers] [--forwarded-allow-ips IPS] [--cookie-secure]
     straightline train --data moons --steps 5000 --out moons.safetensors
     straightline sample --model moons.safetensors --steps 20 --method rk4 --out samples.npy
     straightline grade cfm_loss my_solution.py
@@ -53,9 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="progress database URL (default: $STRAIGHTLINE_DATABASE_URL or a SQLite file in the user data dir)",
     )
-    from .web.server import UNSAFE_HELP
+    from .web.server import UNSAFE_HELP, add_serving_arguments
 
     p.add_argument("--unsafe-local-grading", action="store_true", help=UNSAFE_HELP)
+    add_serving_arguments(p)
 
     p = sub.add_parser("build-models", help="train the small models the course ships (fixed seeds)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="build only these models (default: all)")
@@ -88,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
-        from .web.server import serve
+        from .web.server import serve, serving_keywords
 
-        return serve(host=args.host, port=args.port, db=args.db, unsafe_local_grading=args.unsafe_local_grading)
+        return serve(**serving_keywords(args))
     return args.handler(args, parser)
 
 

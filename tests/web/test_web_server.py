@@ -117,7 +117,7 @@ def test_creating_the_app_and_rendering_a_page_does_not_import_torch(tmp_path: P
         "app = create_app(Settings(database_url=f'sqlite:///{d}/p.db', secret_key='k' * 40, data_dir=d))\n"
         "assert 'torch' not in sys.modules, 'create_app imported torch'\n"
         "from fastapi.testclient import TestClient\n"
-        "r = TestClient(app).get('/')\n"
+        "r = TestClient(app, base_url='http://127.0.0.1').get('/')\n"
         "assert r.status_code == 200 and 'chapter' in r.text.lower(), r.status_code\n"
         "assert 'torch' not in sys.modules, 'the home page imported torch'\n"
         "import straightline.grader as g\n"

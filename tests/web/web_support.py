@@ -22,8 +22,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def make_settings(database_url: str, data_dir: Path, **overrides) -> Settings:
     """Settings for a test app. The Build-It grader keeps no warm workers unless a test asks
-    (`grader_warm_workers=...`): most tests never grade, and each warm worker imports torch."""
-    base = {"database_url": database_url, "secret_key": SECRET, "data_dir": data_dir, "grader_warm_workers": 0}
+    (`grader_warm_workers=...`): most tests never grade, and each warm worker imports torch.
+    TestClient's host name, `testserver`, is allowed (web/hosts.py answers only loopback names)."""
+    base = {"database_url": database_url, "secret_key": SECRET, "data_dir": data_dir, "grader_warm_workers": 0,
+            "allowed_hosts": ("testserver",)}  # the host name TestClient sends
     return Settings(**{**base, **overrides})
 
 
@@ -58,10 +60,12 @@ def start_server(
     port: int | None = None,
     wait: bool = True,
     extra_env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
 ) -> ServerProcess:
     """`python -m straightline.web.server` on a free loopback port; waits until /healthz answers.
 
-    `extra_env`: STRAIGHTLINE_* settings for this server (those of the test process are not passed on)."""
+    `extra_env`: STRAIGHTLINE_* settings for this server (those of the test process are not passed on);
+    `extra_args`: more command-line arguments (`--unsafe-local-grading`, `--allowed-host NAME`)."""
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRAIGHTLINE_")}
     env["STRAIGHTLINE_DATA_DIR"] = str(data_dir)
@@ -71,6 +75,7 @@ def start_server(
     args = [sys.executable, "-m", "straightline.web.server", "--host", "127.0.0.1", "--port", str(port)]
     if db:
         args += ["--db", db]
+    args += extra_args or []
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / f"server-{port}.log"
     with log.open("wb") as out:

@@ -30,6 +30,7 @@ _LAZY: dict[str, str] = {
     "SIMULATIONS": "catalog",
     "Grader": "grader",
     "GraderUnavailable": "grader",
+    "ClientBusy": "grader",
     "LearnerBusy": "grader",
     "QueueFull": "grader",
     "SubmissionRefused": "grader",
@@ -55,6 +56,7 @@ def __getattr__(name: str) -> _Any:
 __all__ = [
     "EXERCISE_NAMES",
     "Availability",
+    "ClientBusy",
     "EXERCISES",
     "Exercise",
     "GradeResult",

@@ -16,20 +16,26 @@ matters: `--die-with-parent` ties each sandbox to the thread that started it.)
 Queueing policy:
 - at most `max_concurrent` submissions run at once; up to `max_waiting` more wait in FIFO order;
   beyond that `submit` raises `QueueFull` at once;
-- each learner has at most one submission in the grader (running or waiting): a second one while
+- each learner has at most one job in the grader (running or waiting): a second one while
   the first is not finished raises `LearnerBusy` at once. Refusing (rather than queueing) keeps a
   learner who clicks Submit repeatedly from filling the queue, and the page can say "your previous
   submission is still being graded".
+- a learner id costs nothing (a request without a cookie is a new learner), so the callers also
+  say which `client` (network address) a job comes from: one client has at most `max_per_client`
+  jobs in the grader (more raise `ClientBusy`) and runs at most `client_slots` at once, so a flood
+  from one address never holds every slot, whatever learner ids it sends;
 - cancelling the awaiting coroutine cancels the grading and kills its worker.
-- a simulation job (`run`, see `runs.py`) goes through the same admission, queue and slots as a
-  submission, in the same kind of sandboxed worker, with a longer wall-clock and CPU limit
-  (`run_timeout_s`, `run_cpu_seconds`).
+- a simulation job (`run`, see `runs.py`) has its own slots (`run_slots`) and queue
+  (`run_waiting`): a run that spins for its whole limit never delays a submission. It runs in the
+  same kind of sandboxed worker, with a longer wall-clock and CPU limit (`run_timeout_s`,
+  `run_cpu_seconds`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import secrets
 import threading
@@ -52,7 +58,9 @@ if TYPE_CHECKING:
 # The exercises, the verdict and the simulation runs need torch: they are imported where they are
 # used, on the grader's thread, so that creating a Grader (as the web app does at start-up) is cheap.
 
-__all__ = ["Grader", "GraderUnavailable", "LearnerBusy", "QueueFull", "SubmissionRefused", "SubmissionTooLarge"]
+__all__ = [
+    "ClientBusy", "Grader", "GraderUnavailable", "LearnerBusy", "QueueFull", "SubmissionRefused", "SubmissionTooLarge",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,6 +89,12 @@ class LearnerBusy(SubmissionRefused):
     reason = "busy"
 
 
+class ClientBusy(SubmissionRefused):
+    """This client address already has as many jobs in the grader as it may."""
+
+    reason = "client_busy"
+
+
 class QueueFull(SubmissionRefused):
     """Too many submissions waiting; try again shortly."""
 
@@ -101,12 +115,15 @@ class Grader:
         self._availability = check_availability(self.settings)
         self._lock = threading.Lock()
         self._busy: set[str] = set()
-        self._pending = 0
+        self._pending = {"grade": 0, "run": 0}
+        self._clients: dict[str, int] = {}  # jobs in the grader per client address
+        self._client_slots: dict[str, asyncio.Semaphore] = {}  # (used on the grader's loop)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._pool: WarmPool | None = None
         self._fork_server: ForkServer | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._run_slots: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task] = set()  # gradings in flight (on the grader's loop)
         self._closed = False
 
@@ -150,6 +167,7 @@ class Grader:
         asyncio.set_event_loop(loop)
         self._loop = loop
         self._slots = asyncio.Semaphore(self.settings.max_concurrent)
+        self._run_slots = asyncio.Semaphore(self.settings.run_slots)
         if self.settings.fork_server and self._availability.ok:
             self._fork_server = ForkServer(self.settings, self._availability)
             if self._fork_server.unavailable:
@@ -205,7 +223,7 @@ class Grader:
 
     # -- submissions -----------------------------------------------------------------------
 
-    def _admit(self, learner_id: str, exercise: str, code: str) -> None:
+    def _admit(self, learner_id: str, exercise: str, code: str, client: str | None = None, kind: str = "grade") -> None:
         """Refusals happen here, synchronously, before anything is queued."""
         check_exercise(exercise)  # UnknownExercise names the accepted ones
         if not self._availability.ok:
@@ -220,54 +238,82 @@ class Grader:
                 raise GraderUnavailable("The grader is shutting down.")
             if learner_id in self._busy:
                 raise LearnerBusy("Your previous submission is still being graded; wait for its result, then submit again.")
-            if self._pending >= self.settings.max_concurrent + self.settings.max_waiting:
-                raise QueueFull("The grader is busy with other submissions; please submit again in a few seconds.")
+            if client is not None and self._clients.get(client, 0) >= self.settings.max_per_client:
+                raise ClientBusy(
+                    f"Your address already has {self.settings.max_per_client} submissions or runs being graded; "
+                    "please try again when one has finished."
+                )
+            self._check_queue(kind)
             self._busy.add(learner_id)
-            self._pending += 1
+            self._pending[kind] += 1
+            if client is not None:
+                self._clients[client] = self._clients.get(client, 0) + 1
 
-    def _release(self, learner_id: str) -> None:
+    def _check_queue(self, kind: str) -> None:
+        s = self.settings
+        if kind == "grade" and self._pending["grade"] >= s.max_concurrent + s.max_waiting:
+            raise QueueFull("The grader is busy with other submissions; please submit again in a few seconds.")
+        if kind == "run" and self._pending["run"] >= s.run_slots + s.run_waiting:
+            raise QueueFull("The simulation runs are busy; please run yours again in a few seconds.")
+
+    def _release(self, learner_id: str, client: str | None = None, kind: str = "grade") -> None:
         with self._lock:
             self._busy.discard(learner_id)
-            self._pending -= 1
+            self._pending[kind] -= 1
+            if client is not None:
+                self._clients[client] -= 1
+                if self._clients[client] == 0:
+                    del self._clients[client]
+                    self._client_slots.pop(client, None)
 
-    def submit_future(self, learner_id: str, exercise: str, code: str) -> concurrent.futures.Future[GradeResult]:
+    def _client_slot(self, client: str | None) -> contextlib.AbstractAsyncContextManager[Any]:
+        """The semaphore that caps the slots one client holds at once (nothing for client None)."""
+        if client is None:
+            return contextlib.nullcontext()
+        with self._lock:
+            slot = self._client_slots.get(client)
+            if slot is None:
+                slot = self._client_slots[client] = asyncio.Semaphore(self.settings.client_slots)
+        return slot
+
+    def _queue(
+        self, learner_id: str, client: str | None, kind: str, job: Callable[[], Coroutine[Any, Any, T]]
+    ) -> concurrent.futures.Future[T]:
+        """Start the grader if needed and schedule `job()` on its loop; the admission is released when it ends."""
+        try:
+            self.start()
+            future = self._call(self._tracked(job()))
+        except BaseException:
+            self._release(learner_id, client, kind)
+            raise
+        future.add_done_callback(lambda _f: self._release(learner_id, client, kind))
+        return future
+
+    def submit_future(
+        self, learner_id: str, exercise: str, code: str, *, client: str | None = None
+    ) -> concurrent.futures.Future[GradeResult]:
         """Queue a submission; a concurrent future of its `GradeResult`. Refusals raise at once."""
         if not isinstance(code, str):
             raise TypeError(f"code must be a str, got {type(code).__name__}")
-        self._admit(learner_id, exercise, code)
-        try:
-            self.start()
-            future = self._call(self._grade(exercise, code))
-        except BaseException:
-            self._release(learner_id)
-            raise
-        future.add_done_callback(lambda _f: self._release(learner_id))
-        return future
+        self._admit(learner_id, exercise, code, client, "grade")
+        return self._queue(learner_id, client, "grade", lambda: self._grade_in_slot(exercise, code, client))
 
-    async def submit(self, learner_id: str, exercise: str, code: str) -> GradeResult:
+    async def submit(self, learner_id: str, exercise: str, code: str, *, client: str | None = None) -> GradeResult:
         """Grade `code` for `exercise` on behalf of `learner_id`; await it from any event loop.
 
+        `client` (the request's network address) puts the submission under the per-client limits.
         Raises `UnknownExercise` (a KeyError) for an unknown exercise and a `SubmissionRefused`
-        subclass (GraderUnavailable, LearnerBusy, QueueFull, SubmissionTooLarge) when the
-        submission is not graded; a refusal is not an attempt. Everything else, including
+        subclass (GraderUnavailable, LearnerBusy, ClientBusy, QueueFull, SubmissionTooLarge) when
+        the submission is not graded; a refusal is not an attempt. Everything else, including
         infrastructure failures, comes back as a `GradeResult`.
         """
-        return await asyncio.wrap_future(self.submit_future(learner_id, exercise, code))
+        return await asyncio.wrap_future(self.submit_future(learner_id, exercise, code, client=client))
 
     def grade(self, exercise: str, code: str, learner_id: str = "local") -> GradeResult:
         """Blocking `submit`, for scripts and the command line (not from the grader's own loop)."""
         return self.submit_future(learner_id, exercise, code).result()
 
-    async def _grade(self, exercise_name: str, code: str) -> GradeResult:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            return await self._grade_in_slot(exercise_name, code)
-        finally:
-            self._tasks.discard(task)
-
-    async def _grade_in_slot(self, exercise_name: str, code: str) -> GradeResult:
+    async def _grade_in_slot(self, exercise_name: str, code: str, client: str | None = None) -> GradeResult:
         from .exercises import get_exercise
         from .verdict import build_result, infrastructure_result
 
@@ -281,6 +327,7 @@ class Grader:
             [c.id for c in exercise.cases],
             self.settings.timeout_s,
             lambda message, seconds: infrastructure_result(exercise.name, message, seconds=seconds),
+            client=client,
         )
         if not isinstance(outcome, RunOutcome):
             return outcome
@@ -304,12 +351,14 @@ class Grader:
         failed: Callable[[str, float], R],
         *,
         simulation: bool = False,
+        client: str | None = None,
     ) -> RunOutcome | R:
-        """Run one job in a worker of its own, in a grading slot: the worker's outcome, or
-        `failed(message, seconds)` when no worker could start or the grader itself broke (an
-        infrastructure failure, never the learner's). The worker is closed (killed) either way."""
-        assert self._slots is not None and self._pool is not None
-        async with self._slots:
+        """Run one job in a worker of its own, in one of its client's slots and then a grading slot
+        (a simulation slot for `simulation`): the worker's outcome, or `failed(message, seconds)`
+        when no worker could start or the grader itself broke (an infrastructure failure, never
+        the learner's). The worker is closed (killed) either way."""
+        assert self._slots is not None and self._run_slots is not None and self._pool is not None
+        async with self._client_slot(client), (self._run_slots if simulation else self._slots):
             started = time.monotonic()
             try:
                 worker = await self._pool.acquire()
@@ -329,7 +378,7 @@ class Grader:
     # -- "run it in the simulation" ---------------------------------------------------------
 
     def run_future(
-        self, learner_id: str, exercise: str, code: str, *, steps: int | None = None
+        self, learner_id: str, exercise: str, code: str, *, steps: int | None = None, client: str | None = None
     ) -> concurrent.futures.Future[RunResult]:
         """Queue a simulation job for a (passing) solution; refusals raise at once, as for `submit`.
 
@@ -341,19 +390,14 @@ class Grader:
 
         check_exercise(exercise)
         spec = run_spec(exercise, steps)  # KeyError / ValueError before anything is queued
-        self._admit(learner_id, exercise, code)
-        try:
-            self.start()
-            future = self._call(self._tracked(self._simulate(exercise, code, spec)))
-        except BaseException:
-            self._release(learner_id)
-            raise
-        future.add_done_callback(lambda _f: self._release(learner_id))
-        return future
+        self._admit(learner_id, exercise, code, client, "run")
+        return self._queue(learner_id, client, "run", lambda: self._simulate(exercise, code, spec, client))
 
-    async def run(self, learner_id: str, exercise: str, code: str, *, steps: int | None = None) -> RunResult:
+    async def run(
+        self, learner_id: str, exercise: str, code: str, *, steps: int | None = None, client: str | None = None
+    ) -> RunResult:
         """Run `code`'s function in the exercise's simulation (see `runs.py`); await it from any loop."""
-        return await asyncio.wrap_future(self.run_future(learner_id, exercise, code, steps=steps))
+        return await asyncio.wrap_future(self.run_future(learner_id, exercise, code, steps=steps, client=client))
 
     def _prepare_simulation(self, exercise: str) -> None:
         """After a pass the page offers "run it in the simulation": compute the toolkit's side now
@@ -372,7 +416,7 @@ class Grader:
         finally:
             self._tasks.discard(task)
 
-    async def _simulate(self, exercise_name: str, code: str, spec: dict[str, Any]) -> RunResult:
+    async def _simulate(self, exercise_name: str, code: str, spec: dict[str, Any], client: str | None = None) -> RunResult:
         from .exercises import get_exercise
         from .runs import build_run_result, run_infrastructure_result, warm_reference
 
@@ -391,6 +435,7 @@ class Grader:
                 self.settings.run_timeout_s,
                 lambda message, seconds: run_infrastructure_result(exercise.name, message, seconds=seconds),
                 simulation=True,
+                client=client,
             )
             if not isinstance(outcome, RunOutcome):
                 return outcome

@@ -24,7 +24,15 @@ class GraderSettings:
     """Limits and capacity of the grader.
 
     max_concurrent     submissions graded at the same time (default: the number of cores)
-    max_waiting        submissions waiting for a slot; beyond that a submission is refused
+    max_waiting        submissions waiting for a slot; beyond that a submission is refused (a
+                       short queue: a learner told "try again in a few seconds" is better off
+                       than one waiting behind a minute of other people's infinite loops)
+    max_per_client     jobs (submissions and simulation runs, running or waiting) one client
+                       address may have in the grader; more are refused. A client runs at most
+                       `client_slots` of them at once, so one address never holds every slot
+    run_concurrent     "run it in the simulation" jobs running at once, in slots of their own
+                       that grading never waits for (default: half the cores, at least 1)
+    run_waiting        simulation jobs waiting for a run slot; beyond that a run is refused
     warm_workers       sandboxed workers kept started with torch imported, waiting for one
                        submission each (default: max_concurrent; 0 starts a worker per submission)
     timeout_s          wall-clock limit of one submission, from the moment its job is handed over
@@ -59,7 +67,10 @@ class GraderSettings:
     """
 
     max_concurrent: int = field(default_factory=_cores)
-    max_waiting: int = 64
+    max_waiting: int = 16
+    max_per_client: int = 2
+    run_concurrent: int | None = None
+    run_waiting: int = 4
     warm_workers: int | None = None
     timeout_s: float = 10.0
     cpu_seconds: int = 10
@@ -82,6 +93,8 @@ class GraderSettings:
         checks = [
             ("max_concurrent", self.max_concurrent, 1, 256),
             ("max_waiting", self.max_waiting, 0, 100_000),
+            ("max_per_client", self.max_per_client, 1, 1000),
+            ("run_waiting", self.run_waiting, 0, 100_000),
             ("timeout_s", self.timeout_s, 0.1, 600),
             ("cpu_seconds", self.cpu_seconds, 1, 600),
             ("memory_bytes", self.memory_bytes, 768 * MIB, 64 * GIB),
@@ -96,6 +109,8 @@ class GraderSettings:
         ]
         if self.warm_workers is not None:
             checks.append(("warm_workers", self.warm_workers, 0, 256))
+        if self.run_concurrent is not None:
+            checks.append(("run_concurrent", self.run_concurrent, 1, 256))
         for name, value, low, high in checks:
             if not low <= value <= high:
                 raise ValueError(f"GraderSettings.{name} must be in {low}..{high}, got {value!r}")
@@ -104,3 +119,13 @@ class GraderSettings:
     def pool_size(self) -> int:
         """How many warm workers to keep."""
         return self.max_concurrent if self.warm_workers is None else self.warm_workers
+
+    @property
+    def client_slots(self) -> int:
+        """Grading slots one client address may hold at once: never all of them (when there are two or more)."""
+        return min(self.max_per_client, max(1, self.max_concurrent - 1))
+
+    @property
+    def run_slots(self) -> int:
+        """Simulation runs at once (their own slots, apart from grading's)."""
+        return self.run_concurrent if self.run_concurrent is not None else max(1, self.max_concurrent // 2)

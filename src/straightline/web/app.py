@@ -23,6 +23,7 @@ from starlette.types import Scope
 from ..course.content import Course
 from ..course.store import ProgressStore
 from .headers import SecurityHeadersMiddleware
+from .hosts import HostMiddleware
 from .identity import LearnerCookies, LearnerMiddleware
 from .limits import BodyLimitMiddleware
 from .render import STATIC_DIR, Renderer
@@ -166,6 +167,9 @@ def create_app(settings: Settings, *, course: Course | None = None) -> FastAPI:
     app.add_middleware(LearnerMiddleware, cookies=ctx.cookies)
     app.add_middleware(BodyLimitMiddleware, limit_for=settings.body_limit_for, too_large=too_large)
     app.add_middleware(SecurityHeadersMiddleware)
+    from .hosts import host_middleware_options
+
+    app.add_middleware(HostMiddleware, **host_middleware_options(settings, ctx))  # outermost: runs first
     return app
 
 

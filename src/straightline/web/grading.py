@@ -22,6 +22,7 @@ from markupsafe import Markup, escape
 from ..grader.catalog import SIMULATIONS, UnknownExercise
 from ..grader.grader import Grader
 from ..grader.settings import GraderSettings
+from .hosts import GRADE_TOKEN_SLOT
 
 # The exercises themselves (and torch) load when a Build-It panel is first shown, not at start-up.
 
@@ -40,6 +41,8 @@ def grader_settings(settings: "Settings") -> GraderSettings:
         extra["warm_workers"] = settings.grader_warm_workers
     if settings.grader_fork_server is not None:
         extra["fork_server"] = settings.grader_fork_server
+    if settings.grader_per_client is not None:
+        extra["max_per_client"] = settings.grader_per_client
     return GraderSettings(unsafe_local=settings.unsafe_local_grading, prepare_simulations=True, **extra)
 
 
@@ -118,5 +121,6 @@ def attach_grader(ctx: "AppContext", settings: GraderSettings | None = None) -> 
         grading=grader.availability(),
         result_view=result_view,
         code_spans=code_spans,
+        grade_token_slot=GRADE_TOKEN_SLOT,  # filled per learner and host by HostMiddleware (unsafe grading)
     )
     return grader

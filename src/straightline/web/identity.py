@@ -6,7 +6,10 @@ id spliced onto someone else's signature — is ignored: the request is treated 
 learner, never as anyone else. Nothing is written to the database until the learner does something.
 
 `LearnerMiddleware` (pure ASGI) puts the id in `request.state.learner_id` and sets the cookie on
-the response when it issued a new one.
+the response when it issued a new one. Static files and the health check never issue one (they
+need no learner, and a shared cache may keep them). A response that does carry a new cookie is
+never `Cache-Control: public`: `public` becomes `private`, so that no proxy or shared cache hands
+one learner's cookie to another.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["LearnerCookies", "LearnerMiddleware", "new_learner_id"]
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
+NO_COOKIE_PREFIXES = ("/static/", "/healthz")
 
 
 def new_learner_id() -> str:
@@ -73,6 +77,13 @@ def _cookie_value(scope: Scope, name: str) -> str | None:
     return None
 
 
+def _private(key: bytes, value: bytes) -> tuple[bytes, bytes]:
+    """A Cache-Control header that allows shared caches is narrowed to the browser's own cache."""
+    if key.lower() == b"cache-control" and b"public" in value.lower():
+        return key, re.sub(rb"(?i)\bpublic\b", b"private", value)
+    return key, value
+
+
 class LearnerMiddleware:
     def __init__(self, app: ASGIApp, cookies: LearnerCookies):
         self.app, self.cookies = app, cookies
@@ -82,14 +93,14 @@ class LearnerMiddleware:
             await self.app(scope, receive, send)
             return
         learner_id = self.cookies.verify(_cookie_value(scope, self.cookies.name))
-        issued = learner_id is None
+        issued = learner_id is None and not scope["path"].startswith(NO_COOKIE_PREFIXES)
         if learner_id is None:
             learner_id = new_learner_id()
         scope.setdefault("state", {})["learner_id"] = learner_id
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and issued:
-                headers = list(message.get("headers", []))
+                headers = [_private(k, v) for k, v in message.get("headers", [])]
                 headers.append((b"set-cookie", self.cookies.header(learner_id)))
                 message = {**message, "headers": headers}
             await send(message)

@@ -27,6 +27,7 @@ STATUS_TITLES = {
     409: "Not yet",
     413: "Too large",
     422: "Cannot use that input",
+    429: "Too many requests",
     500: "Something went wrong",
     503: "Unavailable",
 }

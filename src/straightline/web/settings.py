@@ -16,6 +16,16 @@ Environment variables (all optional):
     STRAIGHTLINE_GRADER_FORK_SERVER   1 (default): grade each submission in a child forked from one
                                 sandbox that imported torch once (no torch import per submission,
                                 so bursts are graded much sooner); 0: a sandbox per worker
+
+Serving a class (see docs/web-app.md, "Serving a class safely"):
+
+    STRAIGHTLINE_ALLOWED_HOSTS  host names the server answers to besides 127.0.0.1, localhost and
+                                [::1] (comma-separated: course.example.org,*.lab.example.org,10.0.0.5:8000)
+    STRAIGHTLINE_PROXY_HEADERS  1: believe X-Forwarded-For/-Proto/-Host from FORWARDED_ALLOW_IPS (default 0)
+    STRAIGHTLINE_FORWARDED_ALLOW_IPS  the reverse proxies' addresses or networks (default 127.0.0.1,::1)
+    STRAIGHTLINE_COOKIE_SECURE  1: send the learner cookie over HTTPS only (default 0)
+    STRAIGHTLINE_GRADER_PER_CLIENT  Build-It jobs one client address may have in the grader, running or
+                                waiting (default 2; raise it when many learners share one address)
 """
 
 from __future__ import annotations
@@ -96,6 +106,12 @@ class Settings:
     background_start_s    seconds after start-up before the background work begins (loading the
                       simulation models, warming the grader's workers), so that it does not slow
                       the first page; a simulation request or a submission starts it at once
+    allowed_hosts     host names answered besides the loopback ones (`name`, `name:port`,
+                      `*.domain`, an IP address); any other Host gets 400 (DNS rebinding)
+    proxy_headers     believe X-Forwarded-For/-Proto/-Host from `forwarded_allow_ips` (behind nginx)
+    forwarded_allow_ips   addresses or networks (or "*") of the trusted reverse proxies
+    grader_per_client     Build-It jobs (running or waiting) one client address may have in the
+                      grader (None: the grader's default, 2); beyond that 429 with Retry-After
     """
 
     database_url: str
@@ -115,6 +131,11 @@ class Settings:
     grader_warm_workers: int | None = None
     grader_fork_server: bool | None = None
     background_start_s: float = 2.0
+    # -- serving a class safely (web/hosts.py, docs/web-app.md) --------------------------------
+    allowed_hosts: tuple[str, ...] = ()
+    proxy_headers: bool = False
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1", "::1")
+    grader_per_client: int | None = None
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < MIN_SECRET_CHARS:
@@ -131,6 +152,7 @@ class Settings:
             raise ValueError(f"grader_fork_server must be True, False or None, got {self.grader_fork_server!r}")
         if not 0 <= self.background_start_s <= 600:
             raise ValueError(f"background_start_s must be in 0..600 seconds, got {self.background_start_s}")
+        _check_serving(self)
         for prefix, limit in self.body_limits.items():
             if not prefix.startswith("/") or not 1 <= limit <= 256 * MIB:
                 raise ValueError(
@@ -165,6 +187,7 @@ class Settings:
             if raw not in _SWITCH:
                 raise ValueError(f"STRAIGHTLINE_GRADER_FORK_SERVER must be 0 or 1, got {raw!r}")
             given["grader_fork_server"] = _SWITCH[raw]
+        _serving_from_env(env, given)
         return cls(
             database_url=database_url,
             secret_key=secret_key,
@@ -194,3 +217,40 @@ def _prefix_matches(prefix: str, path: str) -> bool:
         return path.startswith(prefix)
     pattern = "".join("[^/]+" if part == "*" else re.escape(part) for part in re.split(r"(\*)", prefix))
     return re.match(pattern, path) is not None
+
+
+# -- serving a class safely ---------------------------------------------------------------------
+
+def _check_serving(settings: Settings) -> None:
+    from .hosts import TrustedProxies, parse_host_rule
+
+    for host in settings.allowed_hosts:
+        parse_host_rule(host)  # ValueError names the bad entry
+    TrustedProxies(settings.forwarded_allow_ips)
+    if settings.grader_per_client is not None and not 1 <= settings.grader_per_client <= 1000:
+        raise ValueError(f"grader_per_client must be in 1..1000, got {settings.grader_per_client}")
+
+
+def _list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _serving_from_env(env: Mapping[str, str], given: dict[str, Any]) -> None:
+    """The serving settings from the environment, where no keyword gave them."""
+    for name, var in (("allowed_hosts", "STRAIGHTLINE_ALLOWED_HOSTS"), ("forwarded_allow_ips", "STRAIGHTLINE_FORWARDED_ALLOW_IPS")):
+        if name not in given and env.get(var):
+            given[name] = _list(env[var])
+    for name, var in (("proxy_headers", "STRAIGHTLINE_PROXY_HEADERS"), ("cookie_secure", "STRAIGHTLINE_COOKIE_SECURE")):
+        raw = env.get(var)
+        if name not in given and raw:
+            if raw not in _SWITCH:
+                raise ValueError(f"{var} must be 0 or 1, got {raw!r}")
+            given[name] = _SWITCH[raw]
+    raw = env.get("STRAIGHTLINE_GRADER_PER_CLIENT")
+    if "grader_per_client" not in given and raw:
+        try:
+            given["grader_per_client"] = int(raw)
+        except ValueError:
+            raise ValueError(f"STRAIGHTLINE_GRADER_PER_CLIENT must be a whole number, got {raw!r}") from None
+    if isinstance(given.get("allowed_hosts"), list):
+        given["allowed_hosts"] = tuple(given["allowed_hosts"])

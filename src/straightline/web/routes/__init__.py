@@ -9,6 +9,7 @@ from ...course.store import ElementState
 
 from ...course.content import Chapter, Element
 from ..app import AppContext
+from ..hosts import is_same_origin
 
 __all__ = ["chapter_of", "context", "learner_id", "learner_states", "same_origin"]
 
@@ -35,10 +36,13 @@ def chapter_of(ctx: AppContext, element: Element) -> Chapter:
 
 
 async def same_origin(request: Request) -> None:
-    """Refuse POSTs a page on another site makes on the learner's behalf (CSRF)."""
+    """Refuse requests a page on another site makes on the learner's behalf (CSRF).
+
+    The host compared with is the one `HostMiddleware` validated (web/hosts.py; behind a trusted
+    proxy, X-Forwarded-Host), which also refuses cross-site POSTs before any route runs."""
     origin = request.headers.get("origin")
     if origin is None:
         return
-    host = request.headers.get("host", "")
-    if origin.split("://", 1)[-1] != host:
+    host = request.state.host
+    if not is_same_origin(origin, host):
         raise HTTPException(403, f"Requests from {origin} may not change progress here (this server is {host}).")

@@ -13,12 +13,19 @@ Every graded submission is stored (attempt kind `submission`, payload {code, res
 an infrastructure failure is stored too, flagged as not counting. Refusals store nothing:
 404 unknown element (or not a Build-It), 409 locked / previous submission still grading / no
 passing solution to run yet, 413 code over the grader's limit (the body limit is 256 KiB),
-422 missing `code` or `steps` out of range, 503 grading unavailable (bubblewrap missing) or the
-queue full (with Retry-After).
+422 missing `code` or `steps` out of range, 429 (with Retry-After) when the requester's address
+already has its share of jobs in the grader or the queue is full, 503 grading unavailable
+(bubblewrap missing).
+
+The per-address limits (grader.py) are what a flood cannot dodge: a request without a cookie is
+a new learner, so "one job per learner" alone binds nobody. With `--unsafe-local-grading` (no
+sandbox) a submission or run must also carry the page's grade token (field `grade_token`, or the
+header `X-Straightline-Grade-Token`), bound to the learner's cookie and the host name: 403 without.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import Annotated, Any
 
@@ -29,8 +36,11 @@ from starlette.concurrency import run_in_threadpool
 from ...course.content import Element
 from ...course.progress import InputError, apply, chapter_progress, describe, locks
 from ...grader.catalog import EULER_STEPS, SIMULATIONS, UnknownExercise, check_exercise
-from ...grader.grader import GraderUnavailable, LearnerBusy, QueueFull, SubmissionRefused, SubmissionTooLarge
+from ...grader.grader import (
+    ClientBusy, GraderUnavailable, LearnerBusy, QueueFull, SubmissionRefused, SubmissionTooLarge,
+)
 from ..app import AppContext
+from ..hosts import grade_token
 from ..responses import STATUS_TITLES, wants_fragment, wants_json
 from . import chapter_of, context, learner_id, learner_states, same_origin
 
@@ -38,16 +48,18 @@ router = APIRouter(tags=["build-it"], dependencies=[Depends(same_origin)])
 Ctx = Annotated[AppContext, Depends(context)]
 
 RETRY_AFTER_S = 5
-_REFUSAL_STATUS = {LearnerBusy: 409, QueueFull: 503, GraderUnavailable: 503, SubmissionTooLarge: 413}
+_REFUSAL_STATUS = {LearnerBusy: 409, ClientBusy: 429, QueueFull: 429, GraderUnavailable: 503, SubmissionTooLarge: 413}
 
 _SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "graded: the grade (JSON) or the element's new HTML (fragment)"},
     303: {"description": "graded and saved; redirect back to the element (plain form posts)"},
     404: {"description": "no such element, or it is not a Build-It exercise"},
     409: {"description": "locked element, or your previous submission is still being graded"},
+    403: {"description": "from another site, or (unsafe local grading only) without the page's grade token"},
     413: {"description": "code over the grader's limit (or a body over 256 KiB)"},
     422: {"description": "the field `code` is missing"},
-    503: {"description": "grading is unavailable here (bubblewrap missing), or the queue is full (Retry-After)"},
+    429: {"description": "your address has its share of jobs in the grader, or the queue is full (Retry-After)"},
+    503: {"description": "grading is unavailable here (bubblewrap missing)"},
 }
 _RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
     **{k: v for k, v in _SUBMIT_RESPONSES.items() if k not in (200, 303, 409, 422)},
@@ -120,8 +132,27 @@ async def _locked(request: Request, ctx: AppContext, element: Element) -> Elemen
 
 def _refusal(exc: SubmissionRefused) -> tuple[int, dict[str, str] | None]:
     status = next((code for cls, code in _REFUSAL_STATUS.items() if isinstance(exc, cls)), 503)
-    headers = {"Retry-After": str(RETRY_AFTER_S)} if isinstance(exc, QueueFull) else None
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if isinstance(exc, (QueueFull, ClientBusy)) else None
     return status, headers
+
+
+def _client(request: Request) -> str | None:
+    """The requester's address (behind a trusted proxy, the one it forwarded: web/hosts.py)."""
+    return request.client.host if request.client is not None else None
+
+
+def _token_problem(request: Request, ctx: AppContext, fields: dict[str, Any]) -> str | None:
+    """Without a sandbox, code runs only for a page this server rendered for this learner and host."""
+    if not ctx.settings.unsafe_local_grading:
+        return None
+    sent = fields.get("grade_token") or request.headers.get("x-straightline-grade-token") or ""
+    expected = grade_token(ctx.settings.secret_key, learner_id(request), request.state.host)
+    if isinstance(sent, str) and hmac.compare_digest(sent.encode(), expected.encode()):
+        return None
+    return (
+        "This server grades without a sandbox, so it runs code only from its own page: reload the page "
+        "and submit again (the form's grade_token is missing or belongs to another page)."
+    )
 
 
 async def _answer(request: Request, ctx: AppContext, element: Element, new: Any, body: dict[str, Any]) -> Response:
@@ -163,6 +194,9 @@ async def submit(element_id: str, request: Request, ctx: Ctx) -> Response:
     if not isinstance(code, str):
         return await _refuse(request, ctx, element, 422, "The field 'code' is missing: send your code in it.")
     draft = {"code": code}
+    problem = _token_problem(request, ctx, fields)
+    if problem is not None:
+        return await _refuse(request, ctx, element, 403, problem, draft=draft, reason="grade_token")
     gate = await _locked(request, ctx, element)
     if gate is not None:
         return await _refuse(
@@ -171,7 +205,7 @@ async def submit(element_id: str, request: Request, ctx: Ctx) -> Response:
         )
     learner = learner_id(request)
     try:
-        result = await ctx.grader.submit(learner, exercise, code)
+        result = await ctx.grader.submit(learner, exercise, code, client=_client(request))
     except SubmissionRefused as exc:
         status, headers = _refusal(exc)
         return await _refuse(request, ctx, element, status, exc.message, draft=draft, reason=exc.reason, headers=headers)
@@ -213,6 +247,9 @@ async def run(element_id: str, request: Request, ctx: Ctx) -> Response:
         steps = _steps(fields.get("steps"), exercise)
     except InputError as err:
         return await _refuse(request, ctx, element, 422, err.message[:1].upper() + err.message[1:] + ".", field=err.field, action="run")
+    problem = _token_problem(request, ctx, fields)
+    if problem is not None:
+        return await _refuse(request, ctx, element, 403, problem, field="run", action="run", reason="grade_token")
     gate = await _locked(request, ctx, element)
     if gate is not None:
         return await _refuse(
@@ -229,7 +266,7 @@ async def run(element_id: str, request: Request, ctx: Ctx) -> Response:
             field="run", action="run",
         )
     try:
-        result = await ctx.grader.run(learner, exercise, code, steps=steps)
+        result = await ctx.grader.run(learner, exercise, code, steps=steps, client=_client(request))
     except SubmissionRefused as exc:
         status, headers = _refusal(exc)
         return await _refuse(request, ctx, element, status, exc.message, field="run", action="run", reason=exc.reason, headers=headers)
