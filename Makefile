@@ -23,7 +23,8 @@ serve: $(STAMP)
 	$(BIN)/straightline serve --host $(HOST) --port $(PORT)
 
 # System packages the tests use: Chromium (browser tests), bubblewrap (grader sandbox),
-# PostgreSQL (the progress store's second backend), and a C compiler with Python's headers for the
+# PostgreSQL (the progress store's second backend), nginx (the documented reverse-proxy set-up,
+# tests/web/test_web_security_proxy.py), and a C compiler with Python's headers for the
 # exact-OT solver (setup.py). Installed only when missing.
 system-deps:
 	@missing=""; \
@@ -32,6 +33,7 @@ system-deps:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
