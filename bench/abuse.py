@@ -59,6 +59,7 @@ def cfm_loss(model, x_1: torch.Tensor, noise_fn=torch.randn_like):
 LOOP = "import torch\n\ndef cfm_loss(model, x_1, noise_fn=torch.randn_like):\n    while True:\n        pass\n"
 JSON = {"Accept": "application/json"}
 LEARNER_SIM = ("particles-flow", {})  # chapter 0's own request
+LEARNER_TIMEOUT_S = 30.0  # an answer later than this counts as a failure
 
 
 def start(data: Path) -> tuple[subprocess.Popen, str]:
@@ -94,9 +95,9 @@ def heaviest_simulation(url: str) -> dict[str, object]:
     return params
 
 
-def client(url: str, address: str, **kw) -> httpx.AsyncClient:
+def client(url: str, address: str, timeout: float = 300) -> httpx.AsyncClient:
     transport = httpx.AsyncHTTPTransport(local_address=address)
-    return httpx.AsyncClient(base_url=url, transport=transport, timeout=300, **kw)
+    return httpx.AsyncClient(base_url=url, transport=transport, timeout=timeout)
 
 
 async def clear_gates(c: httpx.AsyncClient, gates: list[str]) -> None:
@@ -108,29 +109,40 @@ class Abusers:
     def __init__(self, url: str, gates: list[str], heavy: dict[str, object], spread: bool):
         self.url, self.gates, self.heavy, self.spread = url, gates, heavy, spread
         self.stop = asyncio.Event()
-        self.counts = {"flood 200": 0, "flood 429": 0, "flood other": 0, "heavy 200": 0, "heavy refused": 0}
+        self.counts = {"flood 200": 0, "flood 429": 0, "flood other": 0, "heavy 200": 0, "heavy refused": 0, "errors": 0}
+
+    async def forever(self, attack) -> None:
+        """Run `attack()` until told to stop; a failed request (timeout, reset) is counted and retried."""
+        while not self.stop.is_set():
+            try:
+                await attack()
+            except httpx.HTTPError:
+                self.counts["errors"] += 1
 
     def address(self, k: int) -> str:
         return f"127.0.1.{k + 1}" if self.spread else "127.0.0.1"
 
     async def flood(self, k: int) -> None:
-        while not self.stop.is_set():
+        async def once() -> None:
             async with client(self.url, self.address(k)) as c:  # a fresh client: a new learner every time
                 await clear_gates(c, self.gates)
                 r = await c.post(f"/elements/{BUILD}/submission", data={"code": LOOP}, headers=JSON)
-            key = {200: "flood 200", 429: "flood 429"}.get(r.status_code, "flood other")
-            self.counts[key] += 1
+            self.counts[{200: "flood 200", 429: "flood 429"}.get(r.status_code, "flood other")] += 1
             if r.status_code != 200:
                 await asyncio.sleep(0.2)
 
+        await self.forever(once)
+
     async def heavy_sims(self, k: int) -> None:
-        async with client(self.url, self.address(100 + k)) as c:
-            while not self.stop.is_set():
+        async def once() -> None:
+            async with client(self.url, self.address(100 + k)) as c:
                 query = urlencode({**self.heavy, "seed": random.randrange(2**31)})
                 r = await c.get(f"/api/sims/particles-flow?{query}")
-                self.counts["heavy 200" if r.status_code == 200 else "heavy refused"] += 1
-                if r.status_code != 200:
-                    await asyncio.sleep(0.2)
+            self.counts["heavy 200" if r.status_code == 200 else "heavy refused"] += 1
+            if r.status_code != 200:
+                await asyncio.sleep(0.2)
+
+        await self.forever(once)
 
 
 class Learner:
@@ -143,7 +155,11 @@ class Learner:
 
     async def timed(self, kind: str, request) -> None:
         started = time.perf_counter()
-        r = await request
+        try:
+            r = await request
+        except httpx.TimeoutException:  # no answer within LEARNER_TIMEOUT_S: a failure
+            self.failures[kind] += 1
+            return
         ok = r.status_code == 200 and (kind != "grade" or r.json()["result"]["status"] == "passed")
         if ok:
             self.samples[kind].append(time.perf_counter() - started)
@@ -153,7 +169,7 @@ class Learner:
 
     async def run(self, seconds: float) -> None:
         stop = time.monotonic() + seconds
-        async with client(self.url, LEARNER_ADDRESS) as c:
+        async with client(self.url, LEARNER_ADDRESS, timeout=LEARNER_TIMEOUT_S) as c:
             await clear_gates(c, self.gates)
             sim, params = LEARNER_SIM
 
@@ -231,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         ["metric", "target", "alone", "n ok/failed", "attacked", "n ok/failed", "verdict"],
         rows(quiet, attacked),
         [f"abusers' answers: {abusers.counts}",
-         "a failure is an answer that is not 200 (for grading: not 'passed'); failed requests are not in the percentiles",
+         f"a failure is an answer that is not 200 (for grading: not 'passed') or none within {LEARNER_TIMEOUT_S:.0f} s; "
+         "failed requests are not in the percentiles",
          f"load average after: {load_average()}"],
     ))
     return 0

@@ -117,7 +117,7 @@ class Grader:
         self._busy: set[str] = set()
         self._pending = {"grade": 0, "run": 0}
         self._clients: dict[str, int] = {}  # jobs in the grader per client address
-        self._client_slots: dict[str, asyncio.Semaphore] = {}  # (used on the grader's loop)
+        self._client_slots: dict[tuple[str, bool], asyncio.Semaphore] = {}  # (client, simulation): on the grader's loop
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._pool: WarmPool | None = None
@@ -264,16 +264,18 @@ class Grader:
                 self._clients[client] -= 1
                 if self._clients[client] == 0:
                     del self._clients[client]
-                    self._client_slots.pop(client, None)
+                    for simulation in (False, True):
+                        self._client_slots.pop((client, simulation), None)
 
-    def _client_slot(self, client: str | None) -> contextlib.AbstractAsyncContextManager[Any]:
-        """The semaphore that caps the slots one client holds at once (nothing for client None)."""
+    def _client_slot(self, client: str | None, simulation: bool) -> contextlib.AbstractAsyncContextManager[Any]:
+        """The semaphore that caps the grading (or simulation) slots one client holds at once
+        (nothing for client None). Separate per kind: a client's spinning run never holds up its grading."""
         if client is None:
             return contextlib.nullcontext()
         with self._lock:
-            slot = self._client_slots.get(client)
+            slot = self._client_slots.get((client, simulation))
             if slot is None:
-                slot = self._client_slots[client] = asyncio.Semaphore(self.settings.client_slots)
+                slot = self._client_slots[client, simulation] = asyncio.Semaphore(self.settings.client_slots)
         return slot
 
     def _queue(
@@ -358,7 +360,7 @@ class Grader:
         when no worker could start or the grader itself broke (an infrastructure failure, never
         the learner's). The worker is closed (killed) either way."""
         assert self._slots is not None and self._run_slots is not None and self._pool is not None
-        async with self._client_slot(client), (self._run_slots if simulation else self._slots):
+        async with self._client_slot(client, simulation), (self._run_slots if simulation else self._slots):
             started = time.monotonic()
             try:
                 worker = await self._pool.acquire()
