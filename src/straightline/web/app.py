@@ -28,6 +28,7 @@ from .limits import BodyLimitMiddleware
 from .render import STATIC_DIR, Renderer
 from .responses import error_response
 from .settings import Settings
+from .textcheck import TextHygieneMiddleware
 
 __all__ = ["AppContext", "create_app"]
 
@@ -164,6 +165,7 @@ def create_app(settings: Settings, *, course: Course | None = None) -> FastAPI:
         )
 
     app.add_middleware(LearnerMiddleware, cookies=ctx.cookies)
+    app.add_middleware(TextHygieneMiddleware, refuse=lambda scope, field, message: error_response(Request(scope), ctx, 422, message, field=field))
     app.add_middleware(BodyLimitMiddleware, limit_for=settings.body_limit_for, too_large=too_large)
     app.add_middleware(SecurityHeadersMiddleware)
     return app

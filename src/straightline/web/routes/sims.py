@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from ...course.texthygiene import JsonProblem, loads_strict
 from ...course.simparams import PARAMS, SIM_SUMMARIES, LiveParams, SimParams, describe_accepted
 from ..responses import error_response
 from ..sim_runtime import NotReady, SimResult, SimRuntime
@@ -98,10 +99,12 @@ def parse_query(model: type[SimParams], query: QueryParams) -> SimParams:
 
 
 def parse_live_body(raw: bytes) -> LiveParams:
+    """The live-training parameters from a JSON body (an empty body takes every default)."""
     try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise InputProblem("body", "the body must be a JSON object of live-training parameters", "a JSON object") from None
+        data = loads_strict(raw if raw.strip() else b"{}")
+    except JsonProblem as exc:
+        field = exc.where or "body"
+        raise InputProblem(field, f"the body {exc.message}" if not exc.where else f"field {field!r} {exc.message}", "a JSON object") from None
     if not isinstance(data, dict):
         raise InputProblem("body", "the body must be a JSON object of live-training parameters", "a JSON object")
     try:
