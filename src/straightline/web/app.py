@@ -25,6 +25,7 @@ from ..course.store import ProgressStore
 from .headers import SecurityHeadersMiddleware
 from .identity import LearnerCookies, LearnerMiddleware
 from .limits import BodyLimitMiddleware
+from .openapi import document_errors
 from .render import STATIC_DIR, Renderer
 from .responses import error_response
 from .settings import Settings
@@ -119,6 +120,7 @@ def create_app(settings: Settings, *, course: Course | None = None) -> FastAPI:
     )
     app.state.ctx = ctx
     app.state.sims = sims
+    document_errors(app)
 
     from .routes import buildit, elements, health, pages, sims as sim_routes, transfer
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..course.simcost import estimate
+from ..course.simcost import MAX_COST_S, estimate
 from ..course.simparams import PARAMS, SimParams
 
 __all__ = ["Busy", "SimLimits", "SimResult", "SimRuntime", "NotReady", "course_warmups"]
@@ -279,6 +279,7 @@ class SimRuntime:
         self.warmups = list(warmups)
         self.prestart_live = prestart_live
         self.limits = limits
+        self.max_cost_s = MAX_COST_S  # a request estimated above this is refused (422)
         self.engine: _Engine | None = None
         self.live = None  # LiveTraining, once loaded
         self.error: str | None = None

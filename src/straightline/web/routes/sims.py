@@ -205,9 +205,10 @@ def _sim_route(name: str, model: type[SimParams]):
             return refused
         try:
             params = parse_query(model, request.query_params)
-            too_dear = over_limit(name, params)
+            cap = runtime(request).max_cost_s
+            too_dear = over_limit(name, params, cap)
             if too_dear:
-                raise InputProblem(", ".join(estimate(name, params).drivers), too_dear, f"at most {MAX_COST_S:.1f} s per request")
+                raise InputProblem(", ".join(estimate(name, params).drivers), too_dear, f"at most {cap:.1f} s per request")
         except InputProblem as problem:
             return _refuse(request, problem)
         try:
