@@ -31,8 +31,8 @@ from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ...course.simcost import MAX_COST_S, estimate, over_limit
-from ...course.texthygiene import JsonProblem, loads_strict
 from ...course.simparams import PARAMS, SIM_SUMMARIES, LiveParams, SimParams, describe_accepted
+from ...course.texthygiene import JsonProblem, loads_strict
 from ..responses import error_response
 from ..sim_runtime import Busy, NotReady, SimResult, SimRuntime
 from . import learner_id, same_origin
