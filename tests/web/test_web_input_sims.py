@@ -174,12 +174,33 @@ def test_the_server_queue_is_bounded_but_light_requests_still_run_first(gated) -
     with pytest.raises(Busy) as full:
         engine.submit("euler-faults", heavy, client="10.0.0.2", limits=limits)
     assert full.value.status == 503 and full.value.retry_after_s >= 1
-    queued = engine.submit("euler-faults", PARAMS["euler-faults"](particles=600, steps=3, seed=6), client="10.0.0.2", limits=SimLimits(per_client=100, queued_s=1000))
+    roomy = SimLimits(per_client=100, queued_s=1000)
+    queued = engine.submit("euler-faults", PARAMS["euler-faults"](particles=600, steps=3, seed=6), client="10.0.0.2", limits=roomy)
     light = engine.submit("euler-steps", PARAMS["euler-steps"](particles=20, steps=3, seed=7), client="10.0.0.3", limits=limits)
     gate.release.release()  # one worker frees up: it takes the cheapest waiting job first
-    assert light.result(timeout=60)
-    for _ in held:
+    assert light.result(timeout=60) and queued.result(timeout=60)
+    for _ in held[1:]:
         gate.release.release()
-    assert queued.result(timeout=60)
     names = [n for n, _ in gate.order if n != "particles-flow"]
     assert names == ["euler-steps", "euler-faults"], gate.order
+
+
+def test_one_clients_queue_does_not_hold_up_another(gated) -> None:
+    """Fair order: a client's first computation goes before another client's second, even if dearer."""
+    api, runtime, engine, gate = gated
+    workers = engine.workers
+    held = _blocked(engine, gate, workers, "10.0.0.1", seed0=300)  # every worker busy
+    for _ in range(workers):
+        assert gate.started.acquire(timeout=60)
+    roomy = SimLimits(per_client=100, queued_s=1000)
+    mine = [
+        engine.submit("euler-steps", PARAMS["euler-steps"](particles=20, steps=steps, seed=8), client="10.0.0.5", limits=roomy)
+        for steps in (1, 2)
+    ]
+    theirs = engine.submit("euler-steps", PARAMS["euler-steps"](particles=20, steps=30, seed=8), client="10.0.0.6", limits=roomy)
+    gate.release.release()  # one worker: it runs the three in turn
+    assert all(f.result(timeout=60) for f in (*mine, theirs))
+    for _ in held[1:]:
+        gate.release.release()
+    order = [steps for name, steps in gate.order if name == "euler-steps"]
+    assert order == [1, 30, 2], gate.order

@@ -6,8 +6,10 @@
   them. Loaded models are shared by every app in the process (tests build many apps).
 - A simulation runs in a small dedicated thread pool (one worker per core), never on the event
   loop and never in the pool the other routes use. Identical requests in flight share one
-  computation. Waiting computations run cheapest first (by `course/simcost.py`'s estimate), so a
-  normal request is not stuck behind heavy ones.
+  computation. Waiting computations run in fair order: first by how many computations their client
+  address already had under way when they came (a client's first request goes before another's
+  fifth), then cheapest first (by `course/simcost.py`'s estimate), so a learner's request is not
+  stuck behind one client's heavy ones.
 - Admission is bounded (`SimLimits`): a client address may have `per_client` computations of its
   own under way (more: `Busy` with status 429), and all clients together at most `queued_s`
   estimated seconds of work queued or running (more: `Busy` with status 503, except for a light
@@ -64,7 +66,7 @@ class Busy(RuntimeError):
 
 @dataclass(frozen=True)
 class SimLimits:
-    per_client: int = 4  # computations of one client address under way at once
+    per_client: int = 16  # computations of one client address under way at once (a page asks for several)
     queued_s: float = 20.0  # estimated seconds of work queued or running, all clients together
     light_s: float = 0.5  # a request estimated under this is never refused for the queue (it runs first)
 
@@ -137,7 +139,7 @@ class _Engine:
         self._lock = threading.Lock()
         self._cache = _ByteLRU(cache_bytes)
         self._inflight: dict[tuple[str, str], Future] = {}
-        self._waiting: list[tuple[float, int, _Job]] = []  # a heap: cheapest first, then oldest
+        self._waiting: list[tuple[int, float, int, _Job]] = []  # a heap: (client's rank, cost, order, job)
         self._order = itertools.count()
         self.pending_s = 0.0  # estimated seconds of work queued or running
         self._by_client: Counter[str] = Counter()
@@ -171,11 +173,12 @@ class _Engine:
             self.pending_s += cost
             self._by_client[client or ""] += 1
             if not inline:
-                heapq.heappush(self._waiting, (cost, next(self._order), job))
+                rank = self._by_client[client or ""] - 1  # this client's computations under way before it
+                heapq.heappush(self._waiting, (rank, cost, next(self._order), job))
         if inline:
             self._compute(job)
         else:
-            self.executor.submit(self._run_cheapest)
+            self.executor.submit(self._run_next)
         return job.future
 
     def _admit(self, cost: float, client: str | None, limits: SimLimits) -> None:
@@ -190,10 +193,10 @@ class _Engine:
                 503, max(1, math.ceil(self.pending_s / self.workers)),
             )
 
-    def _run_cheapest(self) -> None:
-        """One pool task per queued job; each runs the cheapest job waiting when it starts."""
+    def _run_next(self) -> None:
+        """One pool task per queued job; each runs the first job in fair order when it starts."""
         with self._lock:
-            _, _, job = heapq.heappop(self._waiting)
+            *_, job = heapq.heappop(self._waiting)
         self._compute(job)
 
     def _compute(self, job: _Job) -> None:
