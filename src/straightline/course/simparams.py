@@ -36,8 +36,8 @@ class SimParams(BaseModel):
 class ParticlesParams(SimParams):
     dataset: Dataset2D = Field("two_clusters", description="the data the model was trained on")
     coupling: Coupling = Field("independent", description="how the model's training paired noise and data")
-    particles: int = Field(500, ge=1, le=5000, description="number of particles")
-    steps: int = Field(50, ge=1, le=1000, description="Euler steps from t = 0 to t = 1")
+    particles: int = Field(500, ge=1, le=2000, description="number of particles")
+    steps: int = Field(50, ge=1, le=200, description="Euler steps from t = 0 to t = 1")
 
 
 class DigitsParams(SimParams):
@@ -59,14 +59,14 @@ class FieldParams(SimParams):
     t: float = Field(0.5, ge=0.0, le=1.0, allow_inf_nan=False, description="time at which the field is drawn")
     grid: int = Field(21, ge=2, le=64, description="arrows per side of the square grid")
     extent: float = Field(3.5, ge=0.5, le=10.0, allow_inf_nan=False, description="half-width of the square shown")
-    particles: int = Field(0, ge=0, le=5000, description="particles carried to time t (0 for none)")
+    particles: int = Field(0, ge=0, le=2000, description="particles carried to time t (0 for none)")
 
 
 class EulerParams(SimParams):
     dataset: Dataset2D = Field("moons", description="the data the model was trained on")
     coupling: Coupling = Field("independent", description="how the model's training paired noise and data")
-    particles: int = Field(1000, ge=10, le=5000, description="number of particles")
-    steps: int = Field(10, ge=1, le=1000, description="Euler steps")
+    particles: int = Field(1000, ge=10, le=2000, description="number of particles")
+    steps: int = Field(10, ge=1, le=500, description="Euler steps")
 
 
 class BreakItParams(EulerParams):
@@ -80,7 +80,7 @@ class BreakItParams(EulerParams):
 
 class SolverParams(SimParams):
     dataset: Dataset2D = Field("moons", description="the data the model was trained on")
-    particles: int = Field(200, ge=1, le=2000, description="number of particles")
+    particles: int = Field(200, ge=1, le=500, description="number of particles")
 
 
 class MixtureParams(SimParams):
@@ -94,7 +94,7 @@ class LogDensityParams(SimParams):
     dataset: Dataset2D = Field("8gaussians", description="the data the model was trained on (and whose density is shown)")
     coupling: Coupling = Field("independent", description="how the model's training paired noise and data")
     grid: int = Field(40, ge=8, le=64, description="cells per side of the square heat maps")
-    steps: int = Field(20, ge=2, le=100, description="RK4 steps of the backward ODE that carries log p")
+    steps: int = Field(20, ge=2, le=50, description="RK4 steps of the backward ODE that carries log p")
     extent: float = Field(3.5, ge=2.0, le=6.0, allow_inf_nan=False, description="half-width of the square shown")
 
 
@@ -118,7 +118,7 @@ class RotationParams(SimParams):
 
 class SideBySideParams(SimParams):
     particles: int = Field(300, ge=10, le=400, description="number of trajectories drawn (same noise for both models)")
-    steps: int = Field(20, ge=1, le=1000, description="sampler steps (network evaluations) of each model")
+    steps: int = Field(20, ge=1, le=200, description="sampler steps (network evaluations) of each model")
     scale: Literal["flow", "ddpm"] = Field(
         "flow", description="diffusion states on the linear path's scale (x_k / c_k) or on DDPM's own (x_k)"
     )

@@ -9,6 +9,10 @@ Schema (migrations in `straightline/course/migrations`, applied at start-up):
                    append-only history: every check answer, checkpoint answer and rating, hint
                    revealed, ... (later: Build-It submissions, simulation and lab visits)
 
+Text in states and payloads is stored and read through `texthygiene.scrub`: U+0000 and lone
+surrogates (which PostgreSQL refuses and which break a page on SQLite) become U+FFFD, so both stores
+hold the same thing, and rows written before that rule read back clean.
+
 Every write is one transaction that is committed before the call returns, so whatever the web app
 acknowledges is on disk (SQLite: WAL, synchronous=FULL; PostgreSQL: a normal commit). Writes for
 one learner are serialized (SQLite: BEGIN IMMEDIATE; PostgreSQL: a row lock on the learner), so a
@@ -28,6 +32,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+
+from .texthygiene import scrub
 
 __all__ = [
     "Attempt",
@@ -239,7 +245,7 @@ class ProgressStore:
         """Every element state of a learner, keyed by element id (empty for a new learner)."""
         with self.engine.connect() as conn:
             rows = conn.execute(_STATES_QUERY, {"learner_id": learner_id}).all()
-        return {r.element_id: ElementState(r.element_id, r.element_type, r.status, r.state, _utc(r.updated_at)) for r in rows}
+        return {r.element_id: ElementState(r.element_id, r.element_type, r.status, scrub(r.state), _utc(r.updated_at)) for r in rows}
 
     def attempts(self, learner_id: str, element_id: str | None = None) -> list[Attempt]:
         """A learner's attempts, oldest first (optionally for one element)."""
@@ -249,7 +255,7 @@ class ProgressStore:
             query = query.where(t.c.element_id == element_id)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [Attempt(r.element_id, r.element_type, r.kind, r.payload, _utc(r.created_at), r.id) for r in rows]
+        return [Attempt(r.element_id, r.element_type, r.kind, scrub(r.payload), _utc(r.created_at), r.id) for r in rows]
 
     def learner_exists(self, learner_id: str) -> bool:
         with self.engine.connect() as conn:
@@ -291,8 +297,9 @@ class ProgressStore:
             row = conn.execute(
                 sa.select(t.c.state).where(t.c.learner_id == learner_id, t.c.element_id == element_id)
             ).first()
-            result = change(row.state if row is not None else None)
-            values = dict(element_type=element_type, status=result.status, state=result.state, updated_at=now)
+            result = change(scrub(row.state) if row is not None else None)
+            state = scrub(result.state)
+            values = dict(element_type=element_type, status=result.status, state=state, updated_at=now)
             conn.execute(
                 self._insert(t)
                 .values(learner_id=learner_id, element_id=element_id, **values)
@@ -307,13 +314,13 @@ class ProgressStore:
                             element_id=element_id,
                             element_type=element_type,
                             kind=kind,
-                            payload=payload,
+                            payload=scrub(payload),
                             created_at=now,
                         )
                         for kind, payload in result.attempts
                     ],
                 )
-        return ElementState(element_id, element_type, result.status, result.state, now)
+        return ElementState(element_id, element_type, result.status, state, now)
 
     def replace(self, learner_id: str, states: Iterable[ElementState], attempts: Iterable[Attempt]) -> None:
         """Replace all of a learner's progress with the given states and attempts, atomically."""
@@ -331,7 +338,7 @@ class ProgressStore:
                             element_id=s.element_id,
                             element_type=s.element_type,
                             status=s.status,
-                            state=s.state,
+                            state=scrub(s.state),
                             updated_at=s.updated_at,
                         )
                         for s in states
@@ -346,7 +353,7 @@ class ProgressStore:
                             element_id=a.element_id,
                             element_type=a.element_type,
                             kind=a.kind,
-                            payload=a.payload,
+                            payload=scrub(a.payload),
                             created_at=a.created_at,
                         )
                         for a in attempts

@@ -14,6 +14,9 @@
 the JSON path of the first problem (e.g. `elements[2].state.chosen must be an integer in 1..4,
 got 7`). Elements the current course does not have are kept (a newer or older course version may
 have them) but must still be well formed; an element the course has must have the course's type.
+The file must be UTF-8 JSON without NaN or Infinity, nested at most `texthygiene.MAX_DEPTH` levels,
+with no U+0000 or lone surrogate in any text (`texthygiene.loads_strict`), and `version` must be the
+integer 1 (not 1.0 or true).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 from .content import Course
 from .progress import ATTEMPT_KINDS, AVAILABLE_TYPES, validate_state
 from .store import Attempt, ElementState
+from .texthygiene import JsonProblem, loads_strict
 
 __all__ = ["FORMAT", "VERSION", "ImportFileError", "ImportPlan", "export_progress", "parse_import"]
 
@@ -75,9 +79,11 @@ def _time(value: Any, where: str) -> datetime:
         raise ImportFileError(f"{where} must be an ISO 8601 date-time string, got {value!r:.60}")
     try:
         parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
     except ValueError:
         raise ImportFileError(f"{where} must be an ISO 8601 date-time like 2025-01-31T12:00:00+00:00, got {value!r:.60}") from None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is after the last representable UTC time
+        raise ImportFileError(f"{where} must be a date-time between years 1 and 9999 in UTC, got {value!r:.60}") from None
 
 
 def _keys(obj: Any, where: str, required: tuple[str, ...]) -> dict[str, Any]:
@@ -112,16 +118,18 @@ def parse_import(raw: bytes, course: Course) -> ImportPlan:
     if not raw.strip():
         raise ImportFileError("the file is empty: choose a progress file exported from this course")
     try:
-        data = json.loads(raw.decode("utf-8"))
+        raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ImportFileError("the file is not UTF-8 text: choose the .json file the export gave you") from None
-    except json.JSONDecodeError as exc:
-        raise ImportFileError(f"the file is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    try:
+        data = loads_strict(raw)
+    except JsonProblem as exc:
+        raise ImportFileError(f"{exc.where or 'the file'} {exc.message}") from None
     if not isinstance(data, dict):
         raise ImportFileError(f"the file must hold a JSON object with format {FORMAT!r}, got a {type(data).__name__}")
     if data.get("format") != FORMAT:
         raise ImportFileError(f"format must be {FORMAT!r}, got {data.get('format')!r:.60}: this is not a straightline progress file")
-    if data.get("version") != VERSION:
+    if type(data.get("version")) is not int or data["version"] != VERSION:
         raise ImportFileError(f"version must be {VERSION} (the version this app reads), got {data.get('version')!r:.60}")
     _keys(data, "the file", ("format", "version", "exported_at", "elements", "attempts"))
     _time(data["exported_at"], "exported_at")

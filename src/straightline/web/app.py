@@ -26,9 +26,11 @@ from .headers import SecurityHeadersMiddleware
 from .hosts import HostMiddleware
 from .identity import LearnerCookies, LearnerMiddleware
 from .limits import BodyLimitMiddleware
+from .openapi import document_errors
 from .render import STATIC_DIR, Renderer
 from .responses import error_response
 from .settings import Settings
+from .textcheck import TextHygieneMiddleware
 
 __all__ = ["AppContext", "create_app"]
 
@@ -119,6 +121,7 @@ def create_app(settings: Settings, *, course: Course | None = None) -> FastAPI:
     )
     app.state.ctx = ctx
     app.state.sims = sims
+    document_errors(app)
 
     from .routes import buildit, elements, health, pages, sims as sim_routes, transfer
 
@@ -165,6 +168,7 @@ def create_app(settings: Settings, *, course: Course | None = None) -> FastAPI:
         )
 
     app.add_middleware(LearnerMiddleware, cookies=ctx.cookies)
+    app.add_middleware(TextHygieneMiddleware, refuse=lambda scope, field, message: error_response(Request(scope), ctx, 422, message, field=field))
     app.add_middleware(BodyLimitMiddleware, limit_for=settings.body_limit_for, too_large=too_large)
     app.add_middleware(SecurityHeadersMiddleware)
     from .hosts import host_middleware_options

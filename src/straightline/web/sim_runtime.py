@@ -6,7 +6,15 @@
   them. Loaded models are shared by every app in the process (tests build many apps).
 - A simulation runs in a small dedicated thread pool (one worker per core), never on the event
   loop and never in the pool the other routes use. Identical requests in flight share one
-  computation.
+  computation. Waiting computations run in fair order: first by how many computations their client
+  address already had under way when they came (a client's first request goes before another's
+  fifth), then cheapest first (by `course/simcost.py`'s estimate), so a learner's request is not
+  stuck behind one client's heavy ones.
+- Admission is bounded (`SimLimits`): a client address may have `per_client` computations of its
+  own under way (more: `Busy` with status 429), and all clients together at most `queued_s`
+  estimated seconds of work queued or running (more: `Busy` with status 503, except for a light
+  request, which runs first anyway); both carry a Retry-After. Cached results and requests that
+  join an identical computation are always served.
 - Results are deterministic given their parameters (the seed is one of them), so they are cached
   as finished JSON bytes plus their gzip form, within a byte budget (LRU).
 - After loading, the thread computes the course's own simulations at their chapter parameters,
@@ -16,6 +24,9 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
+import math
 import gzip
 import hashlib
 import json
@@ -23,16 +34,17 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..course.simcost import MAX_COST_S, estimate
 from ..course.simparams import PARAMS, SimParams
 
-__all__ = ["SimResult", "SimRuntime", "NotReady", "course_warmups"]
+__all__ = ["Busy", "SimLimits", "SimResult", "SimRuntime", "NotReady", "course_warmups"]
 
 log = logging.getLogger("straightline.web.sims")
 
@@ -41,6 +53,32 @@ MIB = 1024 * 1024
 
 class NotReady(RuntimeError):
     """The models are not loaded (yet, or at all); the message says which."""
+
+
+class Busy(RuntimeError):
+    """A computation refused for load: `status` 429 (this client's own limit) or 503 (the server's
+    queue is full); `retry_after_s` says when to try again."""
+
+    def __init__(self, message: str, status: int, retry_after_s: int):
+        super().__init__(message)
+        self.status, self.retry_after_s = status, retry_after_s
+
+
+@dataclass(frozen=True)
+class SimLimits:
+    per_client: int = 16  # computations of one client address under way at once (a page asks for several)
+    queued_s: float = 20.0  # estimated seconds of work queued or running, all clients together
+    light_s: float = 0.5  # a request estimated under this is never refused for the queue (it runs first)
+
+
+@dataclass(frozen=True)
+class _Job:
+    key: tuple[str, str]
+    name: str
+    params: SimParams
+    future: Future
+    cost_s: float
+    client: str | None
 
 
 @dataclass(frozen=True)
@@ -96,19 +134,27 @@ class _Engine:
         # the bytes cache below is the cache that matters; the toolkit's own keeps a few dicts
         self.sims = Simulations(models, cache_size=8)
         self.load_seconds = time.perf_counter() - started
+        self.workers = workers
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sims")
         self._lock = threading.Lock()
         self._cache = _ByteLRU(cache_bytes)
         self._inflight: dict[tuple[str, str], Future] = {}
+        self._waiting: list[tuple[int, float, int, _Job]] = []  # a heap: (client's rank, cost, order, job)
+        self._order = itertools.count()
+        self.pending_s = 0.0  # estimated seconds of work queued or running
+        self._by_client: Counter[str] = Counter()
 
     def cached(self, name: str, params: SimParams) -> SimResult | None:
         with self._lock:
             return self._cache.get((name, params.model_dump_json()))
 
-    def submit(self, name: str, params: SimParams, *, inline: bool = False) -> Future:
+    def submit(
+        self, name: str, params: SimParams, *, inline: bool = False, client: str | None = None, limits: SimLimits | None = None
+    ) -> Future:
         """A future of the result; identical requests in flight share one computation.
 
-        `inline` computes in the calling thread (the warm-up) instead of the pool."""
+        `inline` computes in the calling thread (the warm-up) instead of the pool. With `limits`, a
+        new computation is admitted only within them (else `Busy`), counted against `client`."""
         key = (name, params.model_dump_json())
         with self._lock:
             hit = self._cache.get(key)
@@ -119,28 +165,59 @@ class _Engine:
             running = self._inflight.get(key)
             if running is not None:
                 return running
-            future = Future()
-            self._inflight[key] = future
+            cost = estimate(name, params).seconds
+            if limits is not None:
+                self._admit(cost, client, limits)
+            job = _Job(key, name, params, Future(), cost, client)
+            self._inflight[key] = job.future
+            self.pending_s += cost
+            self._by_client[client or ""] += 1
+            if not inline:
+                rank = self._by_client[client or ""] - 1  # this client's computations under way before it
+                heapq.heappush(self._waiting, (rank, cost, next(self._order), job))
         if inline:
-            self._compute(key, name, params, future)
+            self._compute(job)
         else:
-            self.executor.submit(self._compute, key, name, params, future)
-        return future
+            self.executor.submit(self._run_next)
+        return job.future
 
-    def _compute(self, key: tuple[str, str], name: str, params: SimParams, future: Future) -> None:
+    def _admit(self, cost: float, client: str | None, limits: SimLimits) -> None:
+        if client is not None and self._by_client[client] >= limits.per_client:
+            raise Busy(
+                f"you already have {limits.per_client} simulations computing; wait for them to finish",
+                429, max(1, math.ceil(cost)),
+            )
+        if cost >= limits.light_s and self.pending_s > 0 and self.pending_s + cost > limits.queued_s:
+            raise Busy(
+                f"the server has about {self.pending_s:.0f} s of simulations queued; try again shortly",
+                503, max(1, math.ceil(self.pending_s / self.workers)),
+            )
+
+    def _run_next(self) -> None:
+        """One pool task per queued job; each runs the first job in fair order when it starts."""
+        with self._lock:
+            *_, job = heapq.heappop(self._waiting)
+        self._compute(job)
+
+    def _compute(self, job: _Job) -> None:
+        value: SimResult | None = None
         try:
             started = time.perf_counter()
-            result = self.sims.run(name, params)
+            result = self.sims.run(job.name, job.params)
             value = _finish(result, (time.perf_counter() - started) * 1000)
         except BaseException as exc:  # the waiting request reports it
+            job.future.set_exception(exc)
+        finally:
             with self._lock:
-                self._inflight.pop(key, None)
-            future.set_exception(exc)
-            return
-        with self._lock:
-            self._cache.put(key, value)
-            self._inflight.pop(key, None)
-        future.set_result(value)
+                if value is not None:
+                    self._cache.put(job.key, value)
+                self._inflight.pop(job.key, None)
+                self.pending_s = max(0.0, self.pending_s - job.cost_s)
+                self._by_client[job.client or ""] -= 1
+                if self._by_client[job.client or ""] <= 0:
+                    del self._by_client[job.client or ""]
+        if value is not None:
+            job.future.set_result(value)
 
 
 _ENGINES: dict[str, _Engine] = {}
@@ -195,6 +272,7 @@ class SimRuntime:
         torch_threads: int | None = 1,
         warmups: Iterable[tuple[str, dict[str, Any]]] = (),
         prestart_live: bool = False,
+        limits: SimLimits = SimLimits(),
     ):
         self.weights_dir = weights_dir
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
@@ -203,6 +281,8 @@ class SimRuntime:
         self.torch_threads = torch_threads
         self.warmups = list(warmups)
         self.prestart_live = prestart_live
+        self.limits = limits
+        self.max_cost_s = MAX_COST_S  # a request estimated above this is refused (422)
         self.engine: _Engine | None = None
         self.live = None  # LiveTraining, once loaded
         self.error: str | None = None
@@ -311,9 +391,10 @@ class SimRuntime:
 
     # --- work ----------------------------------------------------------------------------------
 
-    async def result(self, name: str, params: SimParams) -> SimResult:
+    async def result(self, name: str, params: SimParams, client: str | None = None) -> SimResult:
+        """The result, from the cache or computed within `limits` for `client` (raises Busy)."""
         await self.wait_ready()
         hit = self.engine.cached(name, params)
         if hit is not None:
             return hit
-        return await asyncio.wrap_future(self.engine.submit(name, params))
+        return await asyncio.wrap_future(self.engine.submit(name, params, client=client, limits=self.limits))

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from ...course.content import Element
 from ...course.progress import InputError, apply, chapter_progress, describe, locks
@@ -22,15 +23,45 @@ from . import chapter_of, context, learner_id, same_origin
 
 router = APIRouter(tags=["elements"], dependencies=[Depends(same_origin)])
 Ctx = Annotated[AppContext, Depends(context)]
-Text = Annotated[str | None, Form()]
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "saved: the element's new state (Accept: application/json) or its new HTML (X-Straightline-Fragment: 1)",
+        "content": {"application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}}},
+    },
     303: {"description": "saved; redirect back to the element in its chapter (plain form posts)"},
+    400: {"description": "the form body does not parse"},
     404: {"description": "no such element, or it is not of this route's type"},
     409: {"description": "not possible yet (locked element, hint out of order, rating before answering)"},
     413: {"description": "request body over 64 KiB"},
-    422: {"description": "a field is missing or not accepted; the message names it"},
+    422: {"description": "a field is missing or not accepted (or holds NUL or text that is not UTF-8); the message names it"},
 }
+
+#: each route's form fields and what they accept (all required); documented as its request body
+_FIELDS: dict[str, dict[str, dict[str, Any]]] = {
+    "check": {"option": {"type": "string", "description": "the option chosen, 1..4"}},
+    "checkpoint": {"answer": {"type": "string", "description": "your answer in your own words (at least min_words words)"}},
+    "checkpoint/rating": {"rating": {"type": "string", "enum": ["got", "partly", "missed"]}},
+    "derivation": {"reveal": {"type": "string", "enum": ["hint-1", "hint-2", "hint-3", "solution"]}},
+    "adversarial": {"answer": {"type": "string", "description": "your explanation (at least 8 words)"}},
+    "design": {
+        "question": {"type": "string", "description": "the question answered, 1..4"},
+        "answer": {"type": "string", "description": "your answer (at least 5 words)"},
+    },
+}
+
+
+def _form_body(route: str) -> dict[str, Any]:
+    schema = {"type": "object", "properties": _FIELDS[route], "required": list(_FIELDS[route])}
+    content = {kind: {"schema": schema} for kind in ("application/x-www-form-urlencoded", "multipart/form-data")}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+async def _post(request: Request, ctx: AppContext, element_id: str, route: str) -> Response:
+    """Read the route's form fields (an empty field counts as missing) and act on a worker thread."""
+    form = await request.form() if route in _FIELDS else {}
+    fields = {name: (form.get(name) or None) for name in _FIELDS.get(route, {})}
+    return await run_in_threadpool(_act, request, ctx, element_id, route, fields)
 
 
 def _element(ctx: AppContext, element_id: str, element_type: str, action: str) -> Element:
@@ -112,54 +143,66 @@ _ROUTES = {
 }
 
 
-@router.post("/elements/{element_id}/check", responses=_RESPONSES, summary="Answer a check: option 1..4")
-def answer_check(element_id: str, request: Request, ctx: Ctx, option: Text = None) -> Response:
-    return _act(request, ctx, element_id, "check", {"option": option})
+
+
+@router.post(
+    "/elements/{element_id}/check",
+    responses=_RESPONSES,
+    summary="Answer a check: option 1..4",
+    openapi_extra=_form_body("check"),
+)
+async def answer_check(element_id: str, request: Request, ctx: Ctx) -> Response:
+    return await _post(request, ctx, element_id, "check")
 
 
 @router.post(
     "/elements/{element_id}/checkpoint",
     responses=_RESPONSES,
     summary="Answer a checkpoint in free text (at least min_words words); clears the gate",
+    openapi_extra=_form_body("checkpoint"),
 )
-def answer_checkpoint(element_id: str, request: Request, ctx: Ctx, answer: Text = None) -> Response:
-    return _act(request, ctx, element_id, "checkpoint", {"answer": answer})
+async def answer_checkpoint(element_id: str, request: Request, ctx: Ctx) -> Response:
+    return await _post(request, ctx, element_id, "checkpoint")
 
 
 @router.post(
     "/elements/{element_id}/checkpoint/rating",
     responses=_RESPONSES,
     summary="Rate your checkpoint answer against the model answer: got, partly or missed",
+    openapi_extra=_form_body("checkpoint/rating"),
 )
-def rate_checkpoint(element_id: str, request: Request, ctx: Ctx, rating: Text = None) -> Response:
-    return _act(request, ctx, element_id, "checkpoint/rating", {"rating": rating})
+async def rate_checkpoint(element_id: str, request: Request, ctx: Ctx) -> Response:
+    return await _post(request, ctx, element_id, "checkpoint/rating")
 
 
 @router.post(
     "/elements/{element_id}/derivation",
     responses=_RESPONSES,
     summary="Reveal the next hint (hint-1, hint-2, hint-3, in order) or the full derivation (solution)",
+    openapi_extra=_form_body("derivation"),
 )
-def reveal_derivation(element_id: str, request: Request, ctx: Ctx, reveal: Text = None) -> Response:
-    return _act(request, ctx, element_id, "derivation", {"reveal": reveal})
+async def reveal_derivation(element_id: str, request: Request, ctx: Ctx) -> Response:
+    return await _post(request, ctx, element_id, "derivation")
 
 
 @router.post(
     "/elements/{element_id}/adversarial",
     responses=_RESPONSES,
     summary="Commit to an explanation of the scenario (at least 8 words); reveals the explanation",
+    openapi_extra=_form_body("adversarial"),
 )
-def answer_adversarial(element_id: str, request: Request, ctx: Ctx, answer: Text = None) -> Response:
-    return _act(request, ctx, element_id, "adversarial", {"answer": answer})
+async def answer_adversarial(element_id: str, request: Request, ctx: Ctx) -> Response:
+    return await _post(request, ctx, element_id, "adversarial")
 
 
 @router.post(
     "/elements/{element_id}/design",
     responses=_RESPONSES,
     summary="Answer design question 1..4 (at least 5 words); reveals that question's reference answer",
+    openapi_extra=_form_body("design"),
 )
-def answer_design(element_id: str, request: Request, ctx: Ctx, question: Text = None, answer: Text = None) -> Response:
-    return _act(request, ctx, element_id, "design", {"question": question, "answer": answer})
+async def answer_design(element_id: str, request: Request, ctx: Ctx) -> Response:
+    return await _post(request, ctx, element_id, "design")
 
 
 @router.post(
@@ -167,5 +210,5 @@ def answer_design(element_id: str, request: Request, ctx: Ctx, question: Text = 
     responses=_RESPONSES,
     summary="Reveal the reference design (after all four questions are answered)",
 )
-def reveal_design(element_id: str, request: Request, ctx: Ctx) -> Response:
-    return _act(request, ctx, element_id, "design/reveal", {})
+async def reveal_design(element_id: str, request: Request, ctx: Ctx) -> Response:
+    return await _post(request, ctx, element_id, "design/reveal")

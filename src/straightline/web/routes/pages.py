@@ -26,7 +26,12 @@ async def home(request: Request, ctx: Ctx) -> HTMLResponse:
     return HTMLResponse(ctx.renderer.home(await learner_states(ctx, learner_id(request))))
 
 
-@router.get("/chapters/{slug}", response_class=HTMLResponse, summary="A chapter with the learner's state merged in")
+@router.get(
+    "/chapters/{slug}",
+    response_class=HTMLResponse,
+    summary="A chapter with the learner's state merged in",
+    responses={404: {"description": "no chapter with this slug"}},
+)
 async def chapter_page(slug: str, request: Request, ctx: Ctx) -> HTMLResponse:
     chapter = ctx.course.chapter(slug)
     if chapter is None:
@@ -39,7 +44,14 @@ async def chapter_page(slug: str, request: Request, ctx: Ctx) -> HTMLResponse:
     "/elements/{element_id}",
     summary="One element: its HTML fragment (X-Straightline-Fragment: 1), its state (Accept: application/json), "
     "or a redirect to it in its chapter",
-    responses={303: {"description": "redirect to the element in its chapter"}},
+    responses={
+        200: {
+            "description": "the element's state (Accept: application/json) or its HTML (X-Straightline-Fragment: 1)",
+            "content": {"application/json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}}},
+        },
+        303: {"description": "redirect to the element in its chapter"},
+        404: {"description": "no element with this id"},
+    },
 )
 async def element(element_id: str, request: Request, ctx: Ctx) -> Response:
     el = ctx.course.elements.get(element_id)

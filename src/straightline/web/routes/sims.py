@@ -2,8 +2,12 @@
 
 Every simulation's query parameters are its parameter model's fields (`course/simparams.py`),
 listed with their ranges in the OpenAPI schema. A parameter out of range, of the wrong type, given
-twice or unknown is answered 422 with a JSON error naming it and what it accepts. Results are
-deterministic given the parameters, so they carry an ETag and may be cached by the browser.
+twice or unknown is answered 422 with a JSON error naming it and what it accepts, and so is a
+request whose estimated cost (`course/simcost.py`) is over the cap. Results are deterministic given
+the parameters, so they carry an ETag and may be cached by the browser. A computation beyond the
+per-client or the server-wide limit (`web/sim_runtime.py`) is answered 429 or 503 with Retry-After,
+and a request a page on another site makes (`Sec-Fetch-Site: cross-site`, as an `<img>` tag sends)
+403, before anything is computed.
 
 Live training: `POST /api/sims/live-training` starts a job for the learner in the cookie (one per
 learner; 429 at the global cap) and answers its id; `GET .../{job}/events` streams Server-Sent
@@ -26,9 +30,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from ...course.simcost import MAX_COST_S, estimate, over_limit
 from ...course.simparams import PARAMS, SIM_SUMMARIES, LiveParams, SimParams, describe_accepted
+from ...course.texthygiene import JsonProblem, loads_strict
 from ..responses import error_response
-from ..sim_runtime import NotReady, SimResult, SimRuntime
+from ..sim_runtime import Busy, NotReady, SimResult, SimRuntime
 from . import learner_id, same_origin
 
 __all__ = ["router", "InputProblem", "parse_query", "parse_live_body"]
@@ -98,10 +104,12 @@ def parse_query(model: type[SimParams], query: QueryParams) -> SimParams:
 
 
 def parse_live_body(raw: bytes) -> LiveParams:
+    """The live-training parameters from a JSON body (an empty body takes every default)."""
     try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise InputProblem("body", "the body must be a JSON object of live-training parameters", "a JSON object") from None
+        data = loads_strict(raw if raw.strip() else b"{}")
+    except JsonProblem as exc:
+        field = exc.where or "body"
+        raise InputProblem(field, f"the body {exc.message}" if not exc.where else f"field {field!r} {exc.message}", "a JSON object") from None
     if not isinstance(data, dict):
         raise InputProblem("body", "the body must be a JSON object of live-training parameters", "a JSON object")
     try:
@@ -137,6 +145,21 @@ def _unavailable(request: Request, exc: NotReady) -> Response:
     return error_response(request, None, 503, f"Simulations are unavailable: {exc}.", headers={"retry-after": "5"})
 
 
+def _busy(request: Request, exc: Busy) -> Response:
+    return error_response(request, None, exc.status, f"Simulations are busy: {exc}.", headers={"retry-after": str(exc.retry_after_s)})
+
+
+def _cross_site(request: Request) -> Response | None:
+    """403 for a request a page on another site made (an <img> or <script> tag pointing here)."""
+    if request.headers.get("sec-fetch-site") != "cross-site":
+        return None
+    return error_response(request, None, 403, "Simulations answer only this site's own pages (Sec-Fetch-Site: cross-site).")
+
+
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client is not None else None
+
+
 # --- one GET route per simulation ------------------------------------------------------------------
 
 def _openapi_parameters(model: type[SimParams]) -> list[dict[str, Any]]:
@@ -165,21 +188,35 @@ _SIM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"application/json": {"schema": {"type": "object"}}},
     },
     304: {"description": "not modified (If-None-Match)"},
-    422: {"description": "a parameter is unknown, given twice, of the wrong type or out of range; the message names it"},
-    503: {"description": "the simulation models could not be loaded"},
+    403: {"description": "requested by a page on another site (Sec-Fetch-Site: cross-site)"},
+    422: {
+        "description": "a parameter is unknown, given twice, of the wrong type or out of range, holds text that is "
+        f"not UTF-8 or has NUL, or the request would cost more than {MAX_COST_S:.0f} s; the message names the parameters"
+    },
+    429: {"description": "this client already has its limit of simulations computing (Retry-After)"},
+    503: {"description": "the simulation models could not be loaded, or the server's queue is full (Retry-After)"},
 }
 
 
 def _sim_route(name: str, model: type[SimParams]):
     async def run_simulation(request: Request) -> Response:
+        refused = _cross_site(request)
+        if refused is not None:
+            return refused
         try:
             params = parse_query(model, request.query_params)
+            cap = runtime(request).max_cost_s
+            too_dear = over_limit(name, params, cap)
+            if too_dear:
+                raise InputProblem(", ".join(estimate(name, params).drivers), too_dear, f"at most {cap:.1f} s per request")
         except InputProblem as problem:
             return _refuse(request, problem)
         try:
-            result = await runtime(request).result(name, params)
+            result = await runtime(request).result(name, params, client=_client(request))
         except NotReady as exc:
             return _unavailable(request, exc)
+        except Busy as exc:
+            return _busy(request, exc)
         return _send(request, result)
 
     run_simulation.__name__ = "sim_" + name.replace("-", "_")
@@ -214,7 +251,7 @@ def _job_json(job) -> dict[str, Any]:
 
 _LIVE_BODY = {
     "requestBody": {
-        "required": True,
+        "required": False,  # an empty body trains with every default
         "content": {"application/json": {"schema": LiveParams.model_json_schema()}},
     }
 }
@@ -223,12 +260,16 @@ _LIVE_BODY = {
 @router.post(
     "/live-training",
     summary="Start training a 2-D model for this learner (cancels the learner's previous job)",
-    description="The body is the live-training parameters. Answers the job (201); read its snapshots "
-    "from `events`. At most one job per learner and a global cap on concurrent jobs.",
+    description="The body is the live-training parameters (optional: an empty body takes every default). "
+    "Answers the job (201); read its snapshots from `events`. At most one job per learner and a global cap on "
+    "concurrent jobs.",
     status_code=201,
     responses={
         201: {"description": "started: the job's id, state and events URL"},
-        422: {"description": "a field is missing, unknown or out of range; the message names it"},
+        403: {"description": "sent by a page on another site"},
+        413: {"description": "body over 64 KiB"},
+        422: {"description": "a field is unknown, out of range or not accepted text, or the body is not a JSON object "
+              "(or nested too deeply); the message names it"},
         429: {"description": "the global cap on concurrent jobs is reached; retry after the Retry-After seconds"},
         503: {"description": "the simulation models could not be loaded"},
     },
@@ -263,7 +304,10 @@ def _job_or_404(request: Request, job_id: str):
     return job, None
 
 
-_JOB_RESPONSES: dict[int | str, dict[str, Any]] = {404: {"description": "no such job for this learner"}}
+_JOB_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such job for this learner"},
+    422: {"description": "a query parameter holds text that is not UTF-8 or has NUL"},
+}
 
 
 @router.get("/live-training/{job_id}", summary="A live-training job's state", responses=_JOB_RESPONSES)

@@ -274,7 +274,16 @@ export class Player {
   async fetchData(query, signal) {
     const key = query.toString();
     if (this.cache.has(key)) return this.cache.get(key);
-    const response = await fetch(`/api/sims/${this.name}?${key}`, { headers: { Accept: "application/json" }, signal, credentials: "same-origin" });
+    let response;
+    for (let tries = 0; ; tries++) {
+      response = await fetch(`/api/sims/${this.name}?${key}`, { headers: { Accept: "application/json" }, signal, credentials: "same-origin" });
+      // busy (429: this browser's own limit; 503: the server's queue): wait as told, a few times
+      const wait = Number(response.headers.get("Retry-After"));
+      if (![429, 503].includes(response.status) || !(wait > 0 && wait <= 15) || tries >= 3) break;
+      this.showStatus(`The server is busy; trying again in ${wait} s…`);
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+      if (signal?.aborted) throw new DOMException("aborted", "AbortError");
+    }
     let body;
     try { body = await response.json(); } catch { body = null; }
     if (!response.ok) throw new Error(body?.error?.message || `the server answered ${response.status}`);

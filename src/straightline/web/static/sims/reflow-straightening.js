@@ -11,7 +11,7 @@ export default {
   label: "Trajectories of a flow model and of its reflowed versions, round 0 to 3",
   controls: [
     { type: "range", name: "round", label: "Reflow round", min: 0, max: 3, step: 1 },
-    c.steps("Euler steps", 100),
+    c.steps("Euler steps", 50),
     c.seed(),
   ],
   defaults: { round: 0, steps: 40, seed: 0 },
