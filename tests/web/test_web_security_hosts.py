@@ -200,3 +200,19 @@ def test_serving_settings_come_from_the_environment(tmp_path: Path) -> None:
     ]:
         with pytest.raises(ValueError, match=re.escape(message)):
             Settings.from_env({"STRAIGHTLINE_DATA_DIR": str(tmp_path), var: value})
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--allowed-host", "bad host"], "allowed host 'bad host' is not a host name"),
+        (["--allowed-host", "*"], "a bare * is not allowed"),
+        (["--forwarded-allow-ips", "127.0.0.1,nginx"], "forwarded-allow-ips entry 'nginx'"),
+    ],
+)
+def test_serve_refuses_bad_serving_flags_with_status_2(args: list[str], message: str, capsys) -> None:
+    from straightline.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", *args])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
