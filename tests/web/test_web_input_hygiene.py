@@ -183,13 +183,14 @@ def test_an_import_with_two_file_parts_is_refused(client: TestClient, other_clie
 
 def test_grader_output_with_nul_and_surrogates_is_stored_the_same_on_both_stores(app) -> None:
     """Text the learner did not type (a grade's captured output) is kept, with U+FFFD in place of
-    what a store cannot hold, instead of failing the write (PostgreSQL) or every later page (SQLite)."""
+    what a store cannot hold (and null for NaN), instead of failing the write (PostgreSQL) or every
+    later page (SQLite)."""
     from straightline.course.store import Change
 
     store = app.state.ctx.store
-    result = {"status": "failed", "output": "printed \x00 and \udcff", "tests": [{"name": "t\x00"}]}
+    result = {"status": "failed", "output": "printed \x00 and \udcff", "tests": [{"name": "t\x00", "loss": float("nan")}]}
     new = store.update("learner-1", "b-build", "build-it", lambda old: Change({"result": result}, "started", [("submission", {"result": result})]))
-    clean = {"status": "failed", "output": "printed \ufffd and \ufffd", "tests": [{"name": "t\ufffd"}]}
+    clean = {"status": "failed", "output": "printed \ufffd and \ufffd", "tests": [{"name": "t\ufffd", "loss": None}]}
     assert new.state == {"result": clean}
     assert store.states("learner-1")["b-build"].state == {"result": clean}
     assert store.attempts("learner-1")[0].payload == {"result": clean}
