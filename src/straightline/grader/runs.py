@@ -35,11 +35,11 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from . import simkit
+from .inside import simkit
 from .catalog import DEFAULT_EULER_STEPS, EULER_STEPS, SIMULATIONS
 from .protocol import ProtocolError, RunRecord, parse_run_record
 from .settings import GraderSettings
-from .worker_process import RunOutcome
+from .worker_handle import RunOutcome
 
 __all__ = [
     "EULER_STEPS",

@@ -15,7 +15,7 @@ from .exercises import Exercise
 from .protocol import CallRecord, ProtocolError, parse_call_records
 from .results import GradeResult, TestResult
 from .settings import GraderSettings
-from .worker_process import RunOutcome
+from .worker_handle import RunOutcome
 
 __all__ = ["build_result", "infrastructure_result"]
 

@@ -21,7 +21,7 @@ from torch import Tensor
 import straightline
 from straightline.timesteps import inverse_one_minus_t
 
-from ..probes import velocity
+from ..inside.probes import velocity
 from ..protocol import CallRecord
 from .base import Arg, Call, Case, Exercise, close, explain_error, fmt, shape_str
 

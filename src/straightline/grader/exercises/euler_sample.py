@@ -15,7 +15,7 @@ from torch import Tensor
 
 import straightline
 
-from ..probes import velocity
+from ..inside.probes import velocity
 from ..protocol import CallRecord
 from .base import Arg, Call, Case, Exercise, close, explain_error, fmt, shape_str
 

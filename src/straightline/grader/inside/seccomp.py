@@ -36,7 +36,7 @@ One assembler builds three filters, one per `role`:
 
 The program is assembled here by hand (classic BPF, 8 bytes per instruction) so the grader needs
 no libseccomp binding. `filter_program()` returns the bytes bubblewrap reads from the descriptor
-(or that `sandbox_worker.load_filter` hands to the kernel). It imports only the standard library:
+(or that `worker.load_filter` hands to the kernel). It imports only the standard library:
 the fork server's children run it inside the sandbox, next to the worker.
 """
 
