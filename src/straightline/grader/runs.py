@@ -35,8 +35,10 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from .inside import simkit
+from straightline.oracles import toy_mixture
+
 from .catalog import DEFAULT_EULER_STEPS, EULER_STEPS, SIMULATIONS
+from .inside import simkit
 from .protocol import ProtocolError, RunRecord, parse_run_record
 from .settings import GraderSettings
 from .worker_handle import RunOutcome
@@ -54,9 +56,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The toolkit's `two_clusters` dataset as a mixture (straightline/data/toy.py; a test pins it).
-TWO_CLUSTERS: dict[str, Any] = {"means": [[-2.0, 0.0], [2.0, 0.0]], "stds": [0.35, 0.35], "weights": [0.5, 0.5]}
 DATASET = "two_clusters"
+#: the toolkit's `two_clusters` dataset as the mixture the sandbox's simkit rebuilds (JSON)
+TWO_CLUSTERS: dict[str, Any] = {
+    name: getattr(toy_mixture(DATASET), name).tolist() for name in ("means", "stds", "weights")
+}
 PARTICLES = 500
 DATA_POINTS = 1000
 NOISE_SEED = 2024
@@ -134,11 +138,10 @@ _ref_lock = threading.Lock()
 @functools.lru_cache(maxsize=256)
 def _reference_cached(exercise: str, steps: int) -> _Reference:
     import straightline as sl
-    from straightline.oracles import GaussianMixture
 
     mode = simulation_of(exercise)
     if mode == "euler":
-        oracle = GaussianMixture(TWO_CLUSTERS["means"], TWO_CLUSTERS["stds"], TWO_CLUSTERS["weights"])
+        oracle = toy_mixture(DATASET)
         traj = sl.integrate(oracle, _noise().double(), steps=steps, method="euler", keep_path=True)
         path = traj.xs  # [steps + 1, N, 2]
         visited = tuple(path[k, : simkit.MAX_PATH_PARTICLES] for k in range(steps))

@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from ..course.simparams import PARAMS, SimParams
+from ..sizes import MIB
 
 __all__ = ["SimResult", "SimRuntime", "NotReady", "course_warmups"]
 
 log = logging.getLogger("straightline.web.sims")
 
-MIB = 1024 * 1024
 
 
 class NotReady(RuntimeError):
@@ -94,7 +94,7 @@ class _Engine:
         started = time.perf_counter()
         models = shipped.load_shipped(weights_dir)
         # the bytes cache below is the cache that matters; the toolkit's own keeps a few dicts
-        self.sims = Simulations(models, cache_size=8)
+        self.sims = Simulations(models)
         self.load_seconds = time.perf_counter() - started
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sims")
         self._lock = threading.Lock()
