@@ -292,44 +292,81 @@ def _diagnose_x_t(got: Tensor, x_1: Tensor, z: Tensor, t: Tensor, earlier_noise:
     )
 
 
+@dataclass(frozen=True)
+class _Blend:
+    """What the expected loss is made of, for the learner's times: x_t, v = model(x_t, t), u = x_1 - x_0."""
+
+    x_1: Tensor
+    z: Tensor  # x_0, shaped like x_1
+    t: Tensor  # [B]
+    x_t: Tensor
+    v: Tensor
+    u: Tensor
+
+    @property
+    def err2(self) -> Tensor:
+        return (self.v - self.u) ** 2
+
+    @property
+    def per(self) -> Tensor:
+        """[B] each example's mean squared error."""
+        return self.err2.flatten(1).mean(1)
+
+
 def _loss_candidates(
     spec: dict[str, Any], x_1: Tensor, z: Tensor, t: Tensor, eps: float | None, called_eps: float | None
 ) -> list[tuple[Tensor, str]]:
     """Classic wrong losses, each with what to say when the learner's value matches it."""
     tb = _batch_view(t, x_1)
     x_t = (1 - tb) * z + tb * x_1
-    v = velocity(spec, x_t, t)
-    u = x_1 - z
-    err2 = (v - u) ** 2
-    out: list[tuple[Tensor, str]] = []
+    b = _Blend(x_1, z, t, x_t, velocity(spec, x_t, t), x_1 - z)
     if eps is None:
-        out += [
-            (err2.sum(), "It looks summed over every element instead of averaged: use the mean."),
-            (
-                err2.flatten(1).sum(1).mean(),
-                "It looks summed over the data dimensions and averaged over the batch: average over "
-                "every element (batch and data dimensions alike).",
-            ),
-            (
-                err2.flatten(1).mean(1).sum(),
-                "It looks averaged within each example but summed over the batch: average over the batch too.",
-            ),
-            (
-                ((v - (z - x_1)) ** 2).mean(),
-                "Your target points the wrong way: the velocity that carries the noise x_0 (t = 0) to the "
-                "data x_1 (t = 1) is x_1 - x_0, not x_0 - x_1.",
-            ),
-            (((v - x_1) ** 2).mean(), "The target is the difference x_1 - x_0, not x_1 alone."),
-            (((v - x_t) ** 2).mean(), "The target is the velocity x_1 - x_0, not the point x_t."),
-            ((v - u).abs().mean(), "That is the mean absolute error: square the differences."),
-            (err2.mean().sqrt(), "That is the square root of the mean squared error: return the mean squared error itself."),
-            (0.5 * err2.mean(), "It is half the mean squared error: drop the factor 1/2."),
-        ]
-        return out
+        return _plain_mistakes(b)
     w = 1.0 / (1.0 - t + eps)  # [B]
-    wb = _batch_view(w, x_1)
-    per = err2.flatten(1).mean(1)  # [B]
-    out += [
+    out = _weight_mistakes(b, w, eps) + _reduction_mistakes(b, w)
+    if called_eps is not None and called_eps != DEFAULT_EPS:
+        out.append(
+            (
+                (b.per / (1 - t + DEFAULT_EPS)).mean(),
+                f"Your function ignored the eps it was given: it was called with eps={called_eps} but used {DEFAULT_EPS}.",
+            )
+        )
+    out.append(((b.per / (1 - t).clamp_min(1e-12)).mean(), "The weight is missing eps: w(t) = 1 / (1 - t + eps)."))
+    return out
+
+
+def _plain_mistakes(b: _Blend) -> list[tuple[Tensor, str]]:
+    """Wrong unweighted losses: reductions, targets, error measures."""
+    v, u, z, x_1, x_t, err2 = b.v, b.u, b.z, b.x_1, b.x_t, b.err2
+    return [
+        (err2.sum(), "It looks summed over every element instead of averaged: use the mean."),
+        (
+            err2.flatten(1).sum(1).mean(),
+            "It looks summed over the data dimensions and averaged over the batch: average over "
+            "every element (batch and data dimensions alike).",
+        ),
+        (
+            err2.flatten(1).mean(1).sum(),
+            "It looks averaged within each example but summed over the batch: average over the batch too.",
+        ),
+        (
+            ((v - (z - x_1)) ** 2).mean(),
+            "Your target points the wrong way: the velocity that carries the noise x_0 (t = 0) to the "
+            "data x_1 (t = 1) is x_1 - x_0, not x_0 - x_1.",
+        ),
+        (((v - x_1) ** 2).mean(), "The target is the difference x_1 - x_0, not x_1 alone."),
+        (((v - x_t) ** 2).mean(), "The target is the velocity x_1 - x_0, not the point x_t."),
+        ((v - u).abs().mean(), "That is the mean absolute error: square the differences."),
+        (err2.mean().sqrt(), "That is the square root of the mean squared error: return the mean squared error itself."),
+        (0.5 * err2.mean(), "It is half the mean squared error: drop the factor 1/2."),
+    ]
+
+
+def _weight_mistakes(b: _Blend, w: Tensor, eps: float) -> list[tuple[Tensor, str]]:
+    """Wrong weighted losses: the weight missing, misplaced, squared, inverted."""
+    v, u, t, err2, per = b.v, b.u, b.t, b.err2, b.per
+    wb = _batch_view(w, b.x_1)
+    return [
         (
             err2.mean(),
             "It equals the unweighted loss: multiply each example's loss by w(t) = 1 / (1 - t + eps) before averaging.",
@@ -356,6 +393,13 @@ def _loss_candidates(
             (per / (t + eps)).mean(),
             "Your weight grows towards t = 0 (the noise end); w(t) = 1 / (1 - t + eps) grows towards t = 1 (the data end).",
         ),
+    ]
+
+
+def _reduction_mistakes(b: _Blend, w: Tensor) -> list[tuple[Tensor, str]]:
+    """Wrong weighted losses: the wrong sums and means, the target reversed."""
+    v, z, x_1, err2, per = b.v, b.z, b.x_1, b.err2, b.per
+    return [
         (
             (w * per).sum(),
             "The weighted per-example losses are summed over the batch: return their mean.",
@@ -377,15 +421,6 @@ def _loss_candidates(
             "The mean weight multiplies the mean loss: each example's loss must be multiplied by its own weight before averaging.",
         ),
     ]
-    if called_eps is not None and called_eps != DEFAULT_EPS:
-        out.append(
-            (
-                (per / (1 - t + DEFAULT_EPS)).mean(),
-                f"Your function ignored the eps it was given: it was called with eps={called_eps} but used {DEFAULT_EPS}.",
-            )
-        )
-    out.append(((per / (1 - t).clamp_min(1e-12)).mean(), "The weight is missing eps: w(t) = 1 / (1 - t + eps)."))
-    return out
 
 
 def _check_noise_default(got_x_t: Tensor, x_1: Tensor, t: Tensor) -> tuple[Tensor | None, str | None]:
