@@ -544,7 +544,7 @@ def memory_section() -> str:
     def total(name: str, parts: list[dict[str, int]]) -> None:
         add(name, {k: sum(p[k] for p in parts) for k in ("rss", "pss", "private")})
 
-    with Grader(GraderSettings(warm_workers=2)) as grader:
+    with Grader(GraderSettings(warm_workers=2, fork_server=False)) as grader:
         wait_for_warm_pool(grader)
         idle = [_smaps(_pid_of(w.result().sandbox.tag, False)) for w in grader._pool._slots]
         for m in idle:

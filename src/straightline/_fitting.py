@@ -15,14 +15,13 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import check_positive_int
+from .solvers import Velocity
 from .training import TrainResult, check_train_args, optimise
 
-__all__ = ["FitResult", "check_fit_args", "check_labels", "conditioned", "fit", "noise_spec", "tail_mean"]
-
-Velocity = Callable[[Tensor, Tensor], Tensor]
+__all__ = ["check_fit_args", "check_labels", "conditioned", "fit", "noise_spec", "tail_mean"]
 
 
-FitResult = TrainResult  # model, ema_model (the model itself when ema is off), losses, seconds
+
 
 
 def check_fit_args(*, train_steps: object, batch_size: object, lr: object, ema: object) -> None:
@@ -86,7 +85,7 @@ def fit(
     seed: int,
     progress: bool,
     desc: str,
-) -> FitResult:
+) -> TrainResult:
     """Minimise loss_fn(model, idx) over minibatches idx [B] of the rows 0..n-1 (shuffled epochs).
 
     Trains `model` in place (through `training.optimise`, the loop under `train`) and returns it

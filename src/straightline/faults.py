@@ -20,9 +20,10 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from .solvers import Velocity
+
 __all__ = ["Fault", "FAULTS", "fault_names", "apply_faults"]
 
-Velocity = Callable[[Tensor, Tensor], Tensor]
 
 
 @dataclass(frozen=True)

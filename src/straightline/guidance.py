@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from .solvers import integrate
 from .training import TrainResult, train
 
-__all__ = ["guided_velocity", "guided_eps", "train_guided", "sample_guided", "null_labels"]
+__all__ = ["guided_velocity", "guided_eps", "train_guided", "sample_guided"]
 
 ConditionalModel = Callable[..., Tensor]  # model(x [B, ...], t [B], y [B] | None) -> [B, ...]
 
@@ -67,11 +67,6 @@ def _check_w(w: float) -> float:
     if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
         raise ValueError(f"guidance weight w must be a finite number (0: unconditional, 1: conditional), got {w!r}")
     return float(w)
-
-
-def null_labels(model: nn.Module, batch: int, device: torch.device | str | None = None) -> Tensor:
-    """[batch] labels all equal to the model's null class `model.num_classes`."""
-    return torch.full((batch,), _num_classes(model), dtype=torch.long, device=device)
 
 
 class _Guided:

@@ -8,7 +8,6 @@ holds for the digit Fréchet distance `digit_fd` and its floor `digit_fd_floor` 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 import ot
@@ -18,14 +17,13 @@ from torch import Tensor
 from ._checks import check_positive_int
 from .data import toy
 from .digit_metric import digit_accuracy, digit_fd, digit_fd_floor, digit_features
-from .solvers import integrate
+from .solvers import Velocity, integrate
 
 __all__ = [
     "w2", "w2_floor", "mmd", "path_energy", "npe", "straightness",
     "digit_features", "digit_fd", "digit_fd_floor", "digit_accuracy",
 ]
 
-Velocity = Callable[[Tensor, Tensor], Tensor]
 
 
 def _flat64(x: Tensor) -> np.ndarray:

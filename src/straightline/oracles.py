@@ -16,7 +16,9 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["GaussianMixture"]
+from .data.toy import mixture_parameters
+
+__all__ = ["GaussianMixture", "toy_mixture"]
 
 
 class GaussianMixture:
@@ -76,3 +78,10 @@ class GaussianMixture:
     def __call__(self, x: Tensor, t: Tensor) -> Tensor:
         """The oracle as a velocity field v(x, t), in x's dtype."""
         return self.velocity(x, t).to(x.dtype)
+
+
+def toy_mixture(name: str) -> GaussianMixture:
+    """The toy dataset `name` ("two_clusters" or "8gaussians", `data.toy`) as a GaussianMixture:
+    its exact density, score and marginal velocity, from the same centres and std as its draws."""
+    centres, std = mixture_parameters(name, torch.float64)
+    return GaussianMixture(centres, std)

@@ -49,7 +49,6 @@ __all__ = [
     "geodesic",
     "random_rotations",
     "isotropic_noise",
-    "ROTATION_DATASET_VERSION",
     "ROTATION_MODES",
     "ROTATION_NOISE",
     "rotation_dataset",
@@ -214,7 +213,6 @@ def isotropic_noise(
 
 # The rotation dataset, defined once (version 1): three modes given as rotation vectors, equal
 # weights, each sample a mode times isotropic noise of scale 0.15 rad.
-ROTATION_DATASET_VERSION = 1
 _MODE_VECTORS = torch.tensor(
     [[0.0, 0.0, 0.0], [math.pi / 2, 0.0, 0.0], [0.0, 2.0, 1.0]], dtype=torch.float64
 )  # [3, 3]

@@ -11,10 +11,12 @@ import json
 
 import torch
 
-from straightline.grader import GradeResult, GraderSettings, get_exercise, probes, sandbox_worker
+from straightline.grader import GradeResult, GraderSettings, get_exercise
+from straightline.grader.inside import probes
+from straightline.grader.inside import worker as sandbox_worker
 from straightline.grader.protocol import encode_job
 from straightline.grader.verdict import build_result
-from straightline.grader.worker_process import RecordReader, RunOutcome
+from straightline.grader.worker_handle import RecordReader, RunOutcome
 
 NONCE = "in-process"
 

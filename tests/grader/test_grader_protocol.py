@@ -7,9 +7,10 @@ import struct
 
 import pytest
 
-from straightline.grader import GradeResult, TestResult, seccomp
+from straightline.grader import GradeResult, TestResult
+from straightline.grader.inside import seccomp
 from straightline.grader.protocol import ProtocolError, parse_call_records, parse_line
-from straightline.grader.worker_process import RecordReader, RunOutcome
+from straightline.grader.worker_handle import RecordReader, RunOutcome
 
 NONCE = "abc123"
 
@@ -213,7 +214,7 @@ def test_a_childs_filter_lets_it_reach_only_itself(machine: str) -> None:
 
 
 def test_control_messages_round_trip_and_reject_what_is_not_one() -> None:
-    from straightline.grader import control
+    from straightline.grader.inside import control
 
     data = control.pack(control.SPAWN, 7, seconds=1.5, tag="abc123")
     assert len(data) == control.RECORD.size == 40

@@ -16,9 +16,11 @@ import straightline as sl
 from grader_support import MODES, grader_in_mode, needs_bwrap
 from grader_variants import CFM_CORRECT, EULER_CORRECT, WEIGHTED_CORRECT
 from straightline.data import toy
-from straightline.grader import Grader, GraderSettings, LearnerBusy, probes, runs, sandbox_worker, simkit
+from straightline.grader import Grader, GraderSettings, LearnerBusy, runs
+from straightline.grader.inside import probes, simkit
+from straightline.grader.inside import worker as sandbox_worker
 from straightline.grader.protocol import ProtocolError, encode_job, parse_run_record
-from straightline.grader.worker_process import RecordReader, RunOutcome
+from straightline.grader.worker_handle import RecordReader, RunOutcome
 from straightline.metrics import w2
 from straightline.oracles import GaussianMixture
 

@@ -367,7 +367,7 @@ def test_nothing_outside_tmp_can_be_written(attack_run: AttackRun) -> None:
     output = attack_run.graded["write_files"].result.output
     assert "WROTE" not in output and "tmp ok" in output
     assert not any(p.exists() for p in attack_run.written)
-    probes = Path(straightline.__file__).resolve().parent / "grader" / "probes.py"
+    probes = Path(straightline.__file__).resolve().parent / "grader" / "inside" / "probes.py"
     assert "pwned" not in probes.read_text()
 
 

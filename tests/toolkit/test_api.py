@@ -58,7 +58,7 @@ def test_train_stays_the_function_whatever_is_imported_first():
 
     code = (
         "import straightline.training, straightline.solvers, straightline.checkpoints, straightline.losses;"
-        "import straightline.reflow, straightline.distill, straightline.likelihood;"
+        "import straightline.reflowing, straightline.distilling, straightline.likelihood;"
         "import straightline as sl; import sys;"
         "bad = [n for n in ('train', 'sample', 'integrate', 'save', 'load', 'cfm_loss', 'reflow', 'distill',"
         " 'log_prob', 'reflow_rounds') if not callable(getattr(sl, n))"

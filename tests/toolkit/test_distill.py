@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import straightline as sl
-from straightline.distill import DistillResult, DistillStage, distill
+from straightline.distilling import DistillResult, DistillStage, distill
 
 from flows import StraightGaussian, eval_noise, w2_at  # tests/toolkit/flows.py
 

@@ -9,11 +9,11 @@ import torch
 
 import straightline as sl
 from straightline import metrics
-from straightline.reflow import ReflowRound, reflow, reflow_pairs, reflow_rounds
+from straightline.reflowing import ReflowRound, reflow, reflow_pairs, reflow_rounds
 
 from flows import StraightGaussian, eval_noise, w2_at  # tests/toolkit/flows.py
 
-REFLOW_FILE = Path(sl.__file__).parent / "reflow.py"
+REFLOW_FILE = Path(sl.__file__).parent / "reflowing.py"
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Fixtures for the web app's tests.
 
-- `store_url`: each test runs against SQLite and (under `make test`) PostgreSQL;
+- `store_url` (from tests/conftest.py): each test runs against SQLite and (under `make test`) PostgreSQL;
 - `client`, `other_client`: two learners (separate cookie jars) on an app over the fixture course
   in fixtures/course/ (one element of every type, and a gate);
 - `real_client`: the app over the real course;
@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -24,20 +23,6 @@ from straightline.web.app import create_app
 
 sys.path.insert(0, str(Path(__file__).parent))
 from web_support import FIXTURE_CHAPTERS, ServerProcess, make_settings, start_server  # noqa: E402
-
-
-def _shared(name: str, path: Path):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-_db = _shared("straightline_test_databases", Path(__file__).parents[1] / "course" / "databases.py")
-postgres_database = _db.postgres_database
-store_url = _db.store_url
 
 
 @pytest.fixture(scope="session")

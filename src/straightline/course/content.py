@@ -131,9 +131,6 @@ class Chapter:
     def elements(self) -> list[Element]:
         return [b for b in self.blocks if isinstance(b, Element)]
 
-    @property
-    def interactive_elements(self) -> list[Element]:
-        return [e for e in self.elements if e.interactive]
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["toy", "toy_names", "TOY_VERSION"]
+__all__ = ["toy", "toy_names", "TOY_VERSION", "TOY_MIXTURES", "mixture_parameters"]
 
 TOY_VERSION = 1
 
@@ -43,15 +43,26 @@ def _mixture(centres: Tensor, std: float, n: int, g: Generator) -> Tensor:
     return centres[idx] + std * _randn(n, 2, g)  # [n, 2]
 
 
+#: the toy datasets that are Gaussian mixtures (equal weights); `mixture_parameters` gives them
+TOY_MIXTURES = ("two_clusters", "8gaussians")
+
+
+def mixture_parameters(name: str, dtype: torch.dtype = torch.float32) -> tuple[Tensor, float]:
+    """(centres [K, 2], std of every component) of a mixture dataset; `oracles.toy_mixture` uses them too."""
+    if name == "two_clusters":
+        return torch.tensor([[-2.0, 0.0], [2.0, 0.0]], dtype=dtype), 0.35
+    if name == "8gaussians":
+        angles = torch.arange(8, dtype=dtype) * (math.pi / 4)  # [8]
+        return 2.5 * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1), 0.2  # [8, 2]
+    raise ValueError(f"{name!r} is not a mixture dataset; accepted: {', '.join(TOY_MIXTURES)}")
+
+
 def _two_clusters(n: int, g: Generator) -> Tensor:
-    centres = torch.tensor([[-2.0, 0.0], [2.0, 0.0]])
-    return _mixture(centres, 0.35, n, g)
+    return _mixture(*mixture_parameters("two_clusters"), n, g)
 
 
 def _eight_gaussians(n: int, g: Generator) -> Tensor:
-    angles = torch.arange(8) * (math.pi / 4)
-    centres = 2.5 * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)  # [8, 2]
-    return _mixture(centres, 0.2, n, g)
+    return _mixture(*mixture_parameters("8gaussians"), n, g)
 
 
 def _moons(n: int, g: Generator) -> Tensor:

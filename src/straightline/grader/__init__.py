@@ -6,14 +6,20 @@
     result = await grader.submit(learner_id, "cfm_loss", code)   # a GradeResult
     result.to_dict()                                              # JSON for the progress store
 
-Modules: `exercises` (the exercises, their tests and checks), `sandbox` (what the sandbox sees,
-the bubblewrap command), `seccomp` (the process filters), `sandbox_worker` and `probes` (the code
-that runs inside), `worker` (a worker's record protocol and base class), `sandbox_process` (a
-bubblewrap process and its PID namespace), `worker_process` and `pool` (a sandbox per worker, warm
-pool), `fork_server`, `forked_worker`, `zygote` and `control` (fork-server mode: children of one
-long-lived sandbox), `protocol` (strict parsing of what comes out), `verdict` (the decision),
-`grader` (queue and API), `results`, `report`, `settings`; `runs` and `simkit` ("run it in the simulation": a passing function drives a
-small two-clusters simulation in the same sandbox). The grader uses the toolkit's public API only, never `straightline.web`.
+Two rooms, named by trust:
+
+- `inside/` runs INSIDE the sandbox (standard library and torch only): the worker's entry point
+  `worker`, the fork server's `zygote`, `probes`, the simulation kit `simkit`, the fork server's
+  `control` records and the `seccomp` filter assembler.
+- the rest is the trusted side: `grader` (the service: queue and API), `pool` (warm workers),
+  `sandbox` (what the sandbox sees, the bubblewrap command), `sandbox_process` (a bubblewrap
+  process and its PID namespace), `worker_handle` (a worker's record protocol and base class),
+  `solo_worker` (a worker in a sandbox of its own: the fallback), `fork_server` and
+  `forked_worker` (the default: children of one long-lived sandbox), `protocol` (strict parsing of
+  what comes out), `verdict` with `results` and `report` (the decision), `runs` ("run it in the
+  simulation"), `catalog`, `settings` and `exercises`.
+
+The grader uses the toolkit's public API only, never `straightline.web`.
 """
 
 import importlib as _importlib

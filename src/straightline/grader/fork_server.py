@@ -6,9 +6,9 @@ fresh child forked from it, isolated from it and from every other child, then di
     ...                                      # worker.run(...), worker.close(), as any Worker
     await server.close()                     # kills the zygote's sandbox and every child
 
-`Zygote` is the trusted side of one zygote sandbox (`zygote.py` runs inside it): bubblewrap with
+`ZygoteSandbox` is the trusted side of one zygote sandbox (`inside/zygote.py` runs inside it): bubblewrap with
 the worker's layout, the zygote's seccomp filter and CAP_SYS_ADMIN / CAP_SETPCAP inside its own
-user namespace (`sandbox.zygote_command`), a SOCK_SEQPACKET control socket (`control.py`), and
+user namespace (`sandbox.zygote_command`), a SOCK_SEQPACKET control socket (`inside/control.py`), and
 the children it has forked, by number. It reads the control socket on the grader's loop: STARTED
 and EXITED go to the child's `ForkedWorker`; EOF means the zygote died, and every child it had is
 `lost` (an infrastructure failure: not an attempt).
@@ -32,22 +32,22 @@ import secrets
 import socket
 import subprocess
 
-from . import control, seccomp
+from .inside import control, seccomp
 from .forked_worker import ForkedWorker
 from .sandbox import Availability, sandbox_env, zygote_command
 from .sandbox_process import SandboxProcess, capture_file, close_fd
 from .settings import GraderSettings
-from .worker import InfrastructureError, Worker
-from .worker_process import start_ready_worker
+from .worker_handle import InfrastructureError, Worker
+from .solo_worker import start_ready_worker
 
-__all__ = ["ForkServer", "Zygote"]
+__all__ = ["ForkServer", "ZygoteSandbox"]
 
 log = logging.getLogger(__name__)
 
 LOST = "the grader's sandbox process stopped while your code ran (it restarts by itself)"
 
 
-class Zygote:
+class ZygoteSandbox:
     """One running zygote sandbox, seen from the grader's loop (see the module docstring)."""
 
     def __init__(self, sandbox: SandboxProcess, sock: socket.socket, log_fd: int):
@@ -57,7 +57,7 @@ class Zygote:
         self._reader: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, settings: GraderSettings, availability: Availability) -> "Zygote":
+    async def start(cls, settings: GraderSettings, availability: Availability) -> "ZygoteSandbox":
         """Launch the sandbox and wait until torch is imported; InfrastructureError if it fails."""
         assert availability.bwrap is not None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -193,7 +193,7 @@ class ForkServer:
 
     def __init__(self, settings: GraderSettings, availability: Availability):
         self.settings, self.availability = settings, availability
-        self.zygote: Zygote | None = None
+        self.zygote: ZygoteSandbox | None = None
         self.starts = 0  # zygotes started so far (the first, then one per restart)
         self.unavailable: str | None = None
         if availability.unsafe or not availability.ok:
@@ -203,7 +203,7 @@ class ForkServer:
         elif not hasattr(os, "pidfd_open"):
             self.unavailable = "fork-server mode needs pidfd_open (Linux 5.3 or later)"
         self._proven = False
-        self._starting: asyncio.Task[Zygote] | None = None
+        self._starting: asyncio.Task[ZygoteSandbox] | None = None
         self._numbers = itertools.count(1)
         self._closed = False
 
@@ -239,7 +239,7 @@ class ForkServer:
         worker = await ForkedWorker.start(zygote, self.settings, next(self._numbers))
         return await worker.until_ready(self.settings.startup_timeout_s)
 
-    async def _running(self) -> Zygote:
+    async def _running(self) -> ZygoteSandbox:
         """The live zygote, started (again) if there is none; InfrastructureError if it cannot start."""
         if self._closed:
             raise InfrastructureError("the grader is shutting down")
@@ -249,11 +249,11 @@ class ForkServer:
             self._starting = asyncio.get_running_loop().create_task(self._start_zygote())
         return await asyncio.shield(self._starting)
 
-    async def _start_zygote(self) -> Zygote:
+    async def _start_zygote(self) -> ZygoteSandbox:
         if self.zygote is not None:
             await self.zygote.close("it died; restarting")
         self.starts += 1
-        self.zygote = await Zygote.start(self.settings, self.availability)
+        self.zygote = await ZygoteSandbox.start(self.settings, self.availability)
         if self._closed:  # closed while it started
             await self.zygote.close("the grader is shutting down")
             raise InfrastructureError("the grader is shutting down")

@@ -1,4 +1,4 @@
-"""One submission's worker as a child of the fork server: the same interface as `WorkerProcess`.
+"""One submission's worker as a child of the fork server: the same interface as `SoloWorker`.
 
     worker = await ForkedWorker.start(zygote, settings, number)   # the zygote forks a child
     await worker.wait_ready(timeout)                              # the child has locked itself down
@@ -19,15 +19,12 @@ import asyncio
 import logging
 import os
 import secrets
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from . import control
+from .inside import control
 from .sandbox_process import capture_file, close_fd
 from .settings import GraderSettings
-from .worker import Worker, connect_reader
-
-if TYPE_CHECKING:
-    from .fork_server import Zygote
+from .worker_handle import Worker, connect_reader
 
 __all__ = ["ForkedWorker", "KILL_GRACE_S"]
 
@@ -43,12 +40,22 @@ async def connect_writer(fd: int) -> asyncio.StreamWriter:
     return asyncio.StreamWriter(transport, protocol, None, loop)
 
 
+class Spawner(Protocol):
+    """What a forked worker needs of its zygote (`fork_server.ZygoteSandbox`)."""
+
+    def spawn(self, worker: "ForkedWorker", fds: tuple[int, int, int]) -> None: ...
+
+    def send(self, op: int, child: int, *, seconds: float = 0.0) -> None: ...
+
+    async def close(self, reason: str) -> None: ...
+
+
 class ForkedWorker(Worker):
     """A child of the zygote, for one submission (see the module docstring)."""
 
     def __init__(
         self,
-        zygote: "Zygote",
+        zygote: Spawner,
         number: int,
         tag: str,
         reader: asyncio.StreamReader,
@@ -66,7 +73,7 @@ class ForkedWorker(Worker):
         self.closed = False
 
     @classmethod
-    async def start(cls, zygote: "Zygote", settings: GraderSettings, number: int) -> "ForkedWorker":
+    async def start(cls, zygote: Spawner, settings: GraderSettings, number: int) -> "ForkedWorker":
         """Ask the zygote for a child (InfrastructureError if it cannot be asked); then `wait_ready`."""
         tag = secrets.token_hex(7)  # 14 characters: the child's process name (at most 15) is its tag
         job_r, job_w = os.pipe()

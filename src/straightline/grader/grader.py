@@ -50,7 +50,7 @@ from .protocol import encode_job
 from .results import GradeResult
 from .sandbox import Availability, check_availability
 from .settings import GraderSettings
-from .worker import InfrastructureError, RunOutcome
+from .worker_handle import InfrastructureError, RunOutcome
 
 if TYPE_CHECKING:
     from .runs import RunResult

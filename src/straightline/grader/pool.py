@@ -2,7 +2,7 @@
 
 Importing torch is most of a worker's start-up (about 1-2 s of CPU), so the pool keeps `size`
 workers started and waiting. Where they come from is the pool's `start` function: a sandbox of
-their own (`worker_process.start_ready_worker`, the default) or a child of the fork server
+their own (`solo_worker.start_ready_worker`, the default) or a child of the fork server
 (`ForkServer.start_worker`), which is ready in tens of milliseconds. `acquire()` hands out the
 oldest one (waiting for it to be ready if it is still starting) and immediately starts a
 replacement. A worker is never given a second submission: after a run it is killed (see
@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 
 from .sandbox import Availability
 from .settings import GraderSettings
-from .worker import InfrastructureError, Worker
-from .worker_process import start_ready_worker
+from .worker_handle import InfrastructureError, Worker
+from .solo_worker import start_ready_worker
 
 __all__ = ["WarmPool"]
 

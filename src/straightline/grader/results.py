@@ -19,12 +19,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-__all__ = ["GradeResult", "TestResult", "SUBMISSION_STATUSES", "TEST_STATUSES"]
+__all__ = ["GradeResult", "TestResult", "SUBMISSION_STATUSES"]
 
 SubmissionStatus = Literal["passed", "failed", "syntax_error", "timeout", "infrastructure_error"]
 TestStatus = Literal["passed", "failed", "timeout", "not_run"]
 SUBMISSION_STATUSES = ("passed", "failed", "syntax_error", "timeout", "infrastructure_error")
-TEST_STATUSES = ("passed", "failed", "timeout", "not_run")
 
 
 @dataclass(frozen=True)

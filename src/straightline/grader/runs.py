@@ -35,11 +35,13 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from . import simkit
+from straightline.oracles import toy_mixture
+
 from .catalog import DEFAULT_EULER_STEPS, EULER_STEPS, SIMULATIONS
+from .inside import simkit
 from .protocol import ProtocolError, RunRecord, parse_run_record
 from .settings import GraderSettings
-from .worker_process import RunOutcome
+from .worker_handle import RunOutcome
 
 __all__ = [
     "EULER_STEPS",
@@ -54,9 +56,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The toolkit's `two_clusters` dataset as a mixture (straightline/data/toy.py; a test pins it).
-TWO_CLUSTERS: dict[str, Any] = {"means": [[-2.0, 0.0], [2.0, 0.0]], "stds": [0.35, 0.35], "weights": [0.5, 0.5]}
 DATASET = "two_clusters"
+#: the toolkit's `two_clusters` dataset as the mixture the sandbox's simkit rebuilds (JSON)
+TWO_CLUSTERS: dict[str, Any] = {
+    name: getattr(toy_mixture(DATASET), name).tolist() for name in ("means", "stds", "weights")
+}
 PARTICLES = 500
 DATA_POINTS = 1000
 NOISE_SEED = 2024
@@ -134,11 +138,10 @@ _ref_lock = threading.Lock()
 @functools.lru_cache(maxsize=256)
 def _reference_cached(exercise: str, steps: int) -> _Reference:
     import straightline as sl
-    from straightline.oracles import GaussianMixture
 
     mode = simulation_of(exercise)
     if mode == "euler":
-        oracle = GaussianMixture(TWO_CLUSTERS["means"], TWO_CLUSTERS["stds"], TWO_CLUSTERS["weights"])
+        oracle = toy_mixture(DATASET)
         traj = sl.integrate(oracle, _noise().double(), steps=steps, method="euler", keep_path=True)
         path = traj.xs  # [steps + 1, N, 2]
         visited = tuple(path[k, : simkit.MAX_PATH_PARTICLES] for k in range(steps))
@@ -293,50 +296,54 @@ def build_run_result(
     exercise: str, spec: dict[str, Any], outcome: RunOutcome, settings: GraderSettings, warning: str | None = None
 ) -> RunResult:
     """The result shown for one simulation job (CPU work: W2 with exact optimal transport)."""
-    from straightline.metrics import w2
+    if outcome.infra_error is not None:
+        return run_infrastructure_result(exercise, outcome.infra_error, seconds=outcome.seconds)
+    common = _run_common(exercise, spec, outcome, warning)
+    record = _run_record(spec, outcome, settings)
+    if isinstance(record, tuple):
+        status, message = record
+        return RunResult(status=status, message=message, **common)
+    ref = _add_reference(common, exercise)
+    problem = _training_problem(common, record) or _particles_problem(record.final)
+    if problem is not None:
+        return RunResult(status="error", message=problem, **common)
+    return RunResult(status="ok", message=_success_message(common, record, ref), **common)
 
+
+def _run_common(exercise: str, spec: dict[str, Any], outcome: RunOutcome, warning: str | None) -> dict[str, Any]:
+    """The fields every result of a simulation job carries, whatever its status."""
     mode = spec["mode"]
-    steps = int(spec["steps"] if mode == "euler" else spec["sample_steps"])
-    common: dict[str, Any] = {
+    return {
         "exercise": exercise,
         "mode": mode,
-        "steps": steps,
+        "steps": int(spec["steps"] if mode == "euler" else spec["sample_steps"]),
         "train_steps": int(spec.get("train_steps", 0)),
         "duration_s": round(outcome.seconds, 3),
         "output": outcome.output,
         "output_truncated": outcome.output_truncated,
         "warning": warning,
     }
-    if outcome.infra_error is not None:
-        return run_infrastructure_result(exercise, outcome.infra_error, seconds=outcome.seconds)
+
+
+def _run_record(spec: dict[str, Any], outcome: RunOutcome, settings: GraderSettings) -> RunRecord | tuple[RunStatus, str]:
+    """The job's parsed `run` record, or (status, message) saying why there is none."""
+    mode = spec["mode"]
     what = "training" if mode == "train" else "simulation"
+
+    def error(message: str, status: RunStatus = "error") -> tuple[RunStatus, str]:
+        return status, message
+
     if outcome.protocol_error is not None:
-        return RunResult(
-            status="error",
-            message="Your code interfered with the grader's reporting, so the simulation's numbers cannot be shown.",
-            **common,
-        )
+        return error("Your code interfered with the grader's reporting, so the simulation's numbers cannot be shown.")
     by_type = {r["type"]: r for r in outcome.records}
     if "syntax_error" in by_type or "load_error" in by_type or "missing_function" in by_type:
-        return RunResult(
-            status="error",
-            message="Your saved solution no longer loads (a syntax error, an error at load time, or a missing function): submit it again.",
-            **common,
-        )
+        return error("Your saved solution no longer loads (a syntax error, an error at load time, or a missing function): submit it again.")
+    if "run" not in by_type and outcome.timed_out:
+        return error(f"The {what} did not finish within {settings.run_timeout_s:g} s.", "timeout")
     if "run" not in by_type:
-        if outcome.timed_out:
-            return RunResult(
-                status="timeout",
-                message=f"The {what} did not finish within {settings.run_timeout_s:g} s.",
-                **common,
-            )
-        return RunResult(
-            status="error",
-            message=f"The {what} ended before reporting its result (it was killed, usually for going over the CPU or memory limit).",
-            **common,
-        )
+        return error(f"The {what} ended before reporting its result (it was killed, usually for going over the CPU or memory limit).")
     try:
-        record: RunRecord = parse_run_record(
+        record = parse_run_record(
             by_type["run"],
             particles=len(spec["x_0"]),
             dim=2,
@@ -344,21 +351,20 @@ def build_run_result(
             training=mode == "train",
         )
     except ProtocolError:
-        return RunResult(
-            status="error",
-            message="The simulation's numbers came back malformed (did your code patch the worker?), so they cannot be shown.",
-            **common,
-        )
+        return error("The simulation's numbers came back malformed (did your code patch the worker?), so they cannot be shown.")
     if record.error is not None:
-        return RunResult(
-            status="error",
-            message=f"Your function raised {_error_text(record.error)} during the {what}.",
-            **common,
-        )
+        return error(f"Your function raised {_error_text(record.error)} during the {what}.")
     assert record.final is not None
-    ref = reference(exercise, steps if mode == "euler" else 0)
+    return record
+
+
+def _add_reference(common: dict[str, Any], exercise: str) -> _Reference:
+    """The data, the toolkit's own run of the same simulation, and the W2 figures to compare with."""
+    from straightline.metrics import w2
+
+    euler = common["mode"] == "euler"
+    ref = reference(exercise, common["steps"] if euler else 0)
     data = _data()
-    learner = record.final
     common.update(
         data=_points(data),
         reference=_points(ref.final),
@@ -366,45 +372,54 @@ def build_run_result(
         w2_reference=_round(w2(ref.final, data)),
         w2_floor=_round(_floor()),
     )
-    if mode == "train":
+    if not euler:
         common["reference_losses"] = [round(v, 5) for v in ref.losses]
         common["final_loss_reference"] = _round(ref.losses[-1] if ref.losses else None, 5)
-        assert record.losses is not None
-        losses = [float(v) for v in record.losses.tolist()]
-        common["losses"] = [round(v, 5) if math.isfinite(v) else None for v in losses]
-        common["final_loss"] = _round(losses[-1], 5)
-        if not all(math.isfinite(v) for v in losses):
-            bad = next(i for i, v in enumerate(losses) if not math.isfinite(v))
-            return RunResult(
-                status="error",
-                message=f"Training stopped at step {bad}: the loss became {losses[bad]}, so there are no samples to show.",
-                **common,
-            )
+    return ref
+
+
+def _training_problem(common: dict[str, Any], record: RunRecord) -> str | None:
+    """For a training job: its losses into `common`, and the message when one is not finite."""
+    if common["mode"] != "train":
+        return None
+    assert record.losses is not None
+    losses = [float(v) for v in record.losses.tolist()]
+    common["losses"] = [round(v, 5) if math.isfinite(v) else None for v in losses]
+    common["final_loss"] = _round(losses[-1], 5)
+    bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
+    if bad is None:
+        return None
+    return f"Training stopped at step {bad}: the loss became {losses[bad]}, so there are no samples to show."
+
+
+def _particles_problem(learner: Tensor) -> str | None:
+    """Why the learner's final particles [N, 2] cannot be shown, or None."""
     if not bool(torch.isfinite(learner).all()):
-        return RunResult(
-            status="error", message="Some of the final particles are not finite numbers (nan or inf).", **common
-        )
+        return "Some of the final particles are not finite numbers (nan or inf)."
     if float(learner.abs().max()) > MAX_COORDINATE:
-        return RunResult(
-            status="error",
-            message=f"Some of the final particles are more than {MAX_COORDINATE:g} away from the origin; the data lie within 4.",
-            **common,
-        )
-    learner_w2 = w2(learner, data)
+        return f"Some of the final particles are more than {MAX_COORDINATE:g} away from the origin; the data lie within 4."
+    return None
+
+
+def _success_message(common: dict[str, Any], record: RunRecord, ref: _Reference) -> str:
+    """The learner's particles [N, 2], W2 (and gap) into `common`; the sentence that compares them."""
+    from straightline.metrics import w2
+
+    learner = record.final
+    learner_w2 = w2(learner, _data())
     common.update(learner=_points(learner), paths=_paths(record.visited, learner), w2=_round(learner_w2))
-    if mode == "euler":
+    steps = common["steps"]
+    if common["mode"] == "euler":
         gap = float((learner - ref.final).norm(dim=1).max())
         common["gap"] = _round(gap, 6)
-        message = (
+        return (
             f"Your euler_sample moved {len(learner)} particles through the exact two-clusters field in "
             f"{steps} step{'s' if steps != 1 else ''}: W2 to the data {learner_w2:.3f} (the toolkit's Euler: "
             f"{common['w2_reference']:.3f}; true samples: {common['w2_floor']:.3f}). Largest distance from the "
             f"toolkit's particles: {gap:.2g}."
         )
-    else:
-        message = (
-            f"A small MLP trained for {common['train_steps']} steps with your loss, sampled with {steps} Euler "
-            f"steps: W2 to the data {learner_w2:.3f} (the same training with the toolkit's loss: "
-            f"{common['w2_reference']:.3f}; true samples: {common['w2_floor']:.3f})."
-        )
-    return RunResult(status="ok", message=message, **common)
+    return (
+        f"A small MLP trained for {common['train_steps']} steps with your loss, sampled with {steps} Euler "
+        f"steps: W2 to the data {learner_w2:.3f} (the same training with the toolkit's loss: "
+        f"{common['w2_reference']:.3f}; true samples: {common['w2_floor']:.3f})."
+    )

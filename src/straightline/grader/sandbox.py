@@ -8,8 +8,8 @@ The sandbox sees, read-only, only what running `python -c "import torch"` needs:
 - the virtual environment's `pyvenv.cfg` and its site-packages (where torch lives). If the
   `straightline` package itself lies under a mounted path (a non-editable install), an empty tmpfs
   hides it; an editable install points at the source tree, which is not mounted;
-- the worker script, `probes.py`, `simkit.py` and the fork server's `zygote.py`, `control.py` and
-  `seccomp.py`, at /opt/straightline-grader/.
+- the files of `inside/` (the worker's entry point `worker.py`, `probes.py`, `simkit.py` and the
+  fork server's `zygote.py`, `control.py` and `seccomp.py`), at /opt/straightline-grader/.
 
 and, writable, a private, size-limited tmpfs at /tmp (its working directory); a minimal /dev
 (null, zero, random, urandom, tty; read-only mount). No /proc, /sys or /etc. Everything else is a
@@ -42,7 +42,7 @@ import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import seccomp
+from .inside import seccomp
 from .settings import GraderSettings
 
 __all__ = [
@@ -56,15 +56,16 @@ __all__ = [
     "tmp_layout",
     "unsafe_command",
     "zygote_command",
-    "WORKER_FILES",
+    "INSIDE_FILES",
 ]
 
 SANDBOX_DIR = "/opt/straightline-grader"
 SANDBOX_UID = 65534
-HERE = Path(__file__).resolve().parent
-WORKER_FILES = tuple(
-    HERE / name for name in ("sandbox_worker.py", "probes.py", "simkit.py", "zygote.py", "control.py", "seccomp.py")
-)
+INSIDE = Path(__file__).resolve().parent / "inside"
+# what the sandbox sees of the package: the untrusted room's modules (its __init__ is not needed there)
+INSIDE_FILES = tuple(INSIDE / name for name in ("worker.py", "probes.py", "simkit.py", "zygote.py", "control.py", "seccomp.py"))
+WORKER_ENTRY = "worker.py"  # the worker's entry point, run as a script
+ZYGOTE_ENTRY = "zygote.py"  # the fork server's entry point
 ZYGOTE_CAPS = ("CAP_SYS_ADMIN", "CAP_SETPCAP")
 SANDBOX_ENV = {
     "OMP_NUM_THREADS": "1",
@@ -237,7 +238,7 @@ def _bwrap_prefix(
         cmd += ["--symlink", target, link]
     for path in layout.masks:
         cmd += ["--tmpfs", path]
-    for path in WORKER_FILES:
+    for path in INSIDE_FILES:
         cmd += ["--ro-bind", str(path), f"{SANDBOX_DIR}/{path.name}"]
     cmd += ["--dev", "/dev"]  # no /proc: nothing needs it, and it would show host details
     cmd += ["--remount-ro", "/dev", "--remount-ro", "/"]
@@ -268,7 +269,7 @@ def bwrap_command(
 ) -> list[str]:
     """The bubblewrap command line of one worker (see the module docstring for what it grants)."""
     cmd = _bwrap_prefix(bwrap, settings, seccomp_fd=seccomp_fd, info_fd=info_fd)
-    return cmd + [f"{SANDBOX_DIR}/sandbox_worker.py"] + _worker_args(result_fd, tag, settings)
+    return cmd + [f"{SANDBOX_DIR}/{WORKER_ENTRY}"] + _worker_args(result_fd, tag, settings)
 
 
 def tmp_layout(layout: SandboxLayout) -> dict[str, list]:
@@ -294,12 +295,12 @@ def zygote_command(bwrap: str, settings: GraderSettings, *, control_fd: int, sec
     cmd = _bwrap_prefix(bwrap, settings, seccomp_fd=seccomp_fd, info_fd=info_fd, caps=ZYGOTE_CAPS)
     args = _worker_args(control_fd, tag, settings)
     args += ["--tmp-bytes", str(settings.tmp_bytes), "--tmp-layout", json.dumps(tmp_layout(sandbox_layout()))]
-    return cmd + [f"{SANDBOX_DIR}/zygote.py"] + args
+    return cmd + [f"{SANDBOX_DIR}/{ZYGOTE_ENTRY}"] + args
 
 
 def unsafe_command(settings: GraderSettings, *, result_fd: int, seccomp_fd: int | None, tag: str) -> list[str]:
     """The worker as a plain child process (no bubblewrap): rlimits and the seccomp filter only."""
-    worker = str(HERE / "sandbox_worker.py")
+    worker = str(INSIDE / WORKER_ENTRY)
     cmd = [sys.executable, "-I", "-B", worker] + _worker_args(result_fd, tag, settings)
     return cmd + (["--seccomp-fd", str(seccomp_fd)] if seccomp_fd is not None else [])
 

@@ -1,6 +1,6 @@
 """A bubblewrap process and its PID namespace, seen from the trusted side: launch it, kill it all.
 
-Both a per-submission worker (`worker_process.py`) and the fork server's zygote
+Both a per-submission worker (`solo_worker.py`) and the fork server's zygote
 (`fork_server.py`) run as one `SandboxProcess`:
 
     seccomp    a pipe holding the filter, read by bubblewrap (or by the worker in unsafe mode)
@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .worker import InfrastructureError
+from .worker_handle import InfrastructureError
 
 __all__ = ["Command", "SandboxProcess", "capture_file", "close_fd"]
 

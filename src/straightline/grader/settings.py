@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-__all__ = ["GraderSettings", "GIB", "MIB", "KIB"]
+from ..sizes import GIB, KIB, MIB
 
-KIB = 1024
-MIB = 1024 * KIB
-GIB = 1024 * MIB
+__all__ = ["GraderSettings"]
 
 
 def _cores() -> int:

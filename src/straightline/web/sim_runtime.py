@@ -43,12 +43,12 @@ from typing import Any
 
 from ..course.simcost import MAX_COST_S, estimate
 from ..course.simparams import PARAMS, SimParams
+from ..sizes import MIB
 
 __all__ = ["Busy", "SimLimits", "SimResult", "SimRuntime", "NotReady", "course_warmups"]
 
 log = logging.getLogger("straightline.web.sims")
 
-MIB = 1024 * 1024
 
 
 class NotReady(RuntimeError):
@@ -132,7 +132,7 @@ class _Engine:
         started = time.perf_counter()
         models = shipped.load_shipped(weights_dir)
         # the bytes cache below is the cache that matters; the toolkit's own keeps a few dicts
-        self.sims = Simulations(models, cache_size=8)
+        self.sims = Simulations(models)
         self.load_seconds = time.perf_counter() - started
         self.workers = workers
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sims")

@@ -117,6 +117,18 @@ class Case:
 #: check_call(case, index, records) -> None when call `index` is right, else the message to show.
 CheckCall = Callable[[Case, int, tuple[CallRecord, ...]], "str | None"]
 
+#: One named check of a call, on an exercise's view of it: None when it passes, else the message.
+Check = Callable[[Any], "str | None"]
+
+
+def first_problem(checks: "tuple[Check, ...]", view: Any) -> str | None:
+    """The message of the first check in the table that fails (they run in order), or None."""
+    for check in checks:
+        message = check(view)
+        if message is not None:
+            return message
+    return None
+
 
 @dataclass(frozen=True)
 class Exercise:

@@ -12,7 +12,8 @@ target, ...).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -21,9 +22,9 @@ from torch import Tensor
 import straightline
 from straightline.timesteps import inverse_one_minus_t
 
-from ..probes import velocity
+from ..inside.probes import velocity
 from ..protocol import CallRecord
-from .base import Arg, Call, Case, Exercise, close, explain_error, fmt, shape_str
+from .base import Arg, Call, Case, CheckCall, Exercise, close, explain_error, first_problem, fmt, shape_str
 
 __all__ = ["CFM_LOSS", "WEIGHTED_CFM_LOSS"]
 
@@ -291,44 +292,81 @@ def _diagnose_x_t(got: Tensor, x_1: Tensor, z: Tensor, t: Tensor, earlier_noise:
     )
 
 
+@dataclass(frozen=True)
+class _Blend:
+    """What the expected loss is made of, for the learner's times: x_t, v = model(x_t, t), u = x_1 - x_0."""
+
+    x_1: Tensor
+    z: Tensor  # x_0, shaped like x_1
+    t: Tensor  # [B]
+    x_t: Tensor
+    v: Tensor
+    u: Tensor
+
+    @property
+    def err2(self) -> Tensor:
+        return (self.v - self.u) ** 2
+
+    @property
+    def per(self) -> Tensor:
+        """[B] each example's mean squared error."""
+        return self.err2.flatten(1).mean(1)
+
+
 def _loss_candidates(
     spec: dict[str, Any], x_1: Tensor, z: Tensor, t: Tensor, eps: float | None, called_eps: float | None
 ) -> list[tuple[Tensor, str]]:
     """Classic wrong losses, each with what to say when the learner's value matches it."""
     tb = _batch_view(t, x_1)
     x_t = (1 - tb) * z + tb * x_1
-    v = velocity(spec, x_t, t)
-    u = x_1 - z
-    err2 = (v - u) ** 2
-    out: list[tuple[Tensor, str]] = []
+    b = _Blend(x_1, z, t, x_t, velocity(spec, x_t, t), x_1 - z)
     if eps is None:
-        out += [
-            (err2.sum(), "It looks summed over every element instead of averaged: use the mean."),
-            (
-                err2.flatten(1).sum(1).mean(),
-                "It looks summed over the data dimensions and averaged over the batch: average over "
-                "every element (batch and data dimensions alike).",
-            ),
-            (
-                err2.flatten(1).mean(1).sum(),
-                "It looks averaged within each example but summed over the batch: average over the batch too.",
-            ),
-            (
-                ((v - (z - x_1)) ** 2).mean(),
-                "Your target points the wrong way: the velocity that carries the noise x_0 (t = 0) to the "
-                "data x_1 (t = 1) is x_1 - x_0, not x_0 - x_1.",
-            ),
-            (((v - x_1) ** 2).mean(), "The target is the difference x_1 - x_0, not x_1 alone."),
-            (((v - x_t) ** 2).mean(), "The target is the velocity x_1 - x_0, not the point x_t."),
-            ((v - u).abs().mean(), "That is the mean absolute error: square the differences."),
-            (err2.mean().sqrt(), "That is the square root of the mean squared error: return the mean squared error itself."),
-            (0.5 * err2.mean(), "It is half the mean squared error: drop the factor 1/2."),
-        ]
-        return out
+        return _plain_mistakes(b)
     w = 1.0 / (1.0 - t + eps)  # [B]
-    wb = _batch_view(w, x_1)
-    per = err2.flatten(1).mean(1)  # [B]
-    out += [
+    out = _weight_mistakes(b, w, eps) + _reduction_mistakes(b, w)
+    if called_eps is not None and called_eps != DEFAULT_EPS:
+        out.append(
+            (
+                (b.per / (1 - t + DEFAULT_EPS)).mean(),
+                f"Your function ignored the eps it was given: it was called with eps={called_eps} but used {DEFAULT_EPS}.",
+            )
+        )
+    out.append(((b.per / (1 - t).clamp_min(1e-12)).mean(), "The weight is missing eps: w(t) = 1 / (1 - t + eps)."))
+    return out
+
+
+def _plain_mistakes(b: _Blend) -> list[tuple[Tensor, str]]:
+    """Wrong unweighted losses: reductions, targets, error measures."""
+    v, u, z, x_1, x_t, err2 = b.v, b.u, b.z, b.x_1, b.x_t, b.err2
+    return [
+        (err2.sum(), "It looks summed over every element instead of averaged: use the mean."),
+        (
+            err2.flatten(1).sum(1).mean(),
+            "It looks summed over the data dimensions and averaged over the batch: average over "
+            "every element (batch and data dimensions alike).",
+        ),
+        (
+            err2.flatten(1).mean(1).sum(),
+            "It looks averaged within each example but summed over the batch: average over the batch too.",
+        ),
+        (
+            ((v - (z - x_1)) ** 2).mean(),
+            "Your target points the wrong way: the velocity that carries the noise x_0 (t = 0) to the "
+            "data x_1 (t = 1) is x_1 - x_0, not x_0 - x_1.",
+        ),
+        (((v - x_1) ** 2).mean(), "The target is the difference x_1 - x_0, not x_1 alone."),
+        (((v - x_t) ** 2).mean(), "The target is the velocity x_1 - x_0, not the point x_t."),
+        ((v - u).abs().mean(), "That is the mean absolute error: square the differences."),
+        (err2.mean().sqrt(), "That is the square root of the mean squared error: return the mean squared error itself."),
+        (0.5 * err2.mean(), "It is half the mean squared error: drop the factor 1/2."),
+    ]
+
+
+def _weight_mistakes(b: _Blend, w: Tensor, eps: float) -> list[tuple[Tensor, str]]:
+    """Wrong weighted losses: the weight missing, misplaced, squared, inverted."""
+    v, u, t, err2, per = b.v, b.u, b.t, b.err2, b.per
+    wb = _batch_view(w, b.x_1)
+    return [
         (
             err2.mean(),
             "It equals the unweighted loss: multiply each example's loss by w(t) = 1 / (1 - t + eps) before averaging.",
@@ -355,6 +393,13 @@ def _loss_candidates(
             (per / (t + eps)).mean(),
             "Your weight grows towards t = 0 (the noise end); w(t) = 1 / (1 - t + eps) grows towards t = 1 (the data end).",
         ),
+    ]
+
+
+def _reduction_mistakes(b: _Blend, w: Tensor) -> list[tuple[Tensor, str]]:
+    """Wrong weighted losses: the wrong sums and means, the target reversed."""
+    v, z, x_1, err2, per = b.v, b.z, b.x_1, b.err2, b.per
+    return [
         (
             (w * per).sum(),
             "The weighted per-example losses are summed over the batch: return their mean.",
@@ -376,15 +421,6 @@ def _loss_candidates(
             "The mean weight multiplies the mean loss: each example's loss must be multiplied by its own weight before averaging.",
         ),
     ]
-    if called_eps is not None and called_eps != DEFAULT_EPS:
-        out.append(
-            (
-                (per / (1 - t + DEFAULT_EPS)).mean(),
-                f"Your function ignored the eps it was given: it was called with eps={called_eps} but used {DEFAULT_EPS}.",
-            )
-        )
-    out.append(((per / (1 - t).clamp_min(1e-12)).mean(), "The weight is missing eps: w(t) = 1 / (1 - t + eps)."))
-    return out
 
 
 def _check_noise_default(got_x_t: Tensor, x_1: Tensor, t: Tensor) -> tuple[Tensor | None, str | None]:
@@ -403,162 +439,277 @@ def _check_noise_default(got_x_t: Tensor, x_1: Tensor, t: Tensor) -> tuple[Tenso
     return z, None
 
 
-def _make_check(weighted: bool, function: str) -> Callable[[Case, int, tuple[CallRecord, ...]], str | None]:
-    per_example = "each example's weighted loss" if weighted else "the squared error"
+@dataclass
+class _LossCall:
+    """One call of the learner's loss and what the checks find out about it, in table order."""
 
-    def check(case: Case, i: int, records: tuple[CallRecord, ...]) -> str | None:
-        call, rec = case.calls[i], records[i]
-        x_1 = call.tensor("x_1")
-        batch = x_1.shape[0]
-        spec = dict(call.params["model"].spec or {})
-        has_noise = "noise_fn" in call.params
-        called_eps = call.params["eps"].value if "eps" in call.params else None
-        eps = (float(called_eps) if called_eps is not None else DEFAULT_EPS) if weighted else None
+    case: Case
+    i: int
+    records: tuple[CallRecord, ...]
+    weighted: bool
+    function: str
+    t: Tensor | None = None  # [B]: the times the model received (once readable)
+    x_t: Tensor | None = None  # shaped like x_1: what the model received as x_t
+    z: Tensor | None = None  # shaped like x_1: the noise in x_t, where it can be known
 
-        if rec.error is not None:
-            return explain_error(rec.error, function=function, hints=ERROR_HINTS)
-        if not rec.model_calls:
-            return f"{function} never called the model: the prediction is model(x_t, t)."
-        if len(rec.model_calls) > 1:
-            return (
-                f"{function} called the model {len(rec.model_calls)} times for one batch; call it once, "
-                "on x_t with the batch's times."
-            )
-        if has_noise:
-            if not rec.noise_calls:
-                if i > 0:
-                    return (
-                        "Your function did not call noise_fn this time: draw new noise with "
-                        "noise_fn(x_1) on every call, never keep it from an earlier call."
-                    )
-                return (
-                    "Your function never called noise_fn. Draw the noise with x_0 = noise_fn(x_1): "
-                    "the tests pass their own noise_fn (torch.randn_like is only the default) and "
-                    "check that x_t is built from what it returns."
-                )
-            if len(rec.noise_calls) > 1:
-                return f"Your function called noise_fn {len(rec.noise_calls)} times; draw the noise once per call."
+    @property
+    def call(self) -> Call:
+        return self.case.calls[self.i]
 
-        received = rec.model_calls[0]
-        if received.x.type != "tensor":
-            return f"The model received x_t as {received.x.type}, not as a tensor."
-        if received.x.shape != tuple(x_1.shape):
-            message = (
-                f"The model received x_t of shape {shape_str(received.x.shape)}, but x_1 has shape "
-                f"{shape_str(x_1.shape)}: x_t must have the shape of the data."
-            )
-            if received.x.shape is not None and len(received.x.shape) > x_1.ndim:
-                message += (
-                    " This happens when t has more dimensions than the data (for example [B, 1, 1, 1] "
-                    f"against {x_1.ndim}-D data): give t one singleton dimension per data dimension, "
-                    "computed from x_1.dim(), so the same code works for [B, D] and [B, C, H, W]."
-                )
-            return message
+    @property
+    def rec(self) -> CallRecord:
+        return self.records[self.i]
 
-        t_rec = received.t
-        if t_rec.type == "number":
-            return (
-                f"The model received t as a Python number; pass a tensor of shape [B] = [{batch}], "
-                "one time per example."
-            )
-        if t_rec.type != "tensor":
-            return f"The model received t as {t_rec.type}; pass a tensor of shape [B] = [{batch}]."
-        if t_rec.shape != (batch,):
-            if t_rec.shape == ():
-                return (
-                    f"The model received t as a single number (shape []); pass one time per example, "
-                    f"a tensor of shape [B] = [{batch}]."
-                )
-            numel = 1
-            for n in t_rec.shape or ():
-                numel *= n
-            if numel == batch:
-                return (
-                    f"The model received t of shape {shape_str(t_rec.shape)}; it takes t of shape "
-                    f"[B] = [{batch}]. Keep the [B, 1, ..., 1] view for the blend and pass the flat "
-                    "times (e.g. t.view(-1)) to the model."
-                )
-            return f"The model received t of shape {shape_str(t_rec.shape)}; it takes t of shape [B] = [{batch}]."
-        t = t_rec.values
-        got_x_t = received.x.values
-        if t is None or got_x_t is None:
-            return "The model received tensors too large to check; pass x_t and t of the batch's size."
-        got_x_t = got_x_t.reshape(x_1.shape)
-        if not bool(torch.isfinite(t).all()) or float(t.min()) < 0 or float(t.max()) > 1:
-            return (
-                f"The times must be drawn from U(0, 1); the model received t from {fmt(float(t.min()))} "
-                f"to {fmt(float(t.max()))}. torch.rand draws uniformly from [0, 1) (torch.randn is a "
-                "normal distribution)."
-            )
-        if batch >= 4 and float(t.max() - t.min()) < 1e-7:
-            return (
-                f"Every example in the batch got the same time t = {fmt(float(t[0]))}: draw one time per "
-                f"example, a tensor of B = {batch} values (e.g. torch.rand(B)), not one number for the batch."
-            )
-        if i > 0:
-            previous = records[i - 1].model_calls[0].t.values if records[i - 1].model_calls else None
-            if previous is not None and previous.shape == t.shape and close(t, previous, rtol=0, atol=1e-7):
-                return (
-                    "Both calls drew the same times: draw fresh times on every call (seeding torch "
-                    "inside your function, e.g. with torch.manual_seed, makes every call identical)."
-                )
+    @property
+    def x_1(self) -> Tensor:
+        return self.call.tensor("x_1")
 
-        if has_noise:
-            z = call.tensor("noise_fn")
-            tb = _batch_view(t, x_1)
-            if not close(got_x_t, (1 - tb) * z + tb * x_1):
-                earlier = [case.calls[j].tensor("noise_fn") for j in range(i)]
-                return _diagnose_x_t(got_x_t, x_1, z, t, earlier)
-        else:
-            z, problem = _check_noise_default(got_x_t, x_1, t)
-            if problem is not None:
-                return problem
+    @property
+    def batch(self) -> int:
+        return self.x_1.shape[0]
 
-        out = rec.output
-        assert out is not None
-        if out.kind == "number":
-            return (
-                "Your function returned a Python number; return the loss as a tensor (it must carry "
-                "gradients to train the model, and .item() cuts them)."
-            )
-        if out.kind == "unreadable":
-            return "The object your function returned could not be read as a tensor; return a scalar tensor."
-        if out.kind != "tensor":
-            return f"Your function returned a {out.type_name}; return the loss as a scalar tensor."
-        if out.shape != ():
-            if out.shape == (batch,):
-                return (
-                    f"Your loss has shape [B] = [{batch}], one value per example: return a single "
-                    "number, the mean over " + ("the B weighted losses." if weighted else "every element.")
-                )
-            if out.shape == tuple(x_1.shape):
-                return (
-                    "Your loss has the shape of the data: after squaring, average over every element "
-                    "to get a scalar."
-                )
-            if out.shape is not None and all(n == 1 for n in out.shape):
-                return f"Your loss has shape {shape_str(out.shape)}; return a 0-dimensional tensor (what .mean() gives)."
-            return f"Your loss has shape {shape_str(out.shape)}; it should be a scalar (shape [])."
-        if out.values is None:
-            return "Your loss could not be read."
-        got = out.values.reshape(())
-        if not bool(torch.isfinite(got)):
-            return f"Your loss is {fmt(float(got))}, not a finite number."
-        if z is None:  # default noise with an example at t ~ 1: value not checkable, the rest is
-            return None if out.requires_grad else _detached_message()
-        want = _reference(spec, x_1, z, t, eps)
-        rtol = 1e-4 if has_noise else 1e-3
-        if close(got, want, rtol=rtol):
-            return None if out.requires_grad else _detached_message()
-        for candidate, message in _loss_candidates(spec, x_1, z, t, eps, called_eps):
-            if close(got, candidate, rtol=rtol) and not close(candidate, want, rtol=rtol):
-                return f"Your loss is {fmt(float(got))}; for the times your function drew it should be {fmt(float(want))}. {message}"
-        ratio = float(got / want) if float(want) != 0 else float("inf")
+    @property
+    def has_noise(self) -> bool:
+        return "noise_fn" in self.call.params
+
+    @property
+    def called_eps(self) -> Any:
+        return self.call.params["eps"].value if "eps" in self.call.params else None
+
+    @property
+    def eps(self) -> float | None:
+        if not self.weighted:
+            return None
+        return float(self.called_eps) if self.called_eps is not None else DEFAULT_EPS
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return dict(self.call.params["model"].spec or {})
+
+
+def _no_error(c: _LossCall) -> str | None:
+    return explain_error(c.rec.error, function=c.function, hints=ERROR_HINTS) if c.rec.error is not None else None
+
+
+def _model_called_once(c: _LossCall) -> str | None:
+    calls = len(c.rec.model_calls)
+    if calls == 0:
+        return f"{c.function} never called the model: the prediction is model(x_t, t)."
+    if calls > 1:
+        return f"{c.function} called the model {calls} times for one batch; call it once, on x_t with the batch's times."
+    return None
+
+
+def _noise_fn_called_once(c: _LossCall) -> str | None:
+    if not c.has_noise:
+        return None
+    if not c.rec.noise_calls and c.i > 0:
         return (
-            f"Your loss is {fmt(float(got))}; for the times your function drew it should be "
-            f"{fmt(float(want))} ({fmt(ratio)} times that). Check the target (x_1 - x_0) and "
-            f"{per_example}, averaged as the prompt says."
+            "Your function did not call noise_fn this time: draw new noise with "
+            "noise_fn(x_1) on every call, never keep it from an earlier call."
         )
+    if not c.rec.noise_calls:
+        return (
+            "Your function never called noise_fn. Draw the noise with x_0 = noise_fn(x_1): "
+            "the tests pass their own noise_fn (torch.randn_like is only the default) and "
+            "check that x_t is built from what it returns."
+        )
+    if len(c.rec.noise_calls) > 1:
+        return f"Your function called noise_fn {len(c.rec.noise_calls)} times; draw the noise once per call."
+    return None
+
+
+def _x_t_shaped_like_data(c: _LossCall) -> str | None:
+    x = c.rec.model_calls[0].x
+    if x.type != "tensor":
+        return f"The model received x_t as {x.type}, not as a tensor."
+    if x.shape == tuple(c.x_1.shape):
+        return None
+    message = (
+        f"The model received x_t of shape {shape_str(x.shape)}, but x_1 has shape "
+        f"{shape_str(c.x_1.shape)}: x_t must have the shape of the data."
+    )
+    if x.shape is not None and len(x.shape) > c.x_1.ndim:
+        message += (
+            " This happens when t has more dimensions than the data (for example [B, 1, 1, 1] "
+            f"against {c.x_1.ndim}-D data): give t one singleton dimension per data dimension, "
+            "computed from x_1.dim(), so the same code works for [B, D] and [B, C, H, W]."
+        )
+    return message
+
+
+def _t_is_a_tensor(c: _LossCall) -> str | None:
+    t = c.rec.model_calls[0].t
+    if t.type == "number":
+        return f"The model received t as a Python number; pass a tensor of shape [B] = [{c.batch}], one time per example."
+    if t.type != "tensor":
+        return f"The model received t as {t.type}; pass a tensor of shape [B] = [{c.batch}]."
+    return None
+
+
+def _t_has_shape_b(c: _LossCall) -> str | None:
+    shape, batch = c.rec.model_calls[0].t.shape, c.batch
+    if shape == (batch,):
+        return None
+    if shape == ():
+        return (
+            "The model received t as a single number (shape []); pass one time per example, "
+            f"a tensor of shape [B] = [{batch}]."
+        )
+    if math.prod(shape or ()) == batch:
+        return (
+            f"The model received t of shape {shape_str(shape)}; it takes t of shape "
+            f"[B] = [{batch}]. Keep the [B, 1, ..., 1] view for the blend and pass the flat "
+            "times (e.g. t.view(-1)) to the model."
+        )
+    return f"The model received t of shape {shape_str(shape)}; it takes t of shape [B] = [{batch}]."
+
+
+def _inputs_readable(c: _LossCall) -> str | None:
+    received = c.rec.model_calls[0]
+    if received.t.values is None or received.x.values is None:
+        return "The model received tensors too large to check; pass x_t and t of the batch's size."
+    c.t, c.x_t = received.t.values, received.x.values.reshape(c.x_1.shape)
+    return None
+
+
+def _t_in_unit_interval(c: _LossCall) -> str | None:
+    t = c.t
+    assert t is not None
+    if bool(torch.isfinite(t).all()) and float(t.min()) >= 0 and float(t.max()) <= 1:
+        return None
+    return (
+        f"The times must be drawn from U(0, 1); the model received t from {fmt(float(t.min()))} "
+        f"to {fmt(float(t.max()))}. torch.rand draws uniformly from [0, 1) (torch.randn is a "
+        "normal distribution)."
+    )
+
+
+def _t_per_example(c: _LossCall) -> str | None:
+    t = c.t
+    assert t is not None
+    if c.batch >= 4 and float(t.max() - t.min()) < 1e-7:
+        return (
+            f"Every example in the batch got the same time t = {fmt(float(t[0]))}: draw one time per "
+            f"example, a tensor of B = {c.batch} values (e.g. torch.rand(B)), not one number for the batch."
+        )
+    return None
+
+
+def _t_fresh_per_call(c: _LossCall) -> str | None:
+    earlier = c.records[c.i - 1] if c.i > 0 else None
+    previous = earlier.model_calls[0].t.values if earlier is not None and earlier.model_calls else None
+    assert c.t is not None
+    if previous is not None and previous.shape == c.t.shape and close(c.t, previous, rtol=0, atol=1e-7):
+        return (
+            "Both calls drew the same times: draw fresh times on every call (seeding torch "
+            "inside your function, e.g. with torch.manual_seed, makes every call identical)."
+        )
+    return None
+
+
+def _x_t_blends_noise_and_data(c: _LossCall) -> str | None:
+    assert c.t is not None and c.x_t is not None
+    if not c.has_noise:
+        c.z, problem = _check_noise_default(c.x_t, c.x_1, c.t)
+        return problem
+    c.z = c.call.tensor("noise_fn")
+    tb = _batch_view(c.t, c.x_1)
+    if close(c.x_t, (1 - tb) * c.z + tb * c.x_1):
+        return None
+    earlier = [c.case.calls[j].tensor("noise_fn") for j in range(c.i)]
+    return _diagnose_x_t(c.x_t, c.x_1, c.z, c.t, earlier)
+
+
+def _loss_is_a_tensor(c: _LossCall) -> str | None:
+    out = c.rec.output
+    assert out is not None
+    if out.kind == "number":
+        return (
+            "Your function returned a Python number; return the loss as a tensor (it must carry "
+            "gradients to train the model, and .item() cuts them)."
+        )
+    if out.kind == "unreadable":
+        return "The object your function returned could not be read as a tensor; return a scalar tensor."
+    if out.kind != "tensor":
+        return f"Your function returned a {out.type_name}; return the loss as a scalar tensor."
+    return None
+
+
+def _loss_is_a_scalar(c: _LossCall) -> str | None:
+    shape = c.rec.output.shape
+    if shape == ():
+        return None
+    if shape == (c.batch,):
+        return (
+            f"Your loss has shape [B] = [{c.batch}], one value per example: return a single "
+            "number, the mean over " + ("the B weighted losses." if c.weighted else "every element.")
+        )
+    if shape == tuple(c.x_1.shape):
+        return "Your loss has the shape of the data: after squaring, average over every element to get a scalar."
+    if shape is not None and all(n == 1 for n in shape):
+        return f"Your loss has shape {shape_str(shape)}; return a 0-dimensional tensor (what .mean() gives)."
+    return f"Your loss has shape {shape_str(shape)}; it should be a scalar (shape [])."
+
+
+def _loss_is_finite(c: _LossCall) -> str | None:
+    values = c.rec.output.values
+    if values is None:
+        return "Your loss could not be read."
+    if not bool(torch.isfinite(values.reshape(()))):
+        return f"Your loss is {fmt(float(values.reshape(())))}, not a finite number."
+    return None
+
+
+def _loss_value(c: _LossCall) -> str | None:
+    got = c.rec.output.values.reshape(())
+    if c.z is None:  # default noise with an example at t ~ 1: value not checkable, the rest is
+        return None
+    assert c.t is not None
+    want = _reference(c.spec, c.x_1, c.z, c.t, c.eps)
+    rtol = 1e-4 if c.has_noise else 1e-3
+    if close(got, want, rtol=rtol):
+        return None
+    for candidate, message in _loss_candidates(c.spec, c.x_1, c.z, c.t, c.eps, c.called_eps):
+        if close(got, candidate, rtol=rtol) and not close(candidate, want, rtol=rtol):
+            return f"Your loss is {fmt(float(got))}; for the times your function drew it should be {fmt(float(want))}. {message}"
+    ratio = float(got / want) if float(want) != 0 else float("inf")
+    per_example = "each example's weighted loss" if c.weighted else "the squared error"
+    return (
+        f"Your loss is {fmt(float(got))}; for the times your function drew it should be "
+        f"{fmt(float(want))} ({fmt(ratio)} times that). Check the target (x_1 - x_0) and "
+        f"{per_example}, averaged as the prompt says."
+    )
+
+
+def _loss_carries_gradients(c: _LossCall) -> str | None:
+    return None if c.rec.output.requires_grad else _detached_message()
+
+
+#: The checks of one call, in the order a learner meets the problems.
+LOSS_CHECKS = (
+    _no_error,
+    _model_called_once,
+    _noise_fn_called_once,
+    _x_t_shaped_like_data,
+    _t_is_a_tensor,
+    _t_has_shape_b,
+    _inputs_readable,
+    _t_in_unit_interval,
+    _t_per_example,
+    _t_fresh_per_call,
+    _x_t_blends_noise_and_data,
+    _loss_is_a_tensor,
+    _loss_is_a_scalar,
+    _loss_is_finite,
+    _loss_value,
+    _loss_carries_gradients,
+)
+
+
+def _make_check(weighted: bool, function: str) -> CheckCall:
+    def check(case: Case, i: int, records: tuple[CallRecord, ...]) -> str | None:
+        return first_problem(LOSS_CHECKS, _LossCall(case, i, records, weighted, function))
 
     return check
 

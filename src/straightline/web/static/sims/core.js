@@ -242,6 +242,17 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// Table rows for about 5 x 5 of the points of a g x g grid (every stride-th row and column):
+// row(k, i) for the point's offset k = 2 i in a flat [g * g, 2] array and its index i.
+export function gridRows(g, row) {
+  const stride = Math.max(1, Math.round((g - 1) / 4));
+  const rows = [];
+  for (let r = 0; r < g; r += stride) {
+    for (let q = 0; q < g; q += stride) rows.push(row((r * g + q) * 2, r * g + q));
+  }
+  return rows;
+}
+
 // A small table: {caption, columns: [...], rows: [[...]], note}
 export function table({ caption, columns, rows, note }) {
   const t = el("table", { class: "sim__table" });

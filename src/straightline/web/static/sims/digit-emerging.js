@@ -1,37 +1,11 @@
 // Chapter 1: digits integrated from noise by the shipped digits model, every Euler step.
 // Top: the first sample at t = 0, 0.25, 0.5 and 1; below: every sample at the time chosen.
 
-import { decode, fmt, fmtT, label, panel } from "./core.js";
+import { fmt, fmtT, label, panel, rgbOf } from "./core.js";
 import * as c from "./controls.js";
+import { DIGIT_FRAMES, firstImageTable, sampleGrid, tile } from "./digits.js";
 
 const MARKS = [0, 0.25, 0.5, 1];
-
-function mix(a, b, w) {
-  return a.map((v, i) => Math.round(v + (b[i] - v) * w));
-}
-
-export function rgb(colour) {
-  const probe = document.createElement("canvas").getContext("2d");
-  probe.fillStyle = colour;
-  const hex = probe.fillStyle;  // #rrggbb
-  if (hex.startsWith("#")) return [1, 3, 5].map((i) => Number.parseInt(hex.slice(i, i + 2), 16));
-  const m = hex.match(/\d+(\.\d+)?/g) || [0, 0, 0];
-  return m.slice(0, 3).map(Number);
-}
-
-// one 8x8 image (64 values, about -1 = background .. 1 = ink) as a tile of size px
-export function tile(ctx, pixels, offset, x, y, size, paper, pen) {
-  const cell = size / 8;
-  for (let r = 0; r < 8; r++) {
-    for (let q = 0; q < 8; q++) {
-      const v = pixels[offset + r * 8 + q];
-      const w = Math.max(0, Math.min(1, (v + 1) / 2));
-      const [R, G, B] = mix(paper, pen, w);
-      ctx.fillStyle = `rgb(${R},${G},${B})`;
-      ctx.fillRect(Math.floor(x + q * cell), Math.floor(y + r * cell), Math.ceil(cell), Math.ceil(cell));
-    }
-  }
-}
 
 function layout(width, images) {
   const gap = 10;
@@ -40,23 +14,6 @@ function layout(width, images) {
   const rows = Math.ceil(images / cols);
   const cell = Math.min(96, (width - (cols - 1) * gap - 20) / cols);
   return { gap, strip, cols, rows, cell, top: 28, gridTop: 28 + strip + 54 };
-}
-
-// The first sample's 8 x 8 pixels at the shown frame, as the player's data table.
-export function firstImageTable(s) {
-  const { data: d, frame } = s;
-  const [, n] = d.images.shape;
-  const rows = [];
-  for (let r = 0; r < 8; r++) {
-    const row = [`row ${r + 1}`];
-    for (let q = 0; q < 8; q++) row.push(fmt(d.images.data[frame * n * 64 + r * 8 + q], 1));
-    rows.push(row);
-  }
-  return {
-    caption: `The first sample's 8 × 8 pixels at ${fmtT(s.t)} (-1 background, 1 ink)`,
-    columns: ["", ...Array.from({ length: 8 }, (_, q) => `col ${q + 1}`)],
-    rows,
-  };
 }
 
 export default {
@@ -68,10 +25,7 @@ export default {
   ],
   defaults: { label: null, seed: 0 },
   marks: MARKS,
-  prepare: (body) => ({ ...body, images: decode(body.frames) }),
-  frames: (d) => d.ts.length,
-  time: (d, i) => d.ts[i],
-  initialFrame: (d) => d.ts.length - 1,
+  ...DIGIT_FRAMES,
   height(width) {
     const l = layout(width, 8);
     return Math.round(l.gridTop + l.rows * (l.cell + l.gap) + 6);
@@ -82,7 +36,7 @@ export default {
     panel(ctx, { x: 0, y: 0, w: s.width, h: s.height }, col);
     const [frames, n] = d.images.shape;
     const px = d.images.data;
-    const paper = rgb(col.paper), pen = rgb(col.pen);
+    const paper = rgbOf(col.paper), pen = rgbOf(col.pen);
     const l = layout(s.width, n);
     const size = 64;
     label(ctx, "The first sample at four times", 10, 7, col, { weight: 600 });
@@ -99,13 +53,7 @@ export default {
       label(ctx, `t = ${t}`, x + l.strip / 2, l.top + l.strip + 6, col, { align: "center", weight: current ? 700 : 400 });
     });
     label(ctx, `All ${n} samples at ${fmtT(s.t)}`, 10, l.gridTop - 22, col, { weight: 600 });
-    const gridW = l.cols * l.cell + (l.cols - 1) * l.gap;
-    const gx = (s.width - gridW) / 2;
-    for (let i = 0; i < n; i++) {
-      const x = gx + (i % l.cols) * (l.cell + l.gap);
-      const y = l.gridTop + Math.floor(i / l.cols) * (l.cell + l.gap);
-      tile(ctx, px, (frame * n + i) * size, x, y, l.cell, paper, pen);
-    }
+    sampleGrid(ctx, s, { ...l, top: l.gridTop }, paper, pen);
   },
 
   summary(s) {

@@ -1,8 +1,9 @@
 // Chapter 5: particles integrated with N Euler steps (1..100); every kink of a path is one network
 // evaluation; the W2 distance of the end points to the data, beside its finite-sample floor.
 
-import { COUPLING_NAMES, DATASET_NAMES, View, axesCross, clip, decode, fmt, fmtT, label, legend, moments, panel, points, trails } from "./core.js";
+import { COUPLING_NAMES, DATASET_NAMES, View, fmt, fmtT, label, legend, moments } from "./core.js";
 import * as c from "./controls.js";
+import { TRAJECTORY_FRAMES, drawTrajectories } from "./trajectories.js";
 
 const BOX = [-4, 4, -3.1, 3.1];
 const PATHS = 90;
@@ -23,27 +24,18 @@ export default {
   label: "Particles integrated from noise with the chosen number of Euler steps",
   controls: [c.steps("Euler steps", 100), c.dataset(), c.coupling(), c.seed()],
   defaults: { steps: 10, dataset: "moons", coupling: "independent", seed: 0 },
-  prepare: (body) => ({ ...body, path: decode(body.frames), target: decode(body.data) }),
-  frames: (d) => d.ts.length,
-  time: (d, i) => d.ts[i],
+  ...TRAJECTORY_FRAMES,
   initialFrame: (d) => d.ts.length - 1,
   height: (w) => Math.round(Math.min(w * 0.68, 470)),
 
   draw(ctx, s) {
     const { data: d, frame, colours: col } = s;
-    const rect = { x: 0, y: 0, w: s.width, h: s.height };
-    panel(ctx, rect, col);
     const view = new View(0, 0, s.width, s.height, BOX);
-    const [, n] = d.path.shape;
-    const count = Math.min(n, PATHS);
-    ctx.save();
-    clip(ctx, rect);
-    axesCross(ctx, view, col);
-    points(ctx, view, d.target.data, 0, d.target.shape[0], 1.5, col.data, 0.5);
-    trails(ctx, view, d.path.data, n, frame, count, col.a, 0.5, 1.1);
-    if (d.ts.length <= 40) nodes(ctx, view, d.path.data, n, frame, count, col.a);
-    points(ctx, view, d.path.data, frame * n, n, 1.9, col.b, 0.9);
-    ctx.restore();
+    const count = drawTrajectories(ctx, s, view, {
+      count: PATHS,
+      trail: [0.5, 1.1],
+      between: (n, count) => { if (d.ts.length <= 40) nodes(ctx, view, d.path.data, n, frame, count, col.a); },
+    });
     const q = d.quality;
     label(ctx, `${d.params.steps} step${d.params.steps === 1 ? "" : "s"} · ${fmtT(s.t)}`, 10, 8, col, { size: 15, weight: 700 });
     label(ctx, `W2 to the data at t = 1: ${fmt(q.w2)} (floor ${fmt(q.floor)})`, s.width - 10, 9, col, { align: "right", weight: 600 });

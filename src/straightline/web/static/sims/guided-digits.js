@@ -1,9 +1,9 @@
 // Chapter 7: class-conditional digits from the tiny MMDiT with classifier-free guidance of scale w
 // (v = v_uncond + w (v_cond - v_uncond)); the shipped digit classifier's accuracy on the samples.
 
-import { decode, fmt, fmtT, label, panel } from "./core.js";
-import { firstImageTable, rgb, tile } from "./digit-emerging.js";
+import { fmt, fmtT, label, panel, rgbOf } from "./core.js";
 import * as c from "./controls.js";
+import { DIGIT_FRAMES, firstImageTable, sampleGrid } from "./digits.js";
 
 function layout(width, images) {
   const gap = 8;
@@ -20,29 +20,21 @@ export default {
     c.seed(),
   ],
   defaults: { label: 3, w: 1, seed: 0 },
-  prepare: (body) => ({ ...body, images: decode(body.frames) }),
-  frames: (d) => d.ts.length,
-  time: (d, i) => d.ts[i],
-  initialFrame: (d) => d.ts.length - 1,
+  ...DIGIT_FRAMES,
   height(width) {
     const l = layout(width, 16);
     return Math.round(l.top + l.rows * (l.cell + l.gap) + 8);
   },
 
   draw(ctx, s) {
-    const { data: d, frame, colours: col } = s;
+    const { data: d, colours: col } = s;
     panel(ctx, { x: 0, y: 0, w: s.width, h: s.height }, col);
     const [, n] = d.images.shape;
     const l = layout(s.width, n);
-    const paper = rgb(col.paper), pen = rgb(col.pen);
+    const paper = rgbOf(col.paper), pen = rgbOf(col.pen);
     label(ctx, `Digit ${d.params.label}, w = ${fmt(d.params.w, 1)} · ${fmtT(s.t)}`, 10, 8, col, { weight: 700, size: 14 });
     label(ctx, `classifier accuracy ${fmt(100 * d.accuracy, 0)} %`, s.width - 10, 9, col, { align: "right", weight: 600 });
-    const gx = (s.width - (l.cols * l.cell + (l.cols - 1) * l.gap)) / 2;
-    for (let i = 0; i < n; i++) {
-      const x = gx + (i % l.cols) * (l.cell + l.gap);
-      const y = l.top + Math.floor(i / l.cols) * (l.cell + l.gap);
-      tile(ctx, d.images.data, (frame * n + i) * 64, x, y, l.cell, paper, pen);
-    }
+    sampleGrid(ctx, s, l, paper, pen);
   },
 
   summary(s) {

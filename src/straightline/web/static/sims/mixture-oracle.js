@@ -1,7 +1,7 @@
 // Chapter 3: the closed-form marginal velocity u_t(x) of a two-cluster Gaussian mixture beside the
 // field a network learned from pair velocities alone; below, Monte Carlo CFM vs FM gradients.
 
-import { View, arrows, axesCross, clip, decode, el, fmt, fmtT, label, panel, panels, stacked } from "./core.js";
+import { View, arrows, axesCross, clip, decode, el, fmt, fmtT, gridRows, label, panel, panels, stacked } from "./core.js";
 import * as c from "./controls.js";
 
 const TIMES = Array.from({ length: 20 }, (_, i) => Math.round(i * 5) / 100);
@@ -98,15 +98,10 @@ export default {
 
   table(s) {
     const d = s.data;
-    const g = d.params.grid;
-    const stride = Math.max(1, Math.round((g - 1) / 4));
-    const rows = [];
-    for (let r = 0; r < g; r += stride) {
-      for (let q = 0; q < g; q += stride) {
-        const k = (r * g + q) * 2;
-        rows.push([`(${fmt(d.pts.data[k], 1)}, ${fmt(d.pts.data[k + 1], 1)})`, `(${fmt(d.u.data[k])}, ${fmt(d.u.data[k + 1])})`, `(${fmt(d.v.data[k])}, ${fmt(d.v.data[k + 1])})`, fmt(d.dens.data[r * g + q], 3)]);
-      }
-    }
+    const rows = gridRows(d.params.grid, (k, i) => [
+      `(${fmt(d.pts.data[k], 1)}, ${fmt(d.pts.data[k + 1], 1)})`, `(${fmt(d.u.data[k])}, ${fmt(d.u.data[k + 1])})`,
+      `(${fmt(d.v.data[k])}, ${fmt(d.v.data[k + 1])})`, fmt(d.dens.data[i], 3),
+    ]);
     return { caption: `Both fields at ${rows.length} grid points, ${fmtT(d.t)}`, columns: ["point", "exact u_t", "network v_θ", "density (max 1)"], rows };
   },
 };

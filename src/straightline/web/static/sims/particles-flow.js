@@ -1,7 +1,8 @@
 // Chapter 0: particles carried from Gaussian noise to the data by a trained model's velocity field.
 
-import { COUPLING_NAMES, DATASET_NAMES, View, axesCross, clip, decode, fmt, fmtT, label, legend, moments, panel, points, trails } from "./core.js";
+import { COUPLING_NAMES, DATASET_NAMES, View, fmt, fmtT, label, legend, moments } from "./core.js";
 import * as c from "./controls.js";
+import { TRAJECTORY_FRAMES, drawTrajectories } from "./trajectories.js";
 
 const BOX = [-4.2, 4.2, -3.3, 3.3];
 const TRAILS = 150;  // paths drawn for the first particles only: enough to see the flow, not a smear
@@ -11,25 +12,14 @@ export default {
   controls: [c.dataset(), c.coupling(), c.particles(), c.seed()],
   defaults: { dataset: "two_clusters", coupling: "independent", particles: 500, seed: 0 },
   autoplay: true,
-  prepare: (body) => ({ ...body, path: decode(body.frames), target: decode(body.data) }),
-  frames: (d) => d.ts.length,
-  time: (d, i) => d.ts[i],
+  ...TRAJECTORY_FRAMES,
   initialFrame: () => 0,
   height: (w) => Math.round(Math.min(w * 0.68, 470)),
 
   draw(ctx, s) {
-    const { data: d, frame, colours: col } = s;
-    const rect = { x: 0, y: 0, w: s.width, h: s.height };
-    panel(ctx, rect, col);
+    const col = s.colours;
     const view = new View(0, 0, s.width, s.height, BOX);
-    const [, n] = d.path.shape;
-    ctx.save();
-    clip(ctx, rect);
-    axesCross(ctx, view, col);
-    points(ctx, view, d.target.data, 0, d.target.shape[0], 1.5, col.data, 0.55);
-    trails(ctx, view, d.path.data, n, frame, Math.min(n, TRAILS), col.a, 0.3);
-    points(ctx, view, d.path.data, frame * n, n, 2.2, col.b, 0.95);
-    ctx.restore();
+    drawTrajectories(ctx, s, view, { count: TRAILS, dataAlpha: 0.55, trail: [0.3], dot: [2.2, 0.95] });
     label(ctx, fmtT(s.t), 10, 8, col, { size: 15, weight: 700 });
     legend(ctx, [
       { colour: col.b, text: "particles", kind: "dot" },

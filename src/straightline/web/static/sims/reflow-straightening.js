@@ -1,8 +1,9 @@
 // Chapter 6: trajectories of the 8gaussians model after 0 to 3 rounds of reflow (all shipped
 // models), with every round's straightness score and one-step W2 measured on the same noise.
 
-import { View, axesCross, clip, decode, fmt, fmtT, label, legend, panel, points, trails } from "./core.js";
+import { View, fmt, fmtT, label, legend } from "./core.js";
 import * as c from "./controls.js";
+import { TRAJECTORY_FRAMES, drawTrajectories } from "./trajectories.js";
 
 const BOX = [-4, 4, -3.4, 3.4];
 const PATHS = 80;
@@ -15,27 +16,15 @@ export default {
     c.seed(),
   ],
   defaults: { round: 0, steps: 40, seed: 0 },
-  prepare: (body) => ({ ...body, path: decode(body.frames), target: decode(body.data) }),
-  frames: (d) => d.ts.length,
-  time: (d, i) => d.ts[i],
+  ...TRAJECTORY_FRAMES,
   initialFrame: (d) => d.ts.length - 1,
   height: (w) => Math.round(Math.min(w * 0.7, 480)),
 
   draw(ctx, s) {
-    const { data: d, frame, colours: col } = s;
-    const rect = { x: 0, y: 0, w: s.width, h: s.height };
-    panel(ctx, rect, col);
+    const { data: d, colours: col } = s;
     const view = new View(0, 24, s.width, s.height - 24, BOX);
-    const [, n] = d.path.shape;
-    const count = Math.min(n, PATHS);
     const row = d.rounds[d.round];
-    ctx.save();
-    clip(ctx, rect);
-    axesCross(ctx, view, col);
-    points(ctx, view, d.target.data, 0, d.target.shape[0], 1.5, col.data, 0.5);
-    trails(ctx, view, d.path.data, n, frame, count, col.a, 0.55, 1.1);
-    points(ctx, view, d.path.data, frame * n, n, 1.9, col.b, 0.9);
-    ctx.restore();
+    const count = drawTrajectories(ctx, s, view, { count: PATHS, trail: [0.55, 1.1] });
     label(ctx, `Round ${d.round}${d.round === 0 ? " (independent pairs)" : " of reflow"} · ${fmtT(s.t)}`, 10, 7, col, { size: 15, weight: 700 });
     label(ctx, `S = ${fmt(row.straightness, 4)} · 1-step W2 ${fmt(row.one_step.w2)} (floor ${fmt(row.one_step.floor)})`, s.width - 10, 9, col, { align: "right", weight: 600 });
     // a bar per round: straightness on a log scale, the current round highlighted

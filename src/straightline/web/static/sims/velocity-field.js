@@ -1,7 +1,7 @@
 // Chapter 4: a trained model's velocity v(x, t) as arrows on a grid; the time line is t itself (one
 // request per t, fetched ahead), particles carried to t are optional.
 
-import { COUPLING_NAMES, DATASET_NAMES, View, arrows, axesCross, clip, decode, fmt, fmtT, label, legend, panel, points } from "./core.js";
+import { COUPLING_NAMES, DATASET_NAMES, View, arrows, axesCross, clip, decode, fmt, fmtT, gridRows, label, legend, panel, points } from "./core.js";
 import * as c from "./controls.js";
 
 const TIMES = Array.from({ length: 21 }, (_, i) => Math.round(i * 5) / 100);
@@ -57,14 +57,10 @@ export default {
   table(s) {
     const d = s.data;
     const g = d.params.grid;
-    const stride = Math.max(1, Math.round((g - 1) / 4));
-    const rows = [];
-    for (let r = 0; r < g; r += stride) {
-      for (let q = 0; q < g; q += stride) {
-        const k = (r * g + q) * 2;
-        rows.push([`(${fmt(d.pts.data[k], 1)}, ${fmt(d.pts.data[k + 1], 1)})`, fmt(d.vel.data[k]), fmt(d.vel.data[k + 1]), fmt(Math.hypot(d.vel.data[k], d.vel.data[k + 1]))]);
-      }
-    }
+    const rows = gridRows(g, (k) => [
+      `(${fmt(d.pts.data[k], 1)}, ${fmt(d.pts.data[k + 1], 1)})`, fmt(d.vel.data[k]), fmt(d.vel.data[k + 1]),
+      fmt(Math.hypot(d.vel.data[k], d.vel.data[k + 1])),
+    ]);
     return {
       caption: `The velocity at ${rows.length} of the ${g * g} grid points, ${fmtT(d.params.t)}`,
       columns: ["point (x, y)", "v_x", "v_y", "speed"],

@@ -1,7 +1,7 @@
 """The fork server ("zygote") inside the sandbox: imports torch once, then forks a child per submission.
 
 This file runs *inside* a bubblewrap sandbox (`sandbox.zygote_command`), as a script next to
-`sandbox_worker.py`, `control.py` and `seccomp.py`; it imports only the standard library, torch
+`worker.py`, `control.py` and `seccomp.py`; it imports only the standard library, torch
 and those files. The zygote is trusted code, and so is each child until the moment the child
 executes the learner's code.
 
@@ -25,7 +25,7 @@ A child, before it reads its job (`_become_child`, in this order):
    size-limited tmpfs on /tmp: a private, empty, writable /tmp that no sibling sees. Read-only
    paths the sandbox mounted under /tmp (a virtual environment in a /tmp checkout) are bound into
    it again, read-only; `--tmp-layout` lists them;
-5. sets the worker's limits (`sandbox_worker.set_limits`: address space, file size, no core
+5. sets the worker's limits (`worker.set_limits`: address space, file size, no core
    dumps, RLIMIT_NICE 0; the CPU priority is the zygote's, set once with the same nice value);
 6. becomes non-dumpable (PR_SET_DUMPABLE 0), sets no_new_privs, and drops every capability
    (bounding set, ambient, effective, permitted, inheritable: checked afterwards);
@@ -33,7 +33,7 @@ A child, before it reads its job (`_become_child`, in this order):
    no processes, no namespaces or mounts, nothing that targets another process);
 
 then says `ready` on RESULT_FD and runs the job exactly as a per-worker sandbox does
-(`sandbox_worker.serve_job`: CPU and open-files limits at job time, the same records).
+(`worker.serve_job`: CPU and open-files limits at job time, the same records).
 
 The zygote kills a child when the grader asks (KILL), when the DEADLINE the grader set passes, and
 all of them when the grader goes away (EOF on CONTROL_FD). It reaps them through pidfds and
@@ -142,7 +142,7 @@ def _drop_privileges(libc: _Libc) -> None:
 
 def _become_child(fds: list[int], tag: str, opts: dict, torch, probes) -> None:
     """Everything a fresh child does before and while it runs its one job; never returns."""
-    import sandbox_worker
+    import worker
     import seccomp
 
     libc = _Libc()
@@ -150,12 +150,12 @@ def _become_child(fds: list[int], tag: str, opts: dict, torch, probes) -> None:
     libc.call("prctl", _PR_SET_NAME, tag.encode()[:15], 0, 0, 0)
     _place_descriptors(fds)
     _private_tmp(libc, int(opts["tmp_bytes"]), opts.get("tmp_layout") or {})
-    sandbox_worker.set_limits(int(opts["memory"]), int(opts["output_bytes"]))
+    worker.set_limits(int(opts["memory"]), int(opts["output_bytes"]))
     _drop_privileges(libc)
-    sandbox_worker.load_filter(seccomp.filter_program(role="child", pid=os.getpid()))
-    channel = sandbox_worker.Channel(RESULT_FD)
+    worker.load_filter(seccomp.filter_program(role="child", pid=os.getpid()))
+    channel = worker.Channel(RESULT_FD)
     channel.send({"type": "ready"})
-    sandbox_worker.serve_job(channel, torch, probes, int(opts["open_files"]))
+    worker.serve_job(channel, torch, probes, int(opts["open_files"]))
 
 
 @dataclass
@@ -166,7 +166,7 @@ class _Child:
     deadline: float | None = None  # time.monotonic() after which it is killed
 
 
-class Zygote:
+class ZygoteLoop:
     """The control loop: fork on SPAWN, kill on KILL or at the deadline, report exits."""
 
     def __init__(self, control: socket.socket, opts: dict, torch, probes):
@@ -279,16 +279,16 @@ def _kill(pid: int) -> None:
 
 def main(argv: list[str]) -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import sandbox_worker
+    import worker
 
-    opts = sandbox_worker.parse_args(argv, "control_fd", {"--tmp-bytes": int, "--tmp-layout": json.loads})
+    opts = worker.parse_args(argv, "control_fd", {"--tmp-bytes": int, "--tmp-layout": json.loads})
     os.nice(int(opts["nice"]))  # the children inherit it; lowering it again needs a capability
     control = socket.socket(fileno=int(opts["control_fd"]))
-    torch, probes = sandbox_worker.warm_up()
+    torch, probes = worker.warm_up()
     os.mkdir(STAGE, 0o700)
     gc.collect()
     gc.freeze()  # what the zygote built stays out of the children's collections (and unshared pages)
-    Zygote(control, opts, torch, probes).serve()
+    ZygoteLoop(control, opts, torch, probes).serve()
 
 
 if __name__ == "__main__":

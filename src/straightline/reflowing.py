@@ -27,7 +27,6 @@ from tqdm.auto import tqdm
 from . import metrics
 from ._checks import check_positive_int
 from ._fitting import (
-    FitResult,
     check_fit_args,
     check_labels,
     conditioned,
@@ -38,6 +37,7 @@ from ._fitting import (
 from .data import toy, toy_names
 from .losses import cfm_loss
 from .solvers import METHODS, integrate
+from .training import TrainResult
 
 __all__ = ["ReflowRound", "reflow", "reflow_pairs", "reflow_rounds"]
 
@@ -97,7 +97,7 @@ def _train_on_pairs(
     ema: float | None,
     seed: int,
     progress: bool,
-) -> FitResult:
+) -> TrainResult:
     """Flow matching on fixed pairs: x_t = (1 - t) x_0[i] + t x_1[i], target x_1[i] - x_0[i]."""
     new = copy.deepcopy(model)  # warm start from the old weights
 
@@ -124,7 +124,7 @@ def _reflow(
     progress: bool,
     labels: Tensor | None,
     shape: tuple[int, ...] | None,
-) -> FitResult:
+) -> TrainResult:
     check_fit_args(train_steps=train_steps, batch_size=batch_size, lr=lr, ema=ema)
     x_0, x_1 = reflow_pairs(model, n_pairs, steps=steps, solver=solver, seed=seed, labels=labels, shape=shape,
                             progress=progress)  # [N, ...] each

@@ -1,7 +1,7 @@
 """A sandboxed worker as the grader sees it: the record protocol of one run, and the `Worker` base.
 
 A worker grades one submission and is never reused. Two kinds share everything here:
-`WorkerProcess` (`worker_process.py`: a bubblewrap sandbox of its own) and `ForkedWorker`
+`SoloWorker` (`solo_worker.py`: a bubblewrap sandbox of its own) and `ForkedWorker`
 (`forked_worker.py`: a child of the fork server's zygote). Both have
 
     job pipe       the job (one JSON line), then closed (the worker's stdin)

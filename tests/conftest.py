@@ -1,4 +1,9 @@
-"""Fixtures for the course tests: progress-store backends (see databases.py)."""
+"""Fixtures shared by the test folders: the progress-store backends (`course/databases.py`).
+
+`store_url` runs each test that asks for it against SQLite and (under `make test`) PostgreSQL;
+the course and the web tests use it. The module is loaded once, under one name, whichever
+folder's tests run first.
+"""
 
 import importlib.util
 import sys
@@ -14,6 +19,6 @@ def _shared(name: str, path: Path):
     return sys.modules[name]
 
 
-_db = _shared("straightline_test_databases", Path(__file__).with_name("databases.py"))
+_db = _shared("straightline_test_databases", Path(__file__).parent / "course" / "databases.py")
 postgres_database = _db.postgres_database
 store_url = _db.store_url

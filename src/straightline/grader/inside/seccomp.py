@@ -36,7 +36,7 @@ One assembler builds three filters, one per `role`:
 
 The program is assembled here by hand (classic BPF, 8 bytes per instruction) so the grader needs
 no libseccomp binding. `filter_program()` returns the bytes bubblewrap reads from the descriptor
-(or that `sandbox_worker.load_filter` hands to the kernel). It imports only the standard library:
+(or that `worker.load_filter` hands to the kernel). It imports only the standard library:
 the fork server's children run it inside the sandbox, next to the worker.
 """
 
@@ -198,74 +198,96 @@ def filter_program(machine: str | None = None, *, role: str = "worker", pid: int
     `pid` is required for the ``"child"`` role: the child's own process ID, as it sees it.
     """
     machine = machine or platform.machine()
+    _check_request(machine, role, pid)
+    denied, rules, processes = _policy(machine, role, pid)
+    # Layout: load arch, check it; load nr, [x32 check]; one JEQ per denied call; one JEQ per call
+    # with a rule; [JEQ clone]; JEQ clone3; RET allow; each rule's argument checks; [clone: load
+    # arg0, JSET CLONE_THREAD, RET allow]; then the shared returns EPERM, ENOSYS, KILL. Classic
+    # BPF only jumps forward, so the returns come last.
+    prog = _Program()
+    _dispatch(prog, machine, denied, rules, processes)
+    for nr in sorted(rules):
+        _rule_checks(prog, nr, rules[nr])
+    if not processes:
+        prog.label("clone")
+        prog.emit(_LD_W_ABS, _OFF_ARG0_LOW)
+        prog.emit(_JSET_K, _CLONE_THREAD, "thread", "eperm")
+        prog.label("thread")
+        prog.emit(_RET_K, _RET_ALLOW)
+    for name, value in (("eperm", _RET_ERRNO | errno.EPERM), ("enosys", _RET_ERRNO | errno.ENOSYS), ("kill", _RET_KILL_PROCESS)):
+        prog.label(name)
+        prog.emit(_RET_K, value)
+    return prog.assemble()
+
+
+def _check_request(machine: str, role: str, pid: int | None) -> None:
     if machine not in _AUDIT_ARCH:
         raise UnsupportedMachine(f"no seccomp syscall table for machine {machine!r}; known: {', '.join(_AUDIT_ARCH)}")
     if role not in ROLES:
         raise ValueError(f"unknown seccomp role {role!r}; accepted: {', '.join(ROLES)}")
     if role == "child" and not (isinstance(pid, int) and 0 < pid < 2**31):
         raise ValueError(f"the child's filter needs its own pid (1..{2**31 - 1}), got {pid!r}")
-    denied, rules, processes = _policy(machine, role, pid)
-    # Layout: load arch, check it; load nr, [x32 check]; one JEQ per denied call; one JEQ per call
-    # with a rule; [JEQ clone]; JEQ clone3; RET allow; each rule's argument checks; [clone: load
-    # arg0, JSET CLONE_THREAD, RET allow]; then the shared returns EPERM, ENOSYS, KILL. Classic
-    # BPF only jumps forward, so the returns come last.
-    prog: list[tuple[int, int, str | None, str | None]] = []  # (code, k, jt label, jf label)
-    labels: dict[str, int] = {}
 
-    def emit(code: int, k: int, jt: str | None = None, jf: str | None = None) -> None:
-        prog.append((code, k, jt, jf))
 
-    emit(_LD_W_ABS, _OFF_ARCH)
-    emit(_JEQ_K, _AUDIT_ARCH[machine], None, "kill")
-    emit(_LD_W_ABS, _OFF_NR)
-    if machine == "x86_64":
-        emit(_JGE_K, _X32_SYSCALL_BIT, "kill", None)
-    for nr in denied:
-        emit(_JEQ_K, nr, "eperm", None)
-    for nr in sorted(rules):
-        emit(_JEQ_K, nr, f"rule{nr}", None)
-    if not processes:
-        emit(_JEQ_K, _CLONE[machine], "clone", None)
-    emit(_JEQ_K, _CLONE3, "enosys", None)
-    emit(_RET_K, _RET_ALLOW)
-    for nr in sorted(rules):
-        # every condition must hold (AND); a condition holds when its argument is in one of its ranges
-        labels[f"rule{nr}"] = len(prog)
-        for c, (arg, ranges) in enumerate(rules[nr]):
-            passed, failed = f"rule{nr}-{c + 1}", "eperm"
-            emit(_LD_W_ABS, _OFF_ARG0_LOW + 8 * arg)
-            for r, (low, high) in enumerate(ranges):
-                labels[f"rule{nr}-{c}-{r}"] = len(prog)
-                other = f"rule{nr}-{c}-{r + 1}" if r + 1 < len(ranges) else failed
-                if low == high:
-                    emit(_JEQ_K, low, passed, other)
+class _Program:
+    """Instructions with jumps to named labels, resolved into forward offsets by `assemble`."""
+
+    def __init__(self) -> None:
+        self.code: list[tuple[int, int, str | None, str | None]] = []  # (code, k, jt label, jf label)
+        self.labels: dict[str, int] = {}
+
+    def emit(self, code: int, k: int, jt: str | None = None, jf: str | None = None) -> None:
+        self.code.append((code, k, jt, jf))
+
+    def label(self, name: str) -> None:
+        """`name` is the next instruction."""
+        self.labels[name] = len(self.code)
+
+    def assemble(self) -> bytes:
+        out = []
+        for i, (code, k, jt, jf) in enumerate(self.code):
+            offsets = []
+            for label in (jt, jf):
+                if label is None:
+                    offsets.append(0)
                 else:
-                    emit(_JGE_K, low, None, other)
-                    emit(_JGT_K, high, other, passed)
-            labels[passed] = len(prog)
-        emit(_RET_K, _RET_ALLOW)
-    if not processes:
-        labels["clone"] = len(prog)
-        emit(_LD_W_ABS, _OFF_ARG0_LOW)
-        emit(_JSET_K, _CLONE_THREAD, "thread", "eperm")
-        labels["thread"] = len(prog)
-        emit(_RET_K, _RET_ALLOW)
-    labels["eperm"] = len(prog)
-    emit(_RET_K, _RET_ERRNO | errno.EPERM)
-    labels["enosys"] = len(prog)
-    emit(_RET_K, _RET_ERRNO | errno.ENOSYS)
-    labels["kill"] = len(prog)
-    emit(_RET_K, _RET_KILL_PROCESS)
+                    delta = self.labels[label] - (i + 1)
+                    assert 0 <= delta <= 255, (label, delta)
+                    offsets.append(delta)
+            out.append(_insn(code, k, offsets[0], offsets[1]))
+        return b"".join(out)
 
-    out = []
-    for i, (code, k, jt, jf) in enumerate(prog):
-        offsets = []
-        for label in (jt, jf):
-            if label is None:
-                offsets.append(0)
+
+def _dispatch(prog: _Program, machine: str, denied, rules, processes: bool) -> None:
+    """The architecture check, then a jump per syscall that is denied or has a rule; else allow."""
+    prog.emit(_LD_W_ABS, _OFF_ARCH)
+    prog.emit(_JEQ_K, _AUDIT_ARCH[machine], None, "kill")
+    prog.emit(_LD_W_ABS, _OFF_NR)
+    if machine == "x86_64":
+        prog.emit(_JGE_K, _X32_SYSCALL_BIT, "kill", None)
+    for nr in denied:
+        prog.emit(_JEQ_K, nr, "eperm", None)
+    for nr in sorted(rules):
+        prog.emit(_JEQ_K, nr, f"rule{nr}", None)
+    if not processes:
+        prog.emit(_JEQ_K, _CLONE[machine], "clone", None)
+    prog.emit(_JEQ_K, _CLONE3, "enosys", None)
+    prog.emit(_RET_K, _RET_ALLOW)
+
+
+def _rule_checks(prog: _Program, nr: int, conditions) -> None:
+    """Every condition must hold (AND); a condition holds when its argument is in one of its ranges."""
+    prog.label(f"rule{nr}")
+    for c, (arg, ranges) in enumerate(conditions):
+        passed, failed = f"rule{nr}-{c + 1}", "eperm"
+        prog.emit(_LD_W_ABS, _OFF_ARG0_LOW + 8 * arg)
+        for r, (low, high) in enumerate(ranges):
+            prog.label(f"rule{nr}-{c}-{r}")
+            other = f"rule{nr}-{c}-{r + 1}" if r + 1 < len(ranges) else failed
+            if low == high:
+                prog.emit(_JEQ_K, low, passed, other)
             else:
-                delta = labels[label] - (i + 1)
-                assert 0 <= delta <= 255, (label, delta)
-                offsets.append(delta)
-        out.append(_insn(code, k, offsets[0], offsets[1]))
-    return b"".join(out)
+                prog.emit(_JGE_K, low, None, other)
+                prog.emit(_JGT_K, high, other, passed)
+        prog.label(passed)
+    prog.emit(_RET_K, _RET_ALLOW)

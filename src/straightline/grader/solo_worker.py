@@ -19,19 +19,19 @@ import os
 import secrets
 import tempfile
 
-from . import seccomp
+from .inside import seccomp
 from .sandbox import SANDBOX_ENV, Availability, bwrap_command, sandbox_env, unsafe_command
 from .sandbox_process import SandboxProcess, capture_file, close_fd
 from .settings import GraderSettings
-from .worker import InfrastructureError, RecordReader, RunOutcome, Worker, connect_reader
+from .worker_handle import InfrastructureError, Worker, connect_reader
 
-__all__ = ["InfrastructureError", "RecordReader", "RunOutcome", "WorkerProcess", "start_ready_worker"]
+__all__ = ["SoloWorker", "start_ready_worker"]
 
 log = logging.getLogger(__name__)
 
 
-class WorkerProcess(Worker):
-    """A started worker. Use `await WorkerProcess.start(...)`, then `wait_ready`, `run`, `close`."""
+class SoloWorker(Worker):
+    """A started worker. Use `await SoloWorker.start(...)`, then `wait_ready`, `run`, `close`."""
 
     def __init__(
         self,
@@ -56,7 +56,7 @@ class WorkerProcess(Worker):
         return self.sandbox.returncode
 
     @classmethod
-    async def start(cls, settings: GraderSettings, availability: Availability) -> "WorkerProcess":
+    async def start(cls, settings: GraderSettings, availability: Availability) -> "SoloWorker":
         """Spawn a worker (it then imports torch; `wait_ready` waits for that)."""
         if not availability.ok:
             raise InfrastructureError(availability.message)
@@ -112,7 +112,7 @@ class WorkerProcess(Worker):
         close_fd(self.capture_fd)
 
 
-async def start_ready_worker(settings: GraderSettings, availability: Availability) -> WorkerProcess:
+async def start_ready_worker(settings: GraderSettings, availability: Availability) -> SoloWorker:
     """A worker in a sandbox of its own, started and warm (torch imported); InfrastructureError if not."""
-    worker = await WorkerProcess.start(settings, availability)
+    worker = await SoloWorker.start(settings, availability)
     return await worker.until_ready(settings.startup_timeout_s)

@@ -5,7 +5,7 @@ standard library, torch and `probes` (the rest of the package is not visible the
 code until the moment it executes the learner's code, and untrusted afterwards: everything it
 reports from then on is treated by the grader as data to check, never as a verdict.
 
-    python -I -B sandbox_worker.py RESULT_FD --tag TAG --memory BYTES --output-bytes BYTES
+    python -I -B worker.py RESULT_FD --tag TAG --memory BYTES --output-bytes BYTES
                                    [--open-files N] [--nice N] [--seccomp-fd FD]
 
 (--tag is not used here: it marks the processes of one sandbox so they can be found from outside.)
