@@ -48,6 +48,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "ReflowRound": ("reflow", "ReflowRound"),
     "distill": ("distill", "distill"),
     "DistillResult": ("distill", "DistillResult"),
+    "TrainConfig": ("training", "TrainConfig"),
+    "TrainState": ("training", "TrainState"),
 }
 
 if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
@@ -59,7 +61,7 @@ if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .losses import cfm_loss
     from .paths import CosinePath, GaussianPath, LinearPath, PathSample, VPPath
     from .solvers import Trajectory, integrate, sample
-    from .training import TrainResult, train
+    from .training import TrainConfig, TrainResult, TrainState, train
 
 
 def __getattr__(name: str) -> _Any:
@@ -100,7 +102,9 @@ __all__ = [
     "LinearPath",
     "PathSample",
     "ReflowRound",
+    "TrainConfig",
     "TrainResult",
+    "TrainState",
     "Trajectory",
     "VPPath",
     "cfm_loss",
