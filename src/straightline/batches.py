@@ -240,7 +240,8 @@ def make_batches(data: Any, *, batch_size: int, generator: torch.Generator, labe
         return _from_tensor(as_tensor(data, "data"), conds, batch_size, generator, rank, world)
     if conds:
         raise ValueError("labels= and cond= go with a tensor or array; a Dataset or loader yields them with x")
-    if isinstance(data, Dataset) and not isinstance(data, torch.utils.data.IterableDataset) and hasattr(data, "__len__"):
+    indexed = isinstance(data, Dataset) and not isinstance(data, torch.utils.data.IterableDataset)
+    if (indexed and hasattr(data, "__len__")) or isinstance(data, (list, tuple)):  # items x, (x, y) or dicts
         return _from_dataset(data, batch_size, generator, rank, world)
     if isinstance(data, (DataLoader, Iterable, Iterator)) or callable(data):
         return _Stream(data, rank, world)
