@@ -17,6 +17,7 @@ alone); the data order comes from a generator seeded with `seed` on every rank.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -243,7 +244,7 @@ def _step(run: _Run, loss_fn: Loss) -> Tensor:
     for micro in range(config.accumulate):
         batch = _to_device(run, run.batches.next())  # data [B, ...] and its conditions, on the device
         sync = micro == config.accumulate - 1 or not isinstance(run.net, nn.parallel.DistributedDataParallel)
-        with (run.net.no_sync() if not sync else _nothing()), _autocast(run):
+        with (run.net.no_sync() if not sync else contextlib.nullcontext()), _autocast(run):
             loss = loss_fn(run.net, batch.x, **batch.cond) / config.accumulate  # for flow matching: cfm_loss
         run.scaler.scale(loss).backward()  # gradients of the loss (summed over the micro-batches)
         total = loss.detach() if total is None else total + loss.detach()
@@ -256,14 +257,6 @@ def _step(run: _Run, loss_fn: Loss) -> Tensor:
     # end listing
     run.scheduler.step()
     return total
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _flush(run: _Run, first_step: int) -> None:
