@@ -8,10 +8,11 @@ PORT ?= 8000
 
 .PHONY: install serve test system-deps models bench clean
 
-$(STAMP): pyproject.toml setup.py
+$(STAMP): pyproject.toml setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,bench]'
+	# the toolkit asks for torch>=2.3; constraints.txt keeps the course on the CPU build
+	$(BIN)/pip install -q -c constraints.txt -e '.[course,test,bench]'
 	# torchcfm's own requirements would replace the CPU build of torch: install it alone
 	$(BIN)/pip install -q --no-deps torchcfm
 	touch $(STAMP)

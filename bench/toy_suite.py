@@ -104,7 +104,7 @@ def parse_args(argv=None) -> Config:
     p.add_argument("--ttq-own-nets", action="store_true",
                    help="also race flow_matching's own example network (4x512 at batch 4096: slow on a CPU)")
     p.add_argument("--ttq-seeds", type=int, default=None, help="seeds per recipe in section 3 (default 3; --quick 1)")
-    p.add_argument("--sections", default="1,2,3", help="comma-separated subset of 1,2,3 (default all)")
+    p.add_argument("--sections", default="1,2,3,5", help="comma-separated subset of 1,2,3,5 (default all)")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
     q = a.quick
@@ -612,7 +612,7 @@ def section_attribution(cfg: Config) -> None:
         "  candidate check: torch.aminmax(t) once": check_aminmax,
         "  candidate check: ((t >= 0) & (t <= 1)).all() once": check_all,
         "torch.randn_like(x_1) + torch.rand(B)": lambda: (torch.randn_like(x_1), torch.rand(batch)),
-        "train: ema_update(ema, model, 0.999) (foreach lerp)": lambda: ema_update(ema_model, model, 0.999),
+        "train: ema_update(ema, model, 0.999) (per-parameter lerp)": lambda: ema_update(ema_model, model, 0.999),
         "train: loss.item()": lambda: loss_t.item(),
         "train: toy('moons', 256) draw": lambda: toy("moons", batch),
         "MLP(dim=2) forward, batch 256 (for scale)": lambda: model(x_1, t),
@@ -684,21 +684,17 @@ class Recipe:
 def run_straightline(cfg: Config, check: W2Check, rc: Recipe, seed: int) -> Run:
     torch.manual_seed(seed)
     model = MLP(dim=2, **rc.model_kwargs)
-    ema = rc.train_kwargs.get("ema", 0.999)
-    mirror = copy.deepcopy(model).requires_grad_(False)  # mirrors train()'s EMA exactly (same init, same schedule)
     schedule = Schedule(cfg)
     st = {"clock": 0.0, "wall": 0.0, "resume": 0.0, "resume_wall": 0.0, "reached": None, "reached_wall": None,
           "best": math.inf, "steps": 0}
 
-    def callback(step, loss, live):
+    def callback(state):  # a TrainState: the loop's own EMA copy is state.ema_model
         st["clock"] += now() - st["resume"]
         st["wall"] += time.perf_counter() - st["resume_wall"]
-        st["steps"] = step + 1
-        if rc.evaluate_ema:
-            ema_update(mirror, live, min(ema, (1 + step) / (10 + step)))
+        st["steps"] = state.step + 1
         stop = False
         if schedule.due(st["clock"]):
-            r = check(mirror if rc.evaluate_ema else live)
+            r = check(state.ema_model if rc.evaluate_ema else state.model)
             st["best"] = min(st["best"], r)
             if r <= 2.0:
                 st["reached"], st["reached_wall"], stop = st["clock"], st["wall"], True
@@ -878,6 +874,58 @@ def section_ttq(cfg: Config, targets: Targets) -> None:
                     None if ours_best.label == "straightline defaults (EMA model)" else None)
 
 
+# ------------------------------------------------------------------- 5. the loop's controls
+
+
+def _loop_step(args: list[str], procs: int = 1) -> float:
+    """Median seconds per training step of bench/_loop_step.py, run in 1 process or under torchrun."""
+    import subprocess
+
+    script = str(Path(__file__).with_name("_loop_step.py"))
+    launch = [sys.executable] if procs == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                                  "--nproc_per_node", str(procs)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(launch + [script, *args], capture_output=True, text=True, env=env, timeout=1200)
+    line = [ln for ln in done.stdout.splitlines() if ln.startswith("STEP ")]
+    if done.returncode or not line:
+        raise RuntimeError(f"_loop_step.py {args} failed: {done.stderr[-2000:]}")
+    return float(line[0].split()[1])
+
+
+def section_loop_controls(cfg: Config, targets: Targets) -> None:
+    steps, warm = ("20", "5") if cfg.quick else ("150", "30")
+    base = ["--steps", steps, "--warm", warm, "--batch", "256"]
+    variants = {
+        "train() defaults (fp32, eager)": base,
+        "amp='bf16' (CPU autocast)": base + ["--amp", "bf16"],
+        "compile=True": base + ["--compile"],
+        "compile=True, amp='bf16'": base + ["--compile", "--amp", "bf16"],
+    }
+    rounds = 1 if cfg.quick else 3
+    times = {k: [] for k in variants}
+    for _ in range(rounds):  # interleaved rounds: a load change hits every variant alike
+        for name, args in variants.items():
+            times[name].append(_loop_step(args))
+    one = times["train() defaults (fp32, eager)"]
+    rows = [[k, fmt_time(median(v)), f"{median(one) / median(v):.2f}x"] for k, v in times.items()]
+    out(table("5a. straightline.train step with the loop's controls (MLP 256x3, moons, batch 256, 1 thread)",
+              ["variant", "median / step", "speed vs defaults"], rows,
+              notes=[f"median over {rounds} runs of the median step interval after {warm} warm-up steps (compilation "
+                     "excluded); on a small MLP on the CPU, bf16 autocast and compile mostly pay for their casts "
+                     "and guards: they are for GPUs and larger networks"]))
+    single = [_loop_step(base) for _ in range(rounds)]
+    double = [_loop_step(["--steps", steps, "--warm", warm, "--batch", "512"], procs=2) for _ in range(rounds)]
+    ratio = median(single) / median(double)
+    out(table("5b. DDP under torchrun on the CPU (gloo): per-process throughput at 256 rows per process",
+              ["run", "median / step"],
+              [["1 process, batch 256", fmt_time(median(single))],
+               ["2 processes, global batch 512 (256 each)", fmt_time(median(double))],
+               ["per-process throughput, 2 vs 1", f"{ratio:.2f}x"]],
+              notes=["each process runs one thread (OMP_NUM_THREADS=1); a 2-process step includes the gradient "
+                     "all-reduce and the loss read-back every log_every steps"]))
+    targets.add("DDP per-process throughput (2 CPU processes vs 1)", ">= 0.80x", f"{ratio:.2f}x", ratio >= 0.8)
+
+
 # ------------------------------------------------------------------------------------- main
 
 
@@ -897,6 +945,8 @@ def main(argv=None) -> int:
                  lambda: section_attribution(cfg)]
     if "3" in cfg.sections:
         plan.append(lambda: section_ttq(cfg, targets))
+    if "5" in cfg.sections:
+        plan.append(lambda: section_loop_controls(cfg, targets))
     for step in plan:
         t0 = time.perf_counter()
         step()

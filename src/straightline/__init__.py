@@ -50,6 +50,8 @@ _PUBLIC: dict[str, tuple[str, str | None]] = {
     "ReflowRound": ("reflowing", "ReflowRound"),
     "distill": ("distilling", "distill"),
     "DistillResult": ("distilling", "DistillResult"),
+    "TrainConfig": ("training", "TrainConfig"),
+    "TrainState": ("training", "TrainState"),
 }
 
 __all__ = sorted(_PUBLIC)
@@ -63,7 +65,7 @@ if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .paths import CosinePath, GaussianPath, LinearPath, PathSample, VPPath
     from .reflowing import ReflowRound, reflow, reflow_rounds
     from .solvers import Trajectory, integrate, sample
-    from .training import TrainResult, train
+    from .training import TrainConfig, TrainResult, TrainState, train
 
 
 def __getattr__(name: str) -> _Any:

@@ -15,8 +15,10 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import check_positive_int
+from .batches import index_batches
+from .distributed import Context
+from .loop import TrainConfig, TrainResult, run
 from .solvers import Velocity
-from .training import TrainResult, check_train_args, optimise
 
 __all__ = ["check_fit_args", "check_labels", "conditioned", "fit", "noise_spec", "tail_mean"]
 
@@ -26,7 +28,7 @@ __all__ = ["check_fit_args", "check_labels", "conditioned", "fit", "noise_spec",
 
 def check_fit_args(*, train_steps: object, batch_size: object, lr: object, ema: object) -> None:
     check_positive_int(train_steps, "train_steps")
-    check_train_args(None, steps=train_steps, batch_size=batch_size, lr=lr, ema=ema)
+    TrainConfig(steps=train_steps, batch_size=batch_size, lr=lr, ema=ema).check()
 
 
 def conditioned(model: Callable[..., Tensor], y: Tensor | None) -> Velocity:
@@ -88,25 +90,14 @@ def fit(
 ) -> TrainResult:
     """Minimise loss_fn(model, idx) over minibatches idx [B] of the rows 0..n-1 (shuffled epochs).
 
-    Trains `model` in place (through `training.optimise`, the loop under `train`) and returns it
-    with its EMA copy (decay `ema`, warmed up as in `training.train`) and the loss of every step.
+    Trains `model` in place (through `loop.run`, the loop under `train`) and returns it with its
+    EMA copy (decay `ema`, warmed up as in `training.train`) and the loss of every step.
     """
     model.requires_grad_(True)  # a frozen EMA copy can be the warm start
+    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, ema=ema, seed=seed, progress=progress, desc=desc)
 
-    def make_batches(generator: torch.Generator):
-        state = {"order": torch.randperm(n, generator=generator), "pos": 0}  # order [n]
+    def make_source(other, generator: torch.Generator, ctx: Context | None = None):
+        ctx = ctx or Context()
+        return index_batches(n, batch_size=batch_size, generator=generator, rank=ctx.rank, world=ctx.world)
 
-        def next_rows() -> Tensor:  # [batch_size] rows of shuffled epochs
-            parts, need = [], batch_size
-            while need:
-                take = state["order"][state["pos"] : state["pos"] + need]
-                parts.append(take)
-                need -= len(take)
-                state["pos"] += len(take)
-                if state["pos"] >= n:
-                    state["order"], state["pos"] = torch.randperm(n, generator=generator), 0
-            return torch.cat(parts)
-
-        return next_rows
-
-    return optimise(model, make_batches, loss_fn, steps=steps, lr=lr, ema=ema, seed=seed, progress=progress, desc=desc)
+    return run(model, make_source, loss_fn, config)

@@ -12,9 +12,25 @@ Usage errors exit with status 2 and a message naming the bad value and what is a
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "missing_course_modules"]
+
+#: what `serve` needs beyond the toolkit: the `straightline[course]` extra
+COURSE_MODULES = ("fastapi", "uvicorn", "jinja2", "sqlalchemy", "alembic", "markdown_it", "latex2mathml")
+
+
+def missing_course_modules() -> list[str]:
+    """The course extra's modules that are not installed (empty when `pip install straightline[course]` ran)."""
+    return [name for name in COURSE_MODULES if not _installed(name)]
+
+
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:
+        return False
 
 
 def _positive_int(name: str, upper: int | None = None):
@@ -90,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":
+        missing = missing_course_modules()
+        if missing:
+            print(f"straightline serve needs the course extra (missing: {', '.join(missing)}); install it with: "
+                  "pip install 'straightline[course]'", file=sys.stderr)
+            return 2
         from .web.server import serve, serving_keywords
 
         return serve(**serving_keywords(args))

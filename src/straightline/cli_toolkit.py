@@ -14,8 +14,10 @@ COUPLINGS = ("independent", "exact_ot")
 def add_toolkit_commands(sub, positive_int) -> None:
     # dataset and method names are checked in the handlers: listing them here would import torch
     # for every command, `serve` included
-    p = sub.add_parser("train", help="train a 2-D flow-matching model on a toy dataset")
-    p.add_argument("--data", required=True, metavar="NAME", help="a toy dataset: two_clusters, 8gaussians, moons, checkerboard, spirals")
+    p = sub.add_parser("train", help="train a flow-matching MLP on a toy dataset or your own points")
+    p.add_argument("--data", required=True, metavar="NAME|FILE",
+                   help="a toy dataset (two_clusters, 8gaussians, moons, checkerboard, spirals) or a .npy/.pt file of "
+                        "points [N, D]")
     p.add_argument("--steps", type=positive_int("steps", 1_000_000), default=3000)
     p.add_argument("--batch-size", type=positive_int("batch-size", 65_536), default=256)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -24,6 +26,10 @@ def add_toolkit_commands(sub, positive_int) -> None:
     p.add_argument("--depth", type=positive_int("depth", 16), default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-n", type=positive_int("eval-n", 20_000), default=2000, help="points for the final W2")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cpu; cuda:LOCAL_RANK under torchrun)")
+    p.add_argument("--checkpoint", type=Path, default=None, help="write the full training state here (resumable)")
+    p.add_argument("--checkpoint-every", type=positive_int("checkpoint-every"), default=None, metavar="K")
+    p.add_argument("--resume", type=Path, default=None, help="continue from a training state written by --checkpoint")
     p.add_argument("--out", required=True, type=Path, help="where to write the .safetensors checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_train)
@@ -38,41 +44,83 @@ def add_toolkit_commands(sub, positive_int) -> None:
     p.set_defaults(handler=_sample)
 
 
-def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _load_points(text: str, parser: argparse.ArgumentParser):
+    """A toy dataset name, or the points [N, D] of a .npy / .pt file (float32)."""
+    import numpy as np
     import torch
-
-    from . import couplings, metrics
-    from .checkpoints import save
-    from .data import toy
-    from .models import MLP
-    from .solvers import sample
-    from .training import train
 
     from .data import toy_names
 
-    if args.data not in toy_names():
-        parser.error(f"--data: unknown dataset {args.data!r}; accepted: {', '.join(toy_names())}")
+    if text in toy_names():
+        return text
+    path = Path(text)
+    if path.suffix not in (".npy", ".pt", ".pth"):
+        parser.error(f"--data: unknown dataset {text!r}; accepted: {', '.join(toy_names())}, or a .npy/.pt file")
+    if not path.is_file():
+        parser.error(f"--data: no file {text!r}")
+    try:
+        raw = np.load(path, allow_pickle=False) if path.suffix == ".npy" else torch.load(path, weights_only=True)
+        points = torch.as_tensor(raw)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a usage error
+        parser.error(f"--data: cannot read {text!r} as an array of points: {exc}")
+    if points.ndim != 2 or len(points) < 2 or not points.is_floating_point():
+        parser.error(f"--data: {text!r} must hold floating-point points of shape [N, D], got {points.dtype} "
+                     f"of shape {list(points.shape)}")
+    return points.float()
+
+
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import os
+
+    import torch
+
+    from .checkpoints import save
+    from .models import MLP
+    from .training import train
+
+    data = _load_points(args.data, parser)
     if not args.lr > 0:
         parser.error(f"--lr must be > 0, got {args.lr}")
     if args.out.suffix != ".safetensors":
         parser.error(f"--out must end in .safetensors, got {str(args.out)!r}")
+    dim = 2 if isinstance(data, str) else data.shape[1]
     torch.manual_seed(args.seed)
-    model = MLP(dim=2, hidden=args.hidden, depth=args.depth)
-    coupling = None if args.coupling == "independent" else couplings.exact_ot
-    result = train(
-        model, args.data, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-        coupling=coupling, seed=args.seed, progress=not args.quiet,
-    )
-    save(result.ema_model, args.out, metadata={"dataset": args.data, "coupling": args.coupling, "steps": str(args.steps)})
-    x_0 = torch.randn(args.eval_n, 2, generator=torch.Generator().manual_seed(args.seed + 1))
-    x_1 = sample(result.ema_model, x_0, steps=100)
-    dist = metrics.w2(x_1, toy(args.data, args.eval_n, seed=args.seed + 2))
-    floor = metrics.w2_floor(args.data, args.eval_n)
-    print(f"saved {args.out}")
-    print(f"final loss {sum(result.losses[-100:]) / len(result.losses[-100:]):.4f} after {len(result.losses)} steps "
-          f"({result.seconds:.1f} s)")
-    print(f"W2 {dist:.4f} (floor {floor:.4f}, ratio {dist / floor:.2f}) at 100 Euler steps, n={args.eval_n}")
+    model = MLP(dim=dim, hidden=args.hidden, depth=args.depth)
+    options = {"checkpoint": args.checkpoint, "checkpoint_every": args.checkpoint_every or 0, "resume": args.resume}
+    try:
+        result = train(model, data, steps=args.steps, batch_size=args.batch_size, lr=args.lr, coupling=args.coupling,
+                       seed=args.seed, progress=not args.quiet, device=args.device, **options)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.error(str(exc))
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun only rank 0 writes and reports
+    name = args.data if isinstance(data, str) else Path(args.data).name
+    save(result.ema_model, args.out, metadata={"dataset": name, "coupling": args.coupling, "steps": str(args.steps)})
+    _report(args, data, result)
     return 0
+
+
+def _report(args: argparse.Namespace, data, result) -> None:
+    import torch
+
+    from . import metrics
+    from .data import toy
+    from .solvers import sample
+
+    tail = result.losses[-100:]
+    print(f"saved {args.out}")
+    print(f"final loss {sum(tail) / len(tail):.4f} after {len(result.losses)} steps ({result.seconds:.1f} s)")
+    model = result.ema_model.cpu()
+    n = args.eval_n if isinstance(data, str) else min(args.eval_n, len(data))
+    x_0 = torch.randn(n, model.dim, generator=torch.Generator().manual_seed(args.seed + 1))
+    x_1 = sample(model, x_0, steps=100)
+    reference = toy(args.data, n, seed=args.seed + 2) if isinstance(data, str) else data[:n]
+    dist = metrics.w2(x_1, reference)
+    if isinstance(data, str):
+        floor = metrics.w2_floor(args.data, n)
+        print(f"W2 {dist:.4f} (floor {floor:.4f}, ratio {dist / floor:.2f}) at 100 Euler steps, n={n}")
+    else:
+        print(f"W2 {dist:.4f} to {n} of your points at 100 Euler steps")
 
 
 def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

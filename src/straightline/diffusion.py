@@ -60,7 +60,7 @@ from torch import Tensor, nn
 
 from ._checks import check_positive_int
 from .solvers import Trajectory
-from .training import TrainResult, _Batches, check_train_args, drop_labels, optimise
+from .training import TrainResult, check_label_dropout, check_model, configure, data_source, drop_labels, run
 
 __all__ = [
     "NoiseSchedule",
@@ -228,29 +228,29 @@ def train_ddpm(
     progress: bool = True,
     labels: Tensor | None = None,
     label_dropout: float = 0.0,
+    **options,
 ) -> TrainResult:
     """Train `model` as an ε-predictor model(x_k, t_net) with t_net = 1 - k / T (module docstring).
 
     Everything but the loss is `training.train`: `data` is a toy dataset name or a tensor [N, ...],
     `labels` [N] make the model class-conditional with the null class `model.num_classes` drawn with
     probability `label_dropout`, `ema` is the decay of the averaged copy (same warm-up), and the
-    same `seed` gives bit-identical weights without touching torch's global RNG.
+    same `seed` gives bit-identical weights without touching torch's global RNG. Other keywords are
+    `training.TrainConfig` fields (device, amp, checkpoint, resume, ...), as for `train`.
     """
-    check_train_args(model, steps=steps, batch_size=batch_size, lr=lr, ema=ema, label_dropout=label_dropout)
+    config = configure(None, steps=steps, batch_size=batch_size, lr=lr, ema=ema, seed=seed, progress=progress,
+                       desc="training DDPM", **options)
+    check_model(model)
+    check_label_dropout(model, label_dropout)
     sched = make_schedule(schedule, T)
 
-    def loss_fn(model: nn.Module, batch: tuple[Tensor, Tensor | None]) -> Tensor:
-        x_data, y = batch  # [B, ...] data, [B] labels or None
-        y = drop_labels(model, y, label_dropout)
-        eps_model = model if y is None else (lambda x, t: model(x, t, y))
+    def loss_fn(model: nn.Module, x_data: Tensor, **cond) -> Tensor:  # x_data [B, ...], cond e.g. y [B]
+        if "y" in cond:
+            cond = {**cond, "y": drop_labels(model, cond["y"], label_dropout)}
+        eps_model = (lambda x, t: model(x, t, **cond)) if cond else model
         return ddpm_loss(eps_model, x_data, sched)
 
-    return optimise(
-        model,
-        lambda generator: _Batches(data, labels, batch_size, generator).next,
-        loss_fn,
-        steps=steps, lr=lr, ema=ema, seed=seed, progress=progress, desc="training DDPM",
-    )
+    return run(model, data_source(data, config, labels=labels), loss_fn, config)
 
 
 @dataclass(frozen=True)

@@ -1,191 +1,176 @@
-"""The training loop: conditional flow matching with Adam, an EMA copy, and a progress bar.
+"""`train`: conditional flow matching (or your own loss) on your data, through the one training loop.
 
-Same seed, same result: on the CPU two runs with equal arguments produce bit-identical weights.
+    result = sl.train(model, data, steps=2000)                      # data: tensor, array, Dataset, ...
+    result = sl.train(model, x, labels=y, label_dropout=0.1)         # class-conditional (for guidance)
+    result = sl.train(model, x, steps=200, checkpoint="run.pt", checkpoint_every=50)
+    result = sl.train(model, x, steps=400, resume="run.pt")          # continues to step 400, bit for bit
+
+Loop options (device, optimizer, warm-up/cosine schedule, grad clipping, AMP, accumulation,
+compile, validation, callback, checkpoints) are the fields of `TrainConfig`, given as keywords or
+as `config=`. Under `torchrun` the run joins the process group by itself (see `loop`).
 """
 
 from __future__ import annotations
 
-import copy
-import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from ._checks import check_positive_int
-from .data import toy, toy_names
+from . import couplings
+from .batches import Batches, as_tensor, make_batches
+from .checkpoints import unwrap
+from .distributed import Context
 from .losses import cfm_loss
+from .loop import TrainConfig, TrainResult, TrainState, configure, ema_update, run
 from .paths import GaussianPath
 from .timesteps import TimeSampler
 
-__all__ = ["train", "TrainResult", "check_train_args", "drop_labels", "ema_update", "optimise"]
+__all__ = [
+    "train", "TrainConfig", "TrainResult", "TrainState", "COUPLINGS", "check_label_dropout", "check_model", "data_source",
+    "drop_labels", "ema_update", "resolve_coupling", "check_sampler", "configure", "data_source", "run",
+]
+
+#: couplings by name (the names the CLI accepts)
+COUPLINGS: dict[str, Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None] = {
+    "independent": None,
+    "exact_ot": couplings.exact_ot,
+}
 
 
-@dataclass
-class TrainResult:
-    model: nn.Module  # the trained network (last iterate)
-    ema_model: nn.Module  # its exponential moving average: usually the better sampler
-    losses: list[float] = field(default_factory=list)  # one value per step
-    seconds: float = 0.0
+def resolve_coupling(coupling: object) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None:
+    """A coupling function from a name in COUPLINGS or a function (None: independent)."""
+    if isinstance(coupling, str):
+        if coupling not in COUPLINGS:
+            raise ValueError(f"unknown coupling {coupling!r}; accepted: {', '.join(COUPLINGS)} or a function")
+        return COUPLINGS[coupling]
+    if coupling is not None and not callable(coupling):
+        raise ValueError(f"coupling must be a name ({', '.join(COUPLINGS)}) or a function, got {coupling!r}")
+    return coupling
 
 
-@torch.no_grad()
-def ema_update(ema_model: nn.Module, model: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model, for every parameter."""
-    ema_params = list(ema_model.parameters())
-    params = list(model.parameters())
-    torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+def check_sampler(fn: object, name: str, factory_hint: bool = True) -> None:
+    """ValueError unless fn(n) returns a tensor of n values (catches an uncalled factory)."""
+    if fn is None:
+        return
+    if not callable(fn):
+        raise ValueError(f"{name} must be a function of a batch size or of t, got {fn!r}")
+    with torch.random.fork_rng(devices=[]):
+        try:
+            out = fn(2) if name == "t_sampler" else fn(torch.full((2,), 0.5))
+        except Exception:  # noqa: BLE001 - any failure of the probe means a wrong kind of object
+            out = None
+    if not isinstance(out, Tensor) or out.shape != (2,):
+        label = getattr(fn, "__name__", type(fn).__name__)
+        hint = f"; {label} looks like a factory: pass {label}() (called)" if callable(out) or out is None else ""
+        raise ValueError(f"{name} must return a tensor of shape [n], got {type(out).__name__} from {label}{hint}")
 
 
-class _Batches:
-    """Minibatches of data: fresh draws from a named toy dataset, or shuffled epochs of a tensor."""
-
-    def __init__(self, data: str | Tensor, labels: Tensor | None, batch_size: int, generator: torch.Generator):
-        self.batch_size, self.generator, self.labels = batch_size, generator, labels
-        if isinstance(data, str):
-            if data not in toy_names():
-                raise ValueError(f"unknown dataset {data!r}; accepted: {', '.join(toy_names())} or a tensor")
-            if labels is not None:
-                raise ValueError("labels can only be given with a data tensor")
-            self.name, self.data = data, None
-        else:
-            if not isinstance(data, Tensor) or data.ndim < 2 or data.shape[0] < 1:
-                raise ValueError(f"data must be a dataset name or a tensor [N, ...], got {type(data).__name__}")
-            if labels is not None and labels.shape != (data.shape[0],):
-                raise ValueError(f"labels must have shape [{data.shape[0]}], got {list(labels.shape)}")
-            self.name, self.data = None, data
-            self.order, self.pos = torch.randperm(len(data), generator=generator), 0
-
-    def next(self) -> tuple[Tensor, Tensor | None]:
-        if self.data is None:
-            return toy(self.name, self.batch_size, generator=self.generator), None
-        idx = []
-        need = self.batch_size
-        while need:
-            take = self.order[self.pos : self.pos + need]
-            idx.append(take)
-            need -= len(take)
-            self.pos += len(take)
-            if self.pos >= len(self.order):
-                self.order, self.pos = torch.randperm(len(self.data), generator=self.generator), 0
-        index = torch.cat(idx)  # [batch]
-        return self.data[index], None if self.labels is None else self.labels[index]
+def check_model(model: object) -> None:
+    """ValueError for a non-module or a module whose forward takes (t, x) instead of (x, t)."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module called as model(x, t), got {type(model).__name__}")
+    try:
+        params = list(inspect.signature(unwrap(model).forward).parameters)
+    except (TypeError, ValueError):
+        return
+    if params and params[0] in ("t", "time", "times", "timestep", "timesteps", "sigma"):
+        raise ValueError(
+            f"{type(unwrap(model)).__name__}.forward takes ({', '.join(params[:2])}, ...), but straightline calls "
+            "model(x, t): put the data first (or wrap it: lambda x, t: model(t, x) inside a Module)"
+        )
 
 
-def train(
-    model: nn.Module,
-    data: str | Tensor,
-    *,
-    steps: int,
-    batch_size: int = 256,
-    lr: float = 1e-3,
-    path: GaussianPath | None = None,
-    coupling: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
-    t_sampler: TimeSampler | None = None,
-    weight: Callable[[Tensor], Tensor] | None = None,
-    ema: float | None = 0.999,
-    seed: int = 0,
-    progress: bool = True,
-    labels: Tensor | None = None,
-    label_dropout: float = 0.0,
-    callback: Callable[[int, float, nn.Module], bool | None] | None = None,
-) -> TrainResult:
-    """Train `model` (a velocity field v(x, t)) by conditional flow matching.
-
-    `data` is a toy dataset name (fresh samples every step) or a tensor [N, ...] (shuffled
-    epochs). With `labels` [N] the model is called as model(x, t, y), and with probability
-    `label_dropout` a label is replaced by the model's null class (`model.num_classes`), which
-    trains the unconditional field alongside the conditional one (classifier-free guidance). `ema` is the decay of the
-    averaged copy (with a warm-up so early steps count; None or 0 keeps no average). `callback(step,
-    loss, model)` runs after each step; returning True stops training early.
-    """
-    check_train_args(model, steps=steps, batch_size=batch_size, lr=lr, ema=ema, label_dropout=label_dropout)
-
-    def loss_fn(model: nn.Module, batch: tuple[Tensor, Tensor | None]) -> Tensor:
-        x_1, y = batch  # [B, ...] data, [B] labels or None
-        y = drop_labels(model, y, label_dropout)
-        v = model if y is None else (lambda x, t: model(x, t, y))
-        return cfm_loss(v, x_1, path=path, coupling=coupling, t_sampler=t_sampler, weight=weight)
-
-    return optimise(
-        model,
-        lambda generator: _Batches(data, labels, batch_size, generator).next,
-        loss_fn,
-        steps=steps, lr=lr, ema=ema, seed=seed, progress=progress, desc="training", callback=callback,
-    )
+def _check_labels(model: nn.Module, labels: Tensor | None) -> None:
+    num_classes = getattr(unwrap(model), "num_classes", None)
+    if labels is None or not isinstance(num_classes, int):
+        return
+    if labels.is_floating_point() or labels.ndim != 1:
+        raise ValueError(f"labels for a {num_classes}-class model must be integers of shape [N], got "
+                         f"{labels.dtype} of shape {list(labels.shape)}")
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(f"labels must lie in 0..{num_classes - 1} (the model has num_classes={num_classes}), got "
+                         f"values in {int(labels.min())}..{int(labels.max())}")
 
 
-def check_train_args(
-    model: nn.Module, *, steps: object, batch_size: object, lr: object, ema: object, label_dropout: object = 0.0
-) -> None:
-    """The argument checks `train` and the DDPM baseline share (ValueError naming the bad value)."""
-    check_positive_int(steps, "steps")
-    check_positive_int(batch_size, "batch_size")
-    if not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"lr must be a number > 0, got {lr!r}")
-    if not isinstance(label_dropout, (int, float)) or not 0 <= label_dropout < 1:
-        raise ValueError(f"label_dropout must be in [0, 1), got {label_dropout!r}")
-    if label_dropout and getattr(model, "num_classes", None) is None:
+def check_label_dropout(model: nn.Module, p: object) -> None:
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+        raise ValueError(f"label_dropout must be in [0, 1), got {p!r}")
+    if p and getattr(unwrap(model), "num_classes", None) is None:
         raise ValueError("label_dropout needs a class-conditional model (one with num_classes)")
-    if ema is not None and (not isinstance(ema, (int, float)) or not 0 <= ema < 1):
-        raise ValueError(f"ema must be None or a number in [0, 1), got {ema!r}")
 
 
 def drop_labels(model: nn.Module, y: Tensor | None, p: float) -> Tensor | None:
     """Labels [B] with each one replaced by the model's null class with probability p (CFG training)."""
     if y is None or not p:
         return y
-    return torch.where(torch.rand(len(y)) < p, model.num_classes, y)
+    mask = torch.rand(len(y), device=y.device) < p  # [B] on the labels' device
+    return torch.where(mask, unwrap(model).num_classes, y)
 
 
-def optimise(
+def data_source(data: Any, config: TrainConfig, *, labels: Any = None, cond: Mapping[str, Any] | None = None):
+    """The `make_source` of `loop.run` for `data` (and its labels / conditions)."""
+    rows = config.batch_size // config.accumulate
+
+    def make(other: Any, generator: torch.Generator, ctx: Context | None = None) -> Batches:
+        ctx = ctx or Context()
+        if other is not None:
+            return make_batches(other, batch_size=rows, generator=generator)
+        return make_batches(data, batch_size=rows, generator=generator, labels=labels, cond=cond, rank=ctx.rank,
+                            world=ctx.world)
+
+    return make
+
+
+def _flow_matching_loss(path, coupling, t_sampler, weight, label_dropout) -> Callable[..., Tensor]:
+    def loss_fn(model: nn.Module, x_1: Tensor, **cond: Any) -> Tensor:
+        if "y" in cond:
+            cond = {**cond, "y": drop_labels(model, cond["y"], label_dropout)}
+        v = (lambda x, t: model(x, t, **cond)) if cond else model
+        return cfm_loss(v, x_1, path=path, coupling=coupling, t_sampler=t_sampler, weight=weight)
+
+    return loss_fn
+
+
+def train(
     model: nn.Module,
-    make_batches: Callable[[torch.Generator], Callable[[], Any]],
-    loss_fn: Callable[[nn.Module, Any], Tensor],
+    data: Any,
     *,
-    steps: int,
-    lr: float,
-    ema: float | None,
-    seed: int,
-    progress: bool,
-    desc: str = "training",
-    callback: Callable[[int, float, nn.Module], bool | None] | None = None,
+    loss: Callable[..., Tensor] | None = None,
+    path: GaussianPath | None = None,
+    coupling: str | Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
+    t_sampler: TimeSampler | None = None,
+    weight: Callable[[Tensor], Tensor] | None = None,
+    labels: Any = None,
+    cond: Mapping[str, Any] | None = None,
+    label_dropout: float = 0.0,
+    config: TrainConfig | None = None,
+    **options: Any,
 ) -> TrainResult:
-    """The loop under `train` (and the DDPM baseline, reflow and distillation): Adam on
-    loss_fn(model, batch), an EMA copy, a progress bar, and a seeded run.
+    """Train `model` (a velocity field model(x, t, **cond)) by conditional flow matching.
 
-    `make_batches(generator)` returns the function that draws each step's batch from that seeded
-    generator. Inside, torch's global generator is seeded with `seed` and restored afterwards, so
-    the caller's random state is left alone and equal arguments give bit-identical weights.
+    `data`: a toy dataset name (fresh samples every step), a tensor or numpy array [N, ...]
+    (shuffled epochs; float64 data is converted to the model's dtype), a `Dataset` (items x,
+    (x, y) or {"x": x, ...}), a `DataLoader`, an iterator of batches or a function returning one.
+    `labels` [N] (or `cond`, a dict of per-row tensors) are passed to the model as keywords
+    (labels as y); with probability `label_dropout` a label becomes the null class
+    `model.num_classes` (classifier-free guidance). `coupling` is a function or a name
+    ("independent", "exact_ot"). `loss(model, x, **cond) -> scalar` replaces flow matching.
+    Every other keyword is a `TrainConfig` field (steps, batch_size, lr, ema, seed, device,
+    optimizer, weight_decay, warmup_steps, schedule, grad_clip, amp, accumulate, compile,
+    log_every, val_data, val_every, callback, checkpoint, checkpoint_every, resume, ...).
     """
-    ema_model = copy.deepcopy(model).requires_grad_(False) if ema else model
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    result = TrainResult(model=model, ema_model=ema_model)
-    start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        next_batch = make_batches(torch.Generator().manual_seed(seed))
-        model.train()
-        bar = tqdm(range(steps), disable=not progress, desc=desc, unit="step", leave=False)
-        # listing: train-step
-        for step in bar:
-            batch = next_batch()  # this step's data: [B, ...] (and labels [B] when there are any)
-            loss = loss_fn(model, batch)  # for flow matching: cfm_loss on the batch
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            # end listing
-            if ema:
-                ema_update(ema_model, model, min(ema, (1 + step) / (10 + step)))
-            value = loss.item()
-            result.losses.append(value)
-            if progress and step % 50 == 0:
-                bar.set_postfix(loss=f"{value:.4f}")
-            if callback is not None and callback(step, value, model):
-                break
-    model.eval()
-    ema_model.eval()
-    result.seconds = time.perf_counter() - start
-    return result
+    config = configure(config, **options)
+    check_model(model)
+    coupling = resolve_coupling(coupling)
+    check_sampler(t_sampler, "t_sampler")
+    check_sampler(weight, "weight")
+    check_label_dropout(model, label_dropout)
+    labels = None if labels is None else as_tensor(labels, "labels")
+    _check_labels(model, labels)
+    if loss is not None and not callable(loss):
+        raise ValueError(f"loss must be a function loss(model, x, **cond) -> scalar, got {loss!r}")
+    loss_fn = loss or _flow_matching_loss(path, coupling, t_sampler, weight, label_dropout)
+    return run(model, data_source(data, config, labels=labels, cond=cond), loss_fn, config)

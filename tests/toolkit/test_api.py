@@ -3,7 +3,7 @@
 import straightline
 
 DOCUMENTED = [
-    "CosinePath", "DistillResult", "GaussianPath", "LinearPath", "PathSample", "ReflowRound", "TrainResult",
+    "CosinePath", "DistillResult", "GaussianPath", "LinearPath", "PathSample", "ReflowRound", "TrainConfig", "TrainResult", "TrainState",
     "Trajectory", "VPPath", "cfm_loss", "convert", "couplings", "data", "diffusion", "distill", "guidance",
     "integrate", "likelihood", "load", "log_prob", "metrics", "models", "oracles", "reflow", "reflow_rounds",
     "sample", "save", "so3", "timesteps", "train",

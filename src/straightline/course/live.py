@@ -164,11 +164,12 @@ def run_job(job: Job, grid_size: int = 15, samples: int = 300) -> None:
             job.snapshots += 1
             job.publish(event)
 
-        def callback(step: int, loss: float, model: torch.nn.Module) -> bool:
-            losses.append(loss)
+        def callback(state: sl.TrainState) -> bool:
+            step = state.step
+            losses.append(state.loss)
             job.steps_done = step + 1
             if (step + 1) % p.snapshot_every == 0 or step + 1 == p.steps:
-                snapshot(step, model)
+                snapshot(step, state.model)
             return job.cancelled.is_set()
 
         sl.train(model, data, steps=p.steps, batch_size=256, lr=2e-3, ema=None, seed=p.seed,

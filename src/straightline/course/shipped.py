@@ -96,26 +96,21 @@ def _base_model(name: str, out_dir: Path) -> nn.Module:
 
 def _train_so3(s: ModelSpec, progress: bool):
     """Conditional flow matching on SO(3): Haar noise to `rotation_dataset`, geodesic pairs."""
-    from straightline.training import optimise
-
     model = sl.so3.SO3VelocityMLP(hidden=128, depth=3)
     data = sl.so3.rotation_dataset(20_000, seed=s.seed)  # [20000, 3, 3]
+    generator = torch.Generator().manual_seed(s.seed)
 
-    def make_batches(generator: torch.Generator):
-        def draw():
-            idx = torch.randint(len(data), (s.batch_size,), generator=generator)
-            R_0 = sl.so3.random_rotations(s.batch_size, generator=generator)
-            t = torch.rand(s.batch_size, generator=generator)
-            return data[idx], R_0, t
+    def draw() -> dict[str, torch.Tensor]:  # data R_1 [B, 3, 3] as x, noise R_0 [B, 3, 3] and times t [B]
+        idx = torch.randint(len(data), (s.batch_size,), generator=generator)
+        R_0 = sl.so3.random_rotations(s.batch_size, generator=generator)
+        t = torch.rand(s.batch_size, generator=generator)
+        return {"x": data[idx], "R_0": R_0, "t": t}
 
-        return draw
-
-    def loss_fn(net: nn.Module, batch) -> torch.Tensor:
-        R_1, R_0, t = batch
+    def loss_fn(net: nn.Module, R_1: torch.Tensor, R_0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return sl.so3.so3_cfm_loss(net, R_1, R_0=R_0, t=t)
 
-    return optimise(model, make_batches, loss_fn, steps=s.steps, lr=s.lr, ema=0.999, seed=s.seed,
-                    progress=progress, desc="training on SO(3)")
+    return sl.train(model, draw, loss=loss_fn, steps=s.steps, batch_size=s.batch_size, lr=s.lr, ema=0.999,
+                    seed=s.seed, progress=progress, desc="training on SO(3)")
 
 
 def _train_one(s: ModelSpec, progress: bool, out_dir: Path = WEIGHTS_DIR) -> tuple[nn.Module, dict[str, str]]:
