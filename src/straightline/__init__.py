@@ -48,6 +48,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "ReflowRound": ("reflow", "ReflowRound"),
     "distill": ("distill", "distill"),
     "DistillResult": ("distill", "DistillResult"),
+    "BrownianBridgePath": ("paths", "BrownianBridgePath"),
 }
 
 if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
@@ -124,4 +125,5 @@ __all__ = [
     "so3",
     "timesteps",
     "train",
+    "BrownianBridgePath",
 ]
