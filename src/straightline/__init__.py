@@ -49,6 +49,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "distill": ("distill", "distill"),
     "DistillResult": ("distill", "DistillResult"),
     "BrownianBridgePath": ("paths", "BrownianBridgePath"),
+    "sde": ("sde", None),
 }
 
 if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
@@ -126,4 +127,5 @@ __all__ = [
     "timesteps",
     "train",
     "BrownianBridgePath",
+    "sde",
 ]
