@@ -50,6 +50,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "DistillResult": ("distill", "DistillResult"),
     "BrownianBridgePath": ("paths", "BrownianBridgePath"),
     "sde": ("sde", None),
+    "conditions": ("conditions", None),
 }
 
 if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
@@ -128,4 +129,5 @@ __all__ = [
     "train",
     "BrownianBridgePath",
     "sde",
+    "conditions",
 ]

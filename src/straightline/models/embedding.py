@@ -57,6 +57,8 @@ class VectorCondition(nn.Module):
             raise ValueError(f"y must have shape [{batch}, {self.cond_dim}] (cond_dim={self.cond_dim}), got {list(y.shape)}")
         missing = torch.isnan(y)  # [B, cond_dim]
         null_rows = missing.all(dim=1)  # [B]
+        if bool((missing.any(dim=1) & ~null_rows).any()):
+            raise ValueError("a vector condition has NaN in some entries of a row: only a whole row of NaN means no condition")
         emb = self.proj(torch.where(missing, torch.zeros_like(y), y).to(self.null.dtype))  # [B, out]
         return torch.where(null_rows[:, None], self.null.to(emb.dtype), emb)
 
