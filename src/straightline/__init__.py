@@ -52,17 +52,20 @@ _PUBLIC: dict[str, tuple[str, str | None]] = {
     "DistillResult": ("distilling", "DistillResult"),
     "TrainConfig": ("training", "TrainConfig"),
     "TrainState": ("training", "TrainState"),
+    "BrownianBridgePath": ("paths", "BrownianBridgePath"),
+    "sde": ("sde", None),
+    "conditions": ("conditions", None),
 }
 
 __all__ = sorted(_PUBLIC)
 
 if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from . import convert, couplings, data, diffusion, guidance, likelihood, metrics, models, oracles, so3, timesteps
+    from . import conditions, convert, couplings, data, diffusion, guidance, likelihood, metrics, models, oracles, sde, so3, timesteps
     from .checkpoints import load, save
     from .distilling import DistillResult, distill
     from .likelihood import log_prob
     from .losses import cfm_loss
-    from .paths import CosinePath, GaussianPath, LinearPath, PathSample, VPPath
+    from .paths import BrownianBridgePath, CosinePath, GaussianPath, LinearPath, PathSample, VPPath
     from .reflowing import ReflowRound, reflow, reflow_rounds
     from .solvers import Trajectory, integrate, sample
     from .training import TrainConfig, TrainResult, TrainState, train

@@ -21,16 +21,22 @@ probability sharpened, which trades diversity for adherence to the class.
 
 Each evaluation of a guided field runs the network once on a doubled batch ([x; x] with
 [y; null]), which a solver counts as one function evaluation (NFE), and costs two.
+
+Conditions: class labels for a model with `num_classes` (null = the label num_classes), or float
+vectors [B, cond_dim] for a model with `cond_dim` (null = a row of NaN, embedded by the model's
+learned null embedding; see `straightline.conditions`). Extra keyword conditions given to
+`guided_velocity` are passed to both halves (tensors with one row per sample are doubled).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
 
+from .conditions import condition_kind, null_condition
 from .solvers import integrate
 from .training import TrainResult, train
 
@@ -69,20 +75,57 @@ def _check_w(w: float) -> float:
     return float(w)
 
 
+def _vectors(y: Tensor, cond_dim: int) -> Tensor:
+    """Check float condition vectors: [cond_dim] (one for all), [B, cond_dim], or [B] if cond_dim = 1."""
+    y = torch.as_tensor(y)
+    if not y.is_floating_point():
+        raise ValueError(f"a model with cond_dim={cond_dim} takes float condition vectors, got dtype {y.dtype}")
+    if y.ndim == 0 and cond_dim == 1:
+        y = y.reshape(1)
+    if y.ndim == 1 and cond_dim == 1 and y.shape[0] != 1:
+        y = y[:, None]  # [B, 1]
+    if y.shape[-1:] != (cond_dim,) or y.ndim > 2:
+        raise ValueError(f"condition vectors must have shape [{cond_dim}] or [B, {cond_dim}], got {list(y.shape)}")
+    if bool(torch.isnan(y).any()):
+        raise ValueError("condition vectors must not contain NaN (a row of NaN is the null condition that guidance adds)")
+    return y
+
+
+def _double(value: Any, batch: int) -> Any:
+    """A keyword condition for the doubled batch: [c; c] if it has one row per sample."""
+    if isinstance(value, Tensor) and value.ndim >= 1 and value.shape[0] == batch:
+        return torch.cat([value, value])
+    return value
+
+
 class _Guided:
     """v_w(x, t) = v_u + w (v_c - v_u), one network call on the doubled batch."""
 
-    def __init__(self, model: ConditionalModel, y: Tensor | int, w: float):
-        self.num_classes = _num_classes(model)
-        self.model, self.y, self.w = model, _labels(y, self.num_classes), _check_w(w)
+    def __init__(self, model: ConditionalModel, y: Tensor | int, w: float, cond: dict[str, Any] | None = None):
+        self.kind = condition_kind(model) if getattr(model, "cond_dim", None) is not None else "class"
+        if self.kind == "class":
+            self.num_classes = _num_classes(model)
+            y = _labels(y, self.num_classes)
+        else:
+            y = _vectors(y, model.cond_dim)
+        self.model, self.y, self.w, self.cond = model, y, _check_w(w), cond or {}
+
+    def _condition(self, batch: int, device: torch.device) -> Tensor:
+        """This batch's conditions: labels [B] or vectors [B, cond_dim], on the device."""
+        y = self.y.to(device)
+        one = y.ndim == 0 if self.kind == "class" else y.ndim == 1
+        y = y.expand(batch, *y.shape) if one else y
+        if y.shape[0] != batch:
+            raise ValueError(f"y must have one condition per sample ({batch}), got {list(y.shape)}")
+        return y
 
     def __call__(self, x: Tensor, t: Tensor) -> Tensor:
         batch = x.shape[0]
-        y = self.y.to(x.device).expand(batch) if self.y.ndim == 0 else self.y.to(x.device)  # [B]
-        if y.shape != (batch,):
-            raise ValueError(f"y must have one label per sample, shape [{batch}], got {list(y.shape)}")
-        null = torch.full_like(y, self.num_classes)  # [B]
-        out = self.model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]))  # [2B, ...]
+        y = self._condition(batch, x.device)  # [B] or [B, cond_dim]
+        y = y.to(x.dtype) if self.kind == "vector" else y
+        both = torch.cat([y, null_condition(self.model, y)])  # [2B, ...]: conditional, then null
+        extra = {k: _double(v, batch) for k, v in self.cond.items()}
+        out = self.model(torch.cat([x, x]), torch.cat([t, t]), both, **extra)  # [2B, ...]
         v_cond, v_uncond = out[:batch], out[batch:]  # [B, ...] each
         return v_uncond + self.w * (v_cond - v_uncond)
 
@@ -90,15 +133,16 @@ class _Guided:
         return f"guided(w={self.w}, model={self.model!r})"
 
 
-def guided_velocity(model: ConditionalModel, y: Tensor | int, w: float) -> Callable[[Tensor, Tensor], Tensor]:
-    """The guided velocity field v(x, t) = v_uncond + w (v_cond - v_uncond) for labels `y`.
+def guided_velocity(model: ConditionalModel, y: Tensor | int, w: float, **cond: Any) -> Callable[[Tensor, Tensor], Tensor]:
+    """The guided velocity field v(x, t) = v_uncond + w (v_cond - v_uncond) for conditions `y`.
 
-    `model(x, t, y)` is a class-conditional velocity field whose null class is
-    `model.num_classes`; `y` is one label for every sample or a tensor [B] of labels in
-    0..num_classes-1; `w` any finite number (0: unconditional, 1: conditional, > 1: guided).
-    The result is a plain v(x, t) for `solvers.integrate`.
+    `model(x, t, y, **cond)` is a conditional velocity field: class-conditional (`num_classes`;
+    `y` one label for every sample or a tensor [B] of labels in 0..num_classes-1) or
+    vector-conditional (`cond_dim`; `y` a float vector [cond_dim] for every sample or [B, cond_dim]).
+    `w` is any finite number (0: unconditional, 1: conditional, > 1: guided). Extra keyword
+    conditions are passed to both halves. The result is a plain v(x, t) for `solvers.integrate`.
     """
-    return _Guided(model, y, w)
+    return _Guided(model, y, w, cond)
 
 
 def guided_eps(model: ConditionalModel, y: Tensor | int, w: float) -> Callable[[Tensor, Tensor], Tensor]:

@@ -7,6 +7,7 @@ DOCUMENTED = [
     "Trajectory", "VPPath", "cfm_loss", "convert", "couplings", "data", "diffusion", "distill", "guidance",
     "integrate", "likelihood", "load", "log_prob", "metrics", "models", "oracles", "reflow", "reflow_rounds",
     "sample", "save", "so3", "timesteps", "train",
+    "BrownianBridgePath", "sde", "conditions",
 ]
 
 

@@ -200,3 +200,117 @@ def test_bad_arguments_are_named():
         log_prob(GM, torch.randn(0, 2))
     with pytest.raises(ValueError, match=r"model output has shape \[4, 3\], expected \[4, 2\]"):
         log_prob(lambda x, t: torch.zeros(4, 3), x)
+
+
+# --- differentiable likelihood, other sources, bits per dimension ------------------------------
+
+
+def test_grad_in_x_matches_the_closed_form_and_finite_differences():
+    x = _gaussian_points(n=6).requires_grad_(True)
+    lp = log_prob(gaussian_velocity, x, steps=40, method="rk4", grad=True)
+    (g,) = torch.autograd.grad(lp.sum(), x)  # [6, 3]
+    # the exact density's gradient, up to the solver's error
+    assert torch.allclose(g, -(x.detach() - MU) / S**2, atol=2e-3)
+    # and the derivative of the computed (discretised) log-density itself, to float64 precision
+    h = 1e-5
+    for i in range(3):
+        e = torch.zeros(3, dtype=torch.float64)
+        e[i] = h
+        fd = (log_prob(gaussian_velocity, x.detach() + e, steps=40) - log_prob(gaussian_velocity, x.detach() - e, steps=40)) / (2 * h)
+        assert torch.allclose(g[:, i], fd, atol=1e-7), i
+
+
+class _Scaling(torch.nn.Module):
+    """v(x, t) = a x: x_1 = e^a x_0, so log p_1(x) = log p_0(e^{-a} x) - a D (closed form)."""
+
+    def __init__(self, a: float):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.tensor(a, dtype=torch.float64))
+
+    def forward(self, x, t):
+        return self.a * x
+
+
+def test_grad_in_a_parameter_matches_the_closed_form():
+    model = _Scaling(0.3)
+    x = torch.randn(5, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    lp = log_prob(model, x, steps=60, method="rk4", grad=True)
+    x_0 = x * math.exp(-0.3)
+    assert torch.allclose(lp, -0.5 * (x_0**2).sum(1) - math.log(2 * math.pi) - 0.6, atol=1e-9)
+    (da,) = torch.autograd.grad(lp.sum(), model.a)
+    assert math.isclose(float(da), float(((x_0**2).sum(1) - 2).sum()), abs_tol=1e-8)
+
+
+def test_grad_in_the_weights_of_a_tiny_mlp_matches_finite_differences():
+    torch.manual_seed(0)
+    model = sl.models.MLP(dim=2, hidden=8, depth=2, time_dim=4).double()
+    x = torch.randn(4, 2, dtype=torch.float64)
+    lp = log_prob(model, x, steps=8, method="midpoint", grad=True)
+    weight = model.net[0].weight  # [8, 2 + 4]
+    (g,) = torch.autograd.grad(lp.sum(), weight)
+    assert float(g.abs().max()) > 1e-4  # the likelihood really depends on this weight
+    h = 1e-6
+    for idx in [(0, 0), (3, 1), (5, 4)]:
+        with torch.no_grad():
+            weight[idx] += h
+            up = log_prob(model, x, steps=8, method="midpoint").sum()
+            weight[idx] -= 2 * h
+            down = log_prob(model, x, steps=8, method="midpoint").sum()
+            weight[idx] += h
+        assert math.isclose(float(g[idx]), float((up - down) / (2 * h)), rel_tol=1e-5, abs_tol=1e-8), idx
+
+
+def test_grad_with_hutchinson_equals_the_exact_grad_on_a_diagonal_field():
+    model = _Scaling(-0.2)
+    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    exact = log_prob(model, x, steps=10, grad=True)
+    hutch = log_prob(model, x, steps=10, grad=True, estimator="hutchinson", n_probes=2)
+    gx_e, ga_e = torch.autograd.grad(exact.sum(), (x, model.a))
+    gx_h, ga_h = torch.autograd.grad(hutch.sum(), (x, model.a))
+    assert torch.allclose(gx_e, gx_h, atol=1e-12) and torch.allclose(ga_e, ga_h, atol=1e-12)
+
+
+def test_without_grad_the_result_is_detached_and_parameters_untouched():
+    model = _Scaling(0.1)
+    lp = log_prob(model, torch.randn(3, 2, dtype=torch.float64), steps=5)
+    assert not lp.requires_grad and model.a.grad is None
+
+
+def test_a_non_gaussian_source_density():
+    # Laplace(0, 1) source pushed by v = a x: log p_1(x) = log p_0(e^{-a} x) - a D
+    def laplace(x_0):
+        return -x_0.abs().sum(1) - x_0.shape[1] * math.log(2.0)
+
+    x = torch.randn(7, 3, dtype=torch.float64)
+    lp = log_prob(_Scaling(0.5), x, steps=50, log_p0=laplace)
+    assert torch.allclose(lp, laplace(x * math.exp(-0.5)) - 1.5, atol=1e-8)
+    with pytest.raises(ValueError, match=r"log_p0 must return one log-density per sample, shape \[7\], got \[7, 3\]"):
+        log_prob(_Scaling(0.5), x, steps=2, log_p0=lambda z: z)
+    with pytest.raises(ValueError, match=r"log_p0 must be a callable"):
+        log_prob(_Scaling(0.5), x, steps=2, log_p0=3.0)
+
+
+def test_keyword_conditions_and_numpy_points():
+    def model(x, t, shift=None):
+        return shift.expand_as(x)  # a translation by `shift`: log p_1(x) = log N(x - shift)
+
+    shift = torch.tensor([[1.0, -1.0]], dtype=torch.float64)
+    x = np.random.default_rng(1).standard_normal((5, 2))
+    lp = log_prob(model, x, steps=3, shift=shift)
+    xt = torch.from_numpy(x)
+    assert torch.allclose(lp, -0.5 * ((xt - shift) ** 2).sum(1) - math.log(2 * math.pi), atol=1e-12)
+
+
+def test_bits_per_dim():
+    from straightline.likelihood import bits_per_dim
+
+    # a uniform density on [0, 1]^D (log p = 0) of 8-bit data dequantized to [0, 1] costs 8 bits
+    assert torch.allclose(bits_per_dim(torch.zeros(3), 12, bin_width=1 / 256), torch.full((3,), 8.0))
+    # on [-1, 1] the density is 2^-D, log p = -D ln 2, and the bits are again 8
+    assert torch.allclose(bits_per_dim(torch.full((2,), -12 * math.log(2)), 12, bin_width=2 / 256), torch.full((2,), 8.0))
+    # without a bin width: the continuous density's bits, -log p / (D ln 2)
+    assert torch.allclose(bits_per_dim(torch.tensor([-math.log(2) * 6]), 3), torch.tensor([2.0]))
+    with pytest.raises(ValueError, match=r"bin_width must be a number > 0"):
+        bits_per_dim(torch.zeros(1), 2, bin_width=0)
+    with pytest.raises(ValueError, match=r"dim must be a positive integer, got 0"):
+        bits_per_dim(torch.zeros(1), 0)

@@ -107,3 +107,48 @@ def test_path_and_coupling_are_used():
 def test_bad_model_output_shape_is_named():
     with pytest.raises(ValueError, match=r"model output has shape \[4, 3\], expected \[4, 2\]"):
         sl.cfm_loss(lambda x, t: torch.zeros(4, 3), torch.randn(4, 2))
+
+
+# --- sources, conditions, stochastic paths ------------------------------------------------------
+
+
+def test_source_samples_replace_the_noise():
+    x_1 = torch.randn(16, 2, dtype=torch.float64)
+    x_0 = torch.randn(16, 2, dtype=torch.float64) + 5  # another distribution (translation)
+    model = lambda x, t: torch.zeros_like(x)  # noqa: E731
+    torch.manual_seed(0)
+    a = sl.cfm_loss(model, x_1, x_0=x_0)
+    torch.manual_seed(0)
+    b = sl.cfm_loss(model, x_1, noise_fn=lambda x: x_0)
+    assert torch.equal(a, b)
+    assert torch.allclose(a, ((x_1 - x_0) ** 2).mean())  # zero model: the loss is |u_t|^2 = |x_1 - x_0|^2
+    with pytest.raises(ValueError, match=r"either as samples x_0= or as noise_fn=, not both"):
+        sl.cfm_loss(model, x_1, x_0=x_0, noise_fn=torch.zeros_like)
+    with pytest.raises(ValueError, match=r"x_0 gave shape \[3, 2\], expected \[16, 2\]"):
+        sl.cfm_loss(model, x_1, x_0=x_0[:3])
+
+
+def test_keyword_conditions_reach_the_model_and_stay_with_their_data():
+    x_1 = torch.randn(8, 2)
+    y = torch.randn(8, 3)  # a vector condition per data point
+
+    def model(x, t, y=None, scale=None):
+        assert y.shape == (8, 3) and scale == 2.0
+        return torch.zeros_like(x)
+
+    loss = sl.cfm_loss(model, x_1, coupling=sl.couplings.exact_ot, y=y, scale=2.0)
+    assert torch.isfinite(loss)
+
+
+def test_the_bridge_path_trains_against_its_own_target():
+    # a model that returns exactly the bridge's target for the draws has zero loss: same eps, same t
+    path = sl.BrownianBridgePath(sigma=0.5)
+    x_1 = torch.randn(32, 2, dtype=torch.float64)
+    z = torch.randn(32, 2, dtype=torch.float64)
+    torch.manual_seed(1)
+    t = torch.rand(32, dtype=torch.float64)
+    eps = torch.randn(32, 2, dtype=torch.float64)
+    _, u_t = path.interpolate(z, x_1, t, eps)
+    torch.manual_seed(1)
+    loss = sl.cfm_loss(lambda x, tt: u_t, x_1, x_0=z, path=path)
+    assert float(loss) < 1e-24

@@ -104,3 +104,74 @@ def test_sigma_convention_model_adapter():
     assert torch.allclose(v(sl.LinearPath().sample(noise, data, t).x_t, t), data - noise)
     end = sl.sample(v, noise, steps=1)
     assert torch.allclose(end, data)
+
+
+# --- Schrödinger-bridge CFM: the Brownian-bridge path ------------------------------------------
+
+
+def _bridge_pairs(n=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x_0 = torch.randn(n, 3, generator=g, dtype=torch.float64)
+    x_1 = torch.randn(n, 3, generator=g, dtype=torch.float64) + 2
+    eps = torch.randn(n, 3, generator=g, dtype=torch.float64)
+    t = torch.rand(n, generator=g, dtype=torch.float64) * 0.9 + 0.05
+    return x_0, x_1, eps, t
+
+
+def test_bridge_target_is_the_time_derivative_at_fixed_noise():
+    path = sl.BrownianBridgePath(sigma=0.7)
+    x_0, x_1, eps, t = _bridge_pairs()
+    _, u_t = path.interpolate(x_0, x_1, t, eps)
+    h = 1e-6
+    up, _ = path.interpolate(x_0, x_1, t + h, eps)
+    down, _ = path.interpolate(x_0, x_1, t - h, eps)
+    assert torch.allclose(u_t, (up - down) / (2 * h), atol=1e-7)
+
+
+def test_bridge_matches_the_sb_cfm_formulas():
+    # Tong et al. 2023: x_t = mu_t + sigma sqrt(t(1-t)) eps, u_t = (1-2t)/(2t(1-t)) (x_t - mu_t) + x_1 - x_0
+    sigma = 0.4
+    x_0, x_1, eps, t = _bridge_pairs(seed=1)
+    x_t, u_t = sl.BrownianBridgePath(sigma).interpolate(x_0, x_1, t, eps)
+    tb = t[:, None]
+    mu = (1 - tb) * x_0 + tb * x_1
+    assert torch.allclose(x_t, mu + sigma * torch.sqrt(tb * (1 - tb)) * eps, atol=1e-14)
+    assert torch.allclose(u_t, (1 - 2 * tb) / (2 * tb * (1 - tb)) * (x_t - mu) + x_1 - x_0, atol=1e-12)
+
+
+def test_bridge_marginal_statistics_and_sigma_zero_is_the_line():
+    path = sl.BrownianBridgePath(sigma=0.8)
+    n = 200_000
+    x_0, x_1 = torch.zeros(n, 1, dtype=torch.float64), torch.ones(n, 1, dtype=torch.float64)
+    t = torch.full((n,), 0.3, dtype=torch.float64)
+    torch.manual_seed(0)
+    s = path.sample(x_0, x_1, t)
+    assert abs(float(s.x_t.mean()) - 0.3) < 0.005
+    assert abs(float(s.x_t.std()) - 0.8 * math.sqrt(0.21)) < 0.005
+    x0, x1, eps, tt = _bridge_pairs(seed=2)
+    line = sl.LinearPath().interpolate(x0, x1, tt)
+    flat = sl.BrownianBridgePath(0.0).interpolate(x0, x1, tt, eps)
+    assert all(torch.allclose(a, b, atol=1e-15) for a, b in zip(line, flat))
+
+
+def test_the_bridge_target_regresses_to_the_velocity_of_its_marginal():
+    # x_0 ~ N(0, I), x_1 = a fixed point c: x_t ~ N(t c, s_t^2 I), s_t^2 = (1-t)^2 + sigma^2 t (1-t).
+    # The least-squares fit of u_t on x_t must be the marginal velocity c + (s_t'/s_t)(x - t c):
+    # the flow whose marginals are those of the bridge (the SB-CFM target is correct, not just plausible).
+    sigma, t0, n = 0.9, 0.35, 400_000
+    c = torch.tensor([1.5, -0.5], dtype=torch.float64)
+    g = torch.Generator().manual_seed(3)
+    x_0 = torch.randn(n, 2, generator=g, dtype=torch.float64)
+    eps = torch.randn(n, 2, generator=g, dtype=torch.float64)
+    x_t, u_t = sl.BrownianBridgePath(sigma).interpolate(x_0, c.expand(n, 2), torch.full((n,), t0, dtype=torch.float64), eps)
+    design = torch.cat([x_t, torch.ones(n, 1, dtype=torch.float64)], 1)  # [n, 3]
+    coef = torch.linalg.lstsq(design, u_t).solution  # [3, 2]
+    s2 = (1 - t0) ** 2 + sigma**2 * t0 * (1 - t0)
+    ratio = (-2 * (1 - t0) + sigma**2 * (1 - 2 * t0)) / (2 * s2)
+    assert torch.allclose(coef[:2], ratio * torch.eye(2, dtype=torch.float64), atol=0.01)
+    assert torch.allclose(coef[2], c - ratio * t0 * c, atol=0.01)
+
+
+def test_bridge_bad_sigma_is_named():
+    with pytest.raises(ValueError, match=r"sigma must be a finite number >= 0 .*got -0.1"):
+        sl.BrownianBridgePath(sigma=-0.1)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import check_positive_int
-from .embedding import TimeEmbedding
+from .embedding import TimeEmbedding, VectorCondition
 
 __all__ = ["MMDiT"]
 
@@ -101,6 +101,9 @@ class MMDiT(nn.Module):
     With `num_classes` set (default 10, the digits) label `num_classes` is the null class (no
     condition), which is what the model sees when y is None; classifier-free guidance mixes the
     two. With num_classes=None the label stream is a single learned set of tokens and y must be None.
+    With `cond_dim` (and num_classes=None) the condition is a float vector y [B, cond_dim]: the
+    label tokens and the pooled embedding are MLPs of y, and rows of NaN (or y = None) get learned
+    null embeddings (see `straightline.conditions`).
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class MMDiT(nn.Module):
         mlp_ratio: int = 4,
         image_size: int = 8,
         in_channels: int = 1,
+        cond_dim: int | None = None,
     ):
         super().__init__()
         sizes = {"dim": dim, "depth": depth, "heads": heads, "patch": patch, "label_tokens": label_tokens,
@@ -127,12 +131,18 @@ class MMDiT(nn.Module):
             raise ValueError(f"patch must divide image_size={image_size}, got patch={patch}")
         if num_classes is not None:
             check_positive_int(num_classes, "num_classes")
+        if cond_dim is not None:
+            check_positive_int(cond_dim, "cond_dim")
+            if num_classes is not None:
+                raise ValueError(f"a vector condition (cond_dim={cond_dim}) needs num_classes=None, got num_classes={num_classes}")
         self.config = {
             "dim": dim, "depth": depth, "heads": heads, "patch": patch, "label_tokens": label_tokens,
             "num_classes": num_classes, "time_dim": time_dim, "mlp_ratio": mlp_ratio,
             "image_size": image_size, "in_channels": in_channels,
         }
-        self.num_classes = num_classes
+        if cond_dim is not None:
+            self.config["cond_dim"] = cond_dim
+        self.num_classes, self.cond_dim = num_classes, cond_dim
         self.dim, self.patch, self.image_size, self.in_channels = dim, patch, image_size, in_channels
         self.label_tokens = label_tokens
         n_labels = num_classes + 1 if num_classes is not None else 1  # + the null class
@@ -140,12 +150,15 @@ class MMDiT(nn.Module):
         # conditioning: time and a pooled label embedding -> [B, dim]
         self.embed = TimeEmbedding(time_dim)
         self.time_mlp = nn.Sequential(nn.Linear(time_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
-        self.label_pool = nn.Embedding(n_labels, dim)
+        self.label_pool = nn.Embedding(n_labels, dim) if cond_dim is None else VectorCondition(cond_dim, dim)
         # streams
         self.patch_embed = nn.Linear(in_channels * patch * patch, dim)
         self.pos = nn.Parameter(torch.randn(1, grid * grid, dim) * 0.02)  # [1, Ni, dim]
-        self.label_embed = nn.Embedding(n_labels, label_tokens * dim)
-        nn.init.normal_(self.label_embed.weight, std=0.02)
+        if cond_dim is None:
+            self.label_embed = nn.Embedding(n_labels, label_tokens * dim)
+            nn.init.normal_(self.label_embed.weight, std=0.02)
+        else:
+            self.label_embed = VectorCondition(cond_dim, label_tokens * dim)
         self.blocks = nn.ModuleList(_JointBlock(dim, heads, mlp_ratio, last=i == depth - 1) for i in range(depth))
         # final layer: adaLN (shift, scale) + linear to patch pixels, zero-initialised (v = 0 at start)
         self.final_norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
@@ -155,7 +168,9 @@ class MMDiT(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def _labels(self, y: Tensor | None, batch: int, device: torch.device) -> Tensor:
+    def _labels(self, y: Tensor | None, batch: int, device: torch.device) -> Tensor | None:
+        if self.cond_dim is not None:
+            return y  # checked by the VectorCondition embeddings
         if self.num_classes is None:
             if y is not None:
                 raise ValueError("this MMDiT is unconditional (num_classes=None) but labels y were given")
@@ -192,10 +207,12 @@ class MMDiT(nn.Module):
         B = x.shape[0]
         if t.shape != (B,):
             raise ValueError(f"t must have shape [{B}], got {list(t.shape)}")
-        y = self._labels(y, B, x.device)  # [B]
-        cond = self.time_mlp(self.embed(t).to(x.dtype)) + self.label_pool(y)  # [B, dim]
+        y = self._labels(y, B, x.device)  # [B] labels, or [B, cond_dim] vectors / None with cond_dim
+        pool, tokens = (self.label_pool(y), self.label_embed(y)) if self.cond_dim is None else (
+            self.label_pool(y, B), self.label_embed(y, B))  # [B, dim], [B, label_tokens dim]
+        cond = self.time_mlp(self.embed(t).to(x.dtype)) + pool.to(x.dtype)  # [B, dim]
         img = self.patch_embed(self.patchify(x)) + self.pos  # [B, Ni, dim]
-        lbl = self.label_embed(y).view(B, self.label_tokens, self.dim)  # [B, Nl, dim]
+        lbl = tokens.to(x.dtype).view(B, self.label_tokens, self.dim)  # [B, Nl, dim]
         for block in self.blocks:
             img, lbl = block(img, lbl, cond)  # [B, Ni, dim], [B, Nl, dim] (None after the last)
         shift, scale = self.final_modulation(cond).chunk(2, dim=1)  # [B, dim] each
