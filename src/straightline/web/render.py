@@ -33,6 +33,7 @@ from ..course.progress import (
     course_progress,
     describe,
     locks,
+    open_gates,
 )
 from ..course.simparams import COMING_WITH_SIM, SIM_TITLES, PARAMS as SIM_PARAMS
 from ..course.store import ElementState
@@ -305,7 +306,12 @@ class Renderer:
         """The chapter page for a learner, as UTF-8 bytes (most of it encoded once at start-up)."""
         view = self.views[chapter.slug]
         locked = locks(chapter, states)
-        status = self._status.render(progress=chapter_progress(chapter, states), error=error, error_element=error_element)
+        status = self._status.render(
+            progress=chapter_progress(chapter, states),
+            open_gates=open_gates(self.course, chapter, states),
+            error=error,
+            error_element=error_element,
+        )
         out: list[bytes] = [view.frame[0], status.encode(), view.frame[1]]
         for part in view.parts:
             if isinstance(part, bytes):

@@ -105,6 +105,7 @@ _ROUTES = {
     "check": ("check", "answer"),
     "checkpoint": ("checkpoint", "answer"),
     "checkpoint/rating": ("checkpoint", "rating"),
+    "checkpoint/skip": ("checkpoint", "skip"),
     "derivation": ("derivation", "reveal"),
     "adversarial": ("adversarial", "answer"),
     "design": ("design", "answer"),
@@ -133,6 +134,15 @@ def answer_checkpoint(element_id: str, request: Request, ctx: Ctx, answer: Text 
 )
 def rate_checkpoint(element_id: str, request: Request, ctx: Ctx, rating: Text = None) -> Response:
     return _act(request, ctx, element_id, "checkpoint/rating", {"rating": rating})
+
+
+@router.post(
+    "/elements/{element_id}/checkpoint/skip",
+    responses=_RESPONSES,
+    summary="Move on without answering the checkpoint; recorded as skipped (answer it later to clear it)",
+)
+def skip_checkpoint(element_id: str, request: Request, ctx: Ctx) -> Response:
+    return _act(request, ctx, element_id, "checkpoint/skip", {})
 
 
 @router.post(
