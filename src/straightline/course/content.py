@@ -9,9 +9,11 @@ to HTML (with MathML), and returns a `Course`. Anything malformed raises `Conten
 
 from __future__ import annotations
 
+import hashlib
 import html
 import importlib
 import inspect
+import random
 import re
 import sys
 from dataclasses import dataclass, field
@@ -146,6 +148,24 @@ class Course:
             for element in chapter.elements:
                 self.elements[element.id] = element
         self._by_slug = {c.slug: c for c in self.chapters}
+        checks = [e.id for c in self.chapters for e in c.elements if e.type == "check"]
+        self._check_index = {eid: i for i, eid in enumerate(checks)}
+
+    def option_order(self, element_id: str, learner: str) -> tuple[int, ...]:
+        """The order (authored option numbers, 1-based) in which `learner` sees a check's options.
+
+        Stable for a learner and element. The right option's shown position walks through the
+        positions check after check from a per-learner start, so for every learner it is first in
+        at most a quarter of the checks, rounded up; the other options are shuffled per learner.
+        """
+        options = self.elements[element_id].html["options"]
+        right = next(i for i, o in enumerate(options, 1) if o["correct"])
+        seed = hashlib.sha256(f"{learner}\x00{element_id}".encode()).digest()
+        others = [i for i in range(1, len(options) + 1) if i != right]
+        random.Random(seed).shuffle(others)
+        start = hashlib.sha256(learner.encode()).digest()[0]
+        position = (self._check_index[element_id] + start) % len(options)
+        return tuple(others[:position] + [right] + others[position:])
 
     def chapter(self, slug: str) -> Chapter | None:
         return self._by_slug.get(slug)
