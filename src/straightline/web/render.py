@@ -74,11 +74,14 @@ def inline(html: str) -> Markup:
 
 # An inline formula and the punctuation right after it stay on one line ("x_1 - z." not "x_1 - z" / ".")
 _MATH_PUNCT = re.compile(r'(<span class="math inline"><math(?:(?!</math>).)*</math></span>)([.,;:!?)\]]+)', re.S)
+# A formula cut into pieces (so it can wrap) keeps the punctuation with its last piece.
+_PIECE_PUNCT = re.compile(r'(<span class="math-piece"><math(?:(?!</math>).)*</math></span>)(</span>)([.,;:!?)\]]+)', re.S)
 # An explanation that opens with its own verdict ("Right. ...") needs none from the template.
 _OWN_VERDICT = re.compile(r"^\s*<p>(?:<strong>)?(?:Right|Correct|Yes|Exactly|Wrong|Incorrect|No|Not quite)\b")
 
 
 def glue_punctuation(html: str) -> str:
+    html = _PIECE_PUNCT.sub(r'<span class="nobr">\1\3</span>\2', html)
     return _MATH_PUNCT.sub(r'<span class="nobr">\1\2</span>', html)
 
 
