@@ -64,3 +64,14 @@ def test_inline_formulas_are_cut_after_top_level_relations() -> None:
     html = render(r"See $1 \to 1 - 0.5 \cdot 1 = 0.5 \to 0.5 - 0.5 \cdot 0.5 = 0.25$ here.")
     assert html.count('<span class="math-piece"><math ') == 5
     assert render("Short: $a = b$.").count("<math ") == 1
+
+
+def test_simulation_labels_write_math_symbols_not_tex() -> None:
+    from pathlib import Path
+
+    sims = Path(__file__).parents[2] / "src" / "straightline" / "web" / "static" / "sims"
+    text = (sims / "mixture-oracle.js").read_text()
+    strings = re.findall(r'"[^"\n]*"|`[^`]*`', text)
+    for tex_like in ("u_t", "v_θ", "p_t"):
+        assert not any(tex_like in s for s in strings), tex_like
+    assert "uₜ(x)" in text and "v𝜃(x, t)" in text and "pₜ" in text
