@@ -136,3 +136,13 @@ def test_chapter_3_pattern_confirms_the_cosine_guess() -> None:
 def test_chapter_4_build_it_shows_noise_fn_keyword_only() -> None:
     for eid in ("c4-build-cfm-loss", "c4-build-weighted-loss"):
         assert "bare `*`" in COURSE.elements[eid].fields["prompt"] or "after the `*`" in COURSE.elements[eid].fields["prompt"]
+
+
+def test_captions_promise_only_what_their_figures_show() -> None:
+    """Each was checked against a Chromium screenshot of its figure (item 8 of issue 13)."""
+    assert "blurry digit-like shape" not in _text(1) and "still looks like noise" in _text(1)
+    assert "scatter much more widely" not in _text(3) and "cosine between them climbs" in _text(3)
+    live = COURSE.elements["c4-live-training"].fields["caption"]
+    assert "Three panels" not in live and "Two panels" in live and "spirals" in live
+    guided = COURSE.elements["c7-guided-digits"].fields["caption"]
+    assert "distort the strokes" not in guided and "still draws clean digits" in guided
