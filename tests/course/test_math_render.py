@@ -75,3 +75,11 @@ def test_simulation_labels_write_math_symbols_not_tex() -> None:
     for tex_like in ("u_t", "v_θ", "p_t"):
         assert not any(tex_like in s for s in strings), tex_like
     assert "uₜ(x)" in text and "v𝜃(x, t)" in text and "pₜ" in text
+
+
+def test_a_backslash_at_the_end_of_a_line_is_a_space_not_a_printed_backslash() -> None:
+    """Ch 0 wrote `$(0.75,\\` and `0.25)$` on two lines; the page showed "(0.75,\\0.25)"."""
+    html = render("a quarter of the journey, $(0.75,\\\n0.25)$.")
+    assert "<mi>\\" not in html and "<mtext>&#x000A0;</mtext><mn>0.25</mn>" in html
+    rows = render_math("\\begin{aligned} a &= b \\\\\n &= c \\end{aligned}", display=True)
+    assert rows.count("<mtr>") == 2  # a row break followed by a newline stays a row break

@@ -42,7 +42,10 @@ _FUNCTION = re.compile(
 )
 _ALIGNED = re.compile(r"\\begin\{aligned\}(.*?)\\end\{aligned\}", re.S)
 # Text left inside a MathML token that still looks like TeX: an unknown command or a stray '&'.
-_LEFTOVER = re.compile(r">[^<]*(\\[A-Za-z]+|&(?![#a-zA-Z0-9]+;))[^<]*<")
+_LEFTOVER = re.compile(r">[^<]*(\\[A-Za-z]+|\\\s|\\$|&(?![#a-zA-Z0-9]+;))[^<]*<", re.M)
+# TeX's control space written as a backslash at the end of a line (`(0.75,\` then `0.25)` on the
+# next line): latex2mathml would print the backslash, so it becomes `\ ` (not the `\\` row break).
+_CONTROL_SPACE = re.compile(r"(?<!\\)((?:\\\\)*)\\\n")
 
 
 def _aligned_to_array(match: re.Match) -> str:
@@ -130,6 +133,7 @@ INLINE_BREAK_AFTER = 14
 
 def _mathml(tex: str, *, display: bool, alttext: str | None = None) -> str:
     """One formula to a <math> element; raises MathError naming the formula."""
+    tex = _CONTROL_SPACE.sub(r"\1\\ ", tex)
     try:
         mathml = latex2mathml.converter.convert(
             _ALIGNED.sub(_aligned_to_array, tex), display="block" if display else "inline"
