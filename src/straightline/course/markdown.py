@@ -145,8 +145,8 @@ def _mathml(tex: str, *, display: bool, alttext: str | None = None) -> str:
     leftover = _LEFTOVER.search(mathml)
     if leftover:
         raise MathError(f"formula {tex!r} leaves {leftover.group(1)!r} unrendered (unsupported command?)", tex)
-    mathml = _signs_and_primes(_aligned_layout(mathml))
     mathml = mathml.replace("<mi>&#x0007E;</mi>", "<mo>&#x0223C;</mo>")  # latex2mathml: \sim as an identifier
+    mathml = _signs_and_primes(_aligned_layout(mathml))
     mathml = _FUNCTION.sub(r'\1<mspace width="0.1667em"></mspace>', mathml)
     mathml = _FENCE.sub(r'<mo\1 lspace="0em" rspace="0em">\2</mo>', mathml)
     # keep the source for screen readers' alternatives and copy-paste
