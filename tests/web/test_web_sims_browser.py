@@ -251,6 +251,10 @@ def test_stop_button_and_drawn_points(page, sim_server: ServerProcess) -> None:
     page.wait_for_function(f"() => Number(document.querySelector('#{eid} figure').dataset.snapshots || 0) >= 2", timeout=120_000)
     figure.get_by_role("button", name="Stop").click()
     page.wait_for_function(f"() => document.querySelector('#{eid} figure').dataset.liveStatus === 'stopped'")
+    # the numbers behind the loss curve: one table row per snapshot, filled when the table is opened
+    page.locator(f"#{eid} details.sim__data > summary").click()
+    snapshots = int(figure.get_attribute("data-snapshots"))
+    assert figure.locator("details.sim__data tbody tr").count() == snapshots >= 2
     job = figure.get_attribute("data-job")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -9,9 +9,11 @@ to HTML (with MathML), and returns a `Course`. Anything malformed raises `Conten
 
 from __future__ import annotations
 
+import hashlib
 import html
 import importlib
 import inspect
+import random
 import re
 import sys
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from typing import Any
 import yaml
 
 from . import markdown as md
+from .experiments import load_experiment
 
 __all__ = [
     "Chapter",
@@ -65,8 +68,8 @@ _SCHEMAS: dict[str, _Schema] = {
     "derivation": _Schema(("title", "statement", "hints", "solution"), (), ("title", "statement", "solution")),
     "pattern": _Schema(
         ("title", "left_title", "left", "right_title", "right", "question"),
-        (),
-        ("title", "left_title", "left", "right_title", "right", "question"),
+        ("answer",),
+        ("title", "left_title", "left", "right_title", "right", "question", "answer"),
     ),
     "adversarial": _Schema(
         ("title", "scenario", "prompt", "explanation"), ("experiment",), ("title", "scenario", "prompt", "explanation")
@@ -143,6 +146,24 @@ class Course:
             for element in chapter.elements:
                 self.elements[element.id] = element
         self._by_slug = {c.slug: c for c in self.chapters}
+        checks = [e.id for c in self.chapters for e in c.elements if e.type == "check"]
+        self._check_index = {eid: i for i, eid in enumerate(checks)}
+
+    def option_order(self, element_id: str, learner: str) -> tuple[int, ...]:
+        """The order (authored option numbers, 1-based) in which `learner` sees a check's options.
+
+        Stable for a learner and element. The right option's shown position walks through the
+        positions check after check from a per-learner start, so for every learner it is first in
+        at most a quarter of the checks, rounded up; the other options are shuffled per learner.
+        """
+        options = self.elements[element_id].html["options"]
+        right = next(i for i, o in enumerate(options, 1) if o["correct"])
+        seed = hashlib.sha256(f"{learner}\x00{element_id}".encode()).digest()
+        others = [i for i in range(1, len(options) + 1) if i != right]
+        random.Random(seed).shuffle(others)
+        start = hashlib.sha256(learner.encode()).digest()[0]
+        position = (self._check_index[element_id] + start) % len(options)
+        return tuple(others[:position] + [right] + others[position:])
 
     def chapter(self, slug: str) -> Chapter | None:
         return self._by_slug.get(slug)
@@ -363,12 +384,43 @@ def _region_source(file: str, region: str) -> str:
     return "\n".join(s[indent:] for s in body).rstrip() + "\n"
 
 
+# A number quoted from a shipped experiment: {{exp KEY: CELL; CELL -> COLUMN}} or with a format,
+# {{exp KEY: CELL -> COLUMN | .3f}}. The cells pick the row whose leading cells they equal.
+_QUOTE = re.compile(r"\{\{exp ([a-z0-9-]+): ([^{}>]+?) -> ([^{}|]+?)(?: \| ([^{}]+?))?\}\}")
+
+
+def quote_experiments(path: Path, text: str) -> str:
+    """`text` with every {{exp ...}} replaced by the number it names; a bad quote is a ContentError."""
+
+    def number(m: re.Match) -> str:
+        line = text.count("\n", 0, m.start()) + 1
+        try:
+            return _quoted(m.group(1), [c.strip() for c in m.group(2).split(";")], m.group(3).strip(), m.group(4))
+        except (LookupError, ValueError) as exc:
+            raise ContentError(path, line, f"{m.group(0)}: {exc}") from None
+
+    return _QUOTE.sub(number, text)
+
+
+def _quoted(key: str, cells: list[str], column: str, spec: str | None) -> str:
+    experiment = load_experiment(key)
+    if experiment is None:
+        raise LookupError(f"there is no experiment {key!r} in course/experiments/")
+    if column not in experiment.columns:
+        raise LookupError(f"experiment {key!r} has no column {column!r} (columns: {experiment.columns})")
+    rows = [r for r in experiment.rows if [str(c) for c in r[: len(cells)]] == cells]
+    if len(rows) != 1:
+        raise LookupError(f"the cells {cells} match {len(rows)} rows of {key!r}; name cells that pick exactly one")
+    value = rows[0][experiment.columns.index(column)]
+    return format(value, spec) if spec else str(value)
+
+
 def load_chapter(path: Path) -> Chapter:
     path = Path(path)
     m = _FILE.match(path.name)
     if not m:
         raise ContentError(path, 1, "chapter files are named NN-slug.md (e.g. 00-paths.md)")
-    text = path.read_text(encoding="utf-8")
+    text = quote_experiments(path, path.read_text(encoding="utf-8"))
     meta, body, offset = _split_front_matter(path, text)
     _check_meta(path, meta, int(m.group(1)))
 

@@ -4,7 +4,9 @@ An element's state is a small JSON object stored per learner (see `store.py`); t
 only place that knows its shape per element type:
 
     check        {"chosen": 1..4, "correct": bool, "attempts": int, "solved": bool}
-    checkpoint   {"answer": str, "words": int, "rating": "got" | "partly" | "missed" | None}
+    checkpoint   {"answer": str, "words": int, "rating": "got" | "partly" | "missed" | None},
+                 or {"skipped": true} (status "started") once the learner chose to move on
+                 without answering: the gate no longer holds them, but it is not cleared
     derivation   {"hints": 0..3, "solution": bool}
     adversarial  {"answer": str, "words": int}
     design       {"answers": {"1".."4": str}, "design": bool}
@@ -45,7 +47,10 @@ __all__ = [
     "chapter_progress",
     "course_progress",
     "describe",
+    "distinct_words",
+    "gate_passed",
     "locks",
+    "open_gates",
     "validate_state",
     "word_count",
 ]
@@ -131,9 +136,29 @@ def _check_answer(element: Element, form: Mapping[str, Any], state: dict[str, An
     return Change(new, "done" if solved else "started", [("check", {"option": option, "correct": correct})])
 
 
+def distinct_words(text: str) -> set[str]:
+    """The different words of a text, case folded ("Blah blah" has one)."""
+    return {w.casefold() for w in re.findall(r"[^\W_]+(?:['’_-][^\W_]+)*", text)}
+
+
 def _checkpoint_answer(element: Element, form: Mapping[str, Any], state: dict[str, Any] | None) -> Change:
-    text, words = _text(form, "answer", int(element.fields.get("min_words", DEFAULT_MIN_WORDS)))
+    min_words = int(element.fields.get("min_words", DEFAULT_MIN_WORDS))
+    text, words = _text(form, "answer", min_words)
+    different, needed = len(distinct_words(text)), (min_words + 1) // 2
+    if different < needed:
+        raise InputError(
+            "answer",
+            f"your answer has {words} words but only {different} different one{'s' if different != 1 else ''}; "
+            f"a repeated word is not an explanation: write at least {needed} different words in sentences of your own",
+            accepted=f"at least {min_words} words, at least {needed} of them different",
+        )
     return Change({"answer": text, "words": words, "rating": None}, "done", [("checkpoint-answer", {"text": text, "words": words})])
+
+
+def _checkpoint_skip(element: Element, form: Mapping[str, Any], state: dict[str, Any] | None) -> Change:
+    if state and state.get("answer"):
+        raise InputError("skip", "this checkpoint is already cleared: there is nothing to skip", status=409)
+    return Change({"skipped": True}, "started", [("checkpoint-skip", {})])
 
 
 def _checkpoint_rating(element: Element, form: Mapping[str, Any], state: dict[str, Any] | None) -> Change:
@@ -254,6 +279,7 @@ ACTIONS: dict[tuple[str, str], Action] = {
     ("check", "answer"): _check_answer,
     ("checkpoint", "answer"): _checkpoint_answer,
     ("checkpoint", "rating"): _checkpoint_rating,
+    ("checkpoint", "skip"): _checkpoint_skip,
     ("derivation", "reveal"): _derivation_reveal,
     ("adversarial", "answer"): _adversarial_answer,
     ("design", "answer"): _design_answer,
@@ -273,8 +299,14 @@ def apply(element: Element, action: str, form: Mapping[str, Any], state: dict[st
 
 # --- reading states -----------------------------------------------------------------------------
 
+def gate_passed(state: ElementState | None) -> bool:
+    """A checkpoint the learner cleared (answered) or explicitly skipped."""
+    return state is not None and (state.status == "done" or bool(state.state.get("skipped")))
+
+
 def locks(chapter: Chapter, states: Mapping[str, ElementState]) -> dict[str, Element]:
-    """Interactive elements that come after a checkpoint the learner has not cleared -> that gate.
+    """Interactive elements that come after a checkpoint the learner has neither cleared nor
+    skipped -> that gate.
 
     Only elements whose machinery exists (AVAILABLE_TYPES) lock; placeholders stay as they are.
     """
@@ -283,11 +315,19 @@ def locks(chapter: Chapter, states: Mapping[str, ElementState]) -> dict[str, Ele
     for element in chapter.elements:
         if gate is not None and element.type in AVAILABLE_TYPES:
             locked[element.id] = gate
-        if element.type == "checkpoint" and gate is None:
-            st = states.get(element.id)
-            if st is None or st.status != "done":
-                gate = element
+        if element.type == "checkpoint" and gate is None and not gate_passed(states.get(element.id)):
+            gate = element
     return locked
+
+
+def open_gates(course: Course, chapter: Chapter, states: Mapping[str, ElementState]) -> list[tuple[Chapter, Element]]:
+    """Checkpoints of the chapters before `chapter` that are neither cleared nor skipped."""
+    return [
+        (earlier, element)
+        for earlier in course.chapters[: course.chapters.index(chapter)]
+        for element in earlier.elements
+        if element.type == "checkpoint" and not gate_passed(states.get(element.id))
+    ]
 
 
 def describe(element: Element, state: ElementState | None) -> str:
@@ -306,6 +346,8 @@ def describe(element: Element, state: ElementState | None) -> str:
             return f"answered correctly ({tries_text})"
         return f"answered, not yet correct ({tries_text})"
     if element.type == "checkpoint":
+        if s.get("skipped"):
+            return "skipped, not answered"
         rating = s.get("rating")
         return "gate cleared" + (f", self-rated: {RATINGS[rating]}" if rating in RATINGS else ", not yet self-rated")
     if element.type == "derivation":
@@ -386,6 +428,9 @@ def validate_state(element_type: str, status: Any, state: Any) -> str | None:
             "solved": (lambda v: isinstance(v, bool), "true or false"),
         }
         want = "done" if state.get("solved") else "started"
+    elif element_type == "checkpoint" and "skipped" in state:
+        expected = {"skipped": (lambda v: v is True, "true (a skipped gate)")}
+        want = "started"
     elif element_type == "checkpoint":
         expected = {
             "answer": (_is_text, f"text of 1..{MAX_ANSWER_CHARS} characters"),
@@ -454,7 +499,7 @@ def validate_state(element_type: str, status: Any, state: Any) -> str | None:
 #: Attempt kinds each element type records (used to validate imports).
 ATTEMPT_KINDS: dict[str, tuple[str, ...]] = {
     "check": ("check",),
-    "checkpoint": ("checkpoint-answer", "checkpoint-rating"),
+    "checkpoint": ("checkpoint-answer", "checkpoint-rating", "checkpoint-skip"),
     "derivation": ("derivation-hint", "derivation-solution"),
     "adversarial": ("adversarial-answer",),
     "design": ("design-answer", "design-reveal"),

@@ -33,6 +33,7 @@ from ..course.progress import (
     course_progress,
     describe,
     locks,
+    open_gates,
 )
 from ..course.simparams import COMING_WITH_SIM, SIM_TITLES, PARAMS as SIM_PARAMS
 from ..course.store import ElementState
@@ -73,11 +74,14 @@ def inline(html: str) -> Markup:
 
 # An inline formula and the punctuation right after it stay on one line ("x_1 - z." not "x_1 - z" / ".")
 _MATH_PUNCT = re.compile(r'(<span class="math inline"><math(?:(?!</math>).)*</math></span>)([.,;:!?)\]]+)', re.S)
+# A formula cut into pieces (so it can wrap) keeps the punctuation with its last piece.
+_PIECE_PUNCT = re.compile(r'(<span class="math-piece"><math(?:(?!</math>).)*</math></span>)(</span>)([.,;:!?)\]]+)', re.S)
 # An explanation that opens with its own verdict ("Right. ...") needs none from the template.
 _OWN_VERDICT = re.compile(r"^\s*<p>(?:<strong>)?(?:Right|Correct|Yes|Exactly|Wrong|Incorrect|No|Not quite)\b")
 
 
 def glue_punctuation(html: str) -> str:
+    html = _PIECE_PUNCT.sub(r'<span class="nobr">\1\3</span>\2', html)
     return _MATH_PUNCT.sub(r'<span class="nobr">\1\2</span>', html)
 
 
@@ -237,24 +241,30 @@ class Renderer:
         error: InputError | None = None,
         draft: Mapping[str, str] | None = None,
         action: str | None = None,
+        learner: str = "",
     ) -> str:
-        """One element's HTML for a learner (`error`/`draft`: a refused submission to show again)."""
+        """One element's HTML for a learner (`error`/`draft`: a refused submission to show again;
+        `learner`: whose option order a check shows)."""
+        order = self.course.option_order(element.id, learner) if element.type == "check" else None
         if error is None and not draft and (element.type != "build-it" or state is None):
             # Many learners are in the same few states (above all: not started), so the HTML of an
-            # (element, state) pair is cached. (Not a Build-It learner's: it holds their own code.)
+            # (element, state, option order) triple is cached. (Not a Build-It learner's: it holds
+            # their own code.)
             key = json.dumps(state.state, sort_keys=True) if state is not None else None
             status = state.status if state is not None else None
-            return self._element_cached(element.id, status, key, locked_by.id if locked_by else None)
-        return self._element(element, state, locked_by=locked_by, error=error, draft=draft, action=action)
+            return self._element_cached(element.id, status, key, locked_by.id if locked_by else None, order)
+        return self._element(element, state, locked_by=locked_by, error=error, draft=draft, action=action, order=order)
 
     @lru_cache(maxsize=16384)  # noqa: B019 - one Renderer per app, living as long as the app
-    def _element_cached(self, element_id: str, status: str | None, state_json: str | None, locked_by_id: str | None) -> str:
+    def _element_cached(
+        self, element_id: str, status: str | None, state_json: str | None, locked_by_id: str | None, order: tuple[int, ...] | None
+    ) -> str:
         element = self.course.elements[element_id]
         state = None
         if state_json is not None and status is not None:
             state = ElementState(element_id, element.type, status, json.loads(state_json), _EPOCH)
         locked_by = self.course.elements[locked_by_id] if locked_by_id else None
-        return self._element(element, state, locked_by=locked_by)
+        return self._element(element, state, locked_by=locked_by, order=order)
 
     def _element(
         self,
@@ -265,6 +275,7 @@ class Renderer:
         error: InputError | None = None,
         draft: Mapping[str, str] | None = None,
         action: str | None = None,
+        order: tuple[int, ...] | None = None,
     ) -> str:
         interactive = element.type in AVAILABLE_TYPES
         if locked_by is not None:
@@ -288,6 +299,7 @@ class Renderer:
             coming=COMING_WITH.get(element.type),
             experiment=self.experiments.get(element.fields.get("experiment") or ""),
             experiment_coming=COMING_WITH["experiment"],
+            order=order or (),
         )
 
     # --- pages ---------------------------------------------------------------------------------
@@ -301,20 +313,28 @@ class Renderer:
         error: InputError | None = None,
         draft: Mapping[str, str] | None = None,
         action: str | None = None,
+        learner: str = "",
     ) -> bytes:
         """The chapter page for a learner, as UTF-8 bytes (most of it encoded once at start-up)."""
         view = self.views[chapter.slug]
         locked = locks(chapter, states)
-        status = self._status.render(progress=chapter_progress(chapter, states), error=error, error_element=error_element)
+        status = self._status.render(
+            progress=chapter_progress(chapter, states),
+            open_gates=open_gates(self.course, chapter, states),
+            error=error,
+            error_element=error_element,
+        )
         out: list[bytes] = [view.frame[0], status.encode(), view.frame[1]]
         for part in view.parts:
             if isinstance(part, bytes):
                 out.append(part)
             elif error_element is not None and part.id == error_element.id:
-                html = self.element(part, states.get(part.id), locked_by=locked.get(part.id), error=error, draft=draft, action=action)
+                html = self.element(
+                    part, states.get(part.id), locked_by=locked.get(part.id), error=error, draft=draft, action=action, learner=learner
+                )
                 out.append(html.encode())
             else:
-                out.append(self.element(part, states.get(part.id), locked_by=locked.get(part.id)).encode())
+                out.append(self.element(part, states.get(part.id), locked_by=locked.get(part.id), learner=learner).encode())
         out.append(view.frame[2])
         return b"".join(out)
 

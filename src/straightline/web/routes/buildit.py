@@ -120,7 +120,8 @@ async def _refuse(
     err = InputError(field, message, status=status)
     states = await learner_states(ctx, learner_id(request))
     page = ctx.renderer.chapter_page(
-        chapter_of(ctx, element), states, error_element=element, error=err, draft=draft or {}, action=action
+        chapter_of(ctx, element), states, error_element=element, error=err, draft=draft or {}, action=action,
+        learner=learner_id(request),
     )
     return HTMLResponse(page, status_code=status, headers=headers)
 

@@ -111,7 +111,7 @@ def _act(request: Request, ctx: AppContext, element_id: str, route: str, form: d
         headers = {"X-Chapter-Progress": f"{progress.done}/{progress.total}"}
         if unlocked:
             headers["X-Refresh-Elements"] = " ".join(unlocked)
-        return HTMLResponse(ctx.renderer.element(element, new), headers=headers)
+        return HTMLResponse(ctx.renderer.element(element, new, learner=learner), headers=headers)
     return RedirectResponse(f"/chapters/{chapter.slug}#{element.id}", status_code=303)
 
 
@@ -123,11 +123,12 @@ def _refused(request: Request, ctx: AppContext, element: Element, states: dict, 
             body["accepted"] = err.accepted
         return JSONResponse({"error": body}, status_code=err.status)
     draft = {k: v for k, v in form.items() if isinstance(v, str)}
+    learner = learner_id(request)
     locked_by = locks(chapter, states).get(element.id)
     if wants_fragment(request):
-        html = ctx.renderer.element(element, states.get(element.id), locked_by=locked_by, error=err, draft=draft, action=route)
+        html = ctx.renderer.element(element, states.get(element.id), locked_by=locked_by, error=err, draft=draft, action=route, learner=learner)
         return HTMLResponse(html, status_code=err.status)
-    page = ctx.renderer.chapter_page(chapter, states, error_element=element, error=err, draft=draft, action=route)
+    page = ctx.renderer.chapter_page(chapter, states, error_element=element, error=err, draft=draft, action=route, learner=learner)
     return HTMLResponse(page, status_code=err.status)
 
 
@@ -136,6 +137,7 @@ _ROUTES = {
     "check": ("check", "answer"),
     "checkpoint": ("checkpoint", "answer"),
     "checkpoint/rating": ("checkpoint", "rating"),
+    "checkpoint/skip": ("checkpoint", "skip"),
     "derivation": ("derivation", "reveal"),
     "adversarial": ("adversarial", "answer"),
     "design": ("design", "answer"),
@@ -173,6 +175,15 @@ async def answer_checkpoint(element_id: str, request: Request, ctx: Ctx) -> Resp
 )
 async def rate_checkpoint(element_id: str, request: Request, ctx: Ctx) -> Response:
     return await _post(request, ctx, element_id, "checkpoint/rating")
+
+
+@router.post(
+    "/elements/{element_id}/checkpoint/skip",
+    responses=_RESPONSES,
+    summary="Move on without answering the checkpoint; recorded as skipped (answer it later to clear it)",
+)
+def skip_checkpoint(element_id: str, request: Request, ctx: Ctx) -> Response:
+    return _act(request, ctx, element_id, "checkpoint/skip", {})
 
 
 @router.post(

@@ -37,7 +37,8 @@ async def chapter_page(slug: str, request: Request, ctx: Ctx) -> HTMLResponse:
     if chapter is None:
         known = ", ".join(c.slug for c in ctx.course.chapters)
         raise HTTPException(404, f"There is no chapter {slug!r}. The chapters are: {known}.")
-    return HTMLResponse(ctx.renderer.chapter_page(chapter, await learner_states(ctx, learner_id(request))))
+    learner = learner_id(request)
+    return HTMLResponse(ctx.renderer.chapter_page(chapter, await learner_states(ctx, learner), learner=learner))
 
 
 @router.get(
@@ -60,7 +61,8 @@ async def element(element_id: str, request: Request, ctx: Ctx) -> Response:
     chapter = chapter_of(ctx, el)
     if not (wants_json(request) or wants_fragment(request)):
         return RedirectResponse(f"/chapters/{chapter.slug}#{el.id}", status_code=303)
-    states = await learner_states(ctx, learner_id(request))
+    learner = learner_id(request)
+    states = await learner_states(ctx, learner)
     locked_by = locks(chapter, states).get(el.id)
     st = states.get(el.id)
     if wants_json(request):
@@ -76,7 +78,7 @@ async def element(element_id: str, request: Request, ctx: Ctx) -> Response:
         )
     progress = chapter_progress(chapter, states)
     return HTMLResponse(
-        ctx.renderer.element(el, st, locked_by=locked_by),
+        ctx.renderer.element(el, st, locked_by=locked_by, learner=learner),
         headers={"X-Chapter-Progress": f"{progress.done}/{progress.total}"},
     )
 

@@ -28,7 +28,24 @@ function updateWordCount(textarea) {
   output.classList.toggle("is-enough", n >= min);
 }
 
+// A long display formula: its one-line version where it fits, else the version broken into rows.
+function layoutMath(root) {
+  for (const box of root.querySelectorAll(".math-display[data-breakable]")) {
+    if (!box.getClientRects().length) continue; // hidden (a closed <details>): laid out when opened
+    box.dataset.layout = "wide";
+    if (box.scrollWidth > box.clientWidth + 1) box.dataset.layout = "broken";
+  }
+}
+
+let mathLayoutPending = 0;
+window.addEventListener("resize", () => {
+  cancelAnimationFrame(mathLayoutPending);
+  mathLayoutPending = requestAnimationFrame(() => layoutMath(document));
+});
+document.addEventListener("toggle", (event) => { if (event.target.open) layoutMath(event.target); }, true);
+
 function enhance(root) {
+  layoutMath(root);
   for (const textarea of root.querySelectorAll("textarea[data-min-words]")) updateWordCount(textarea);
   // let keyboard users scroll code and formulas that are wider than the page
   for (const box of root.querySelectorAll(".math-display, table")) {

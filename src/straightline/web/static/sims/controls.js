@@ -5,9 +5,14 @@ export const dataset = () => ({
   options: [["two_clusters", "Two clusters"], ["moons", "Two moons"], ["8gaussians", "Eight Gaussians"]],
 });
 
-export const coupling = () => ({
+// `taughtIn`: the chapter that teaches optimal-transport pairs, named on the option when a
+// chapter before it shows the control.
+export const coupling = (taughtIn = null) => ({
   type: "radio", name: "coupling", label: "Training pairs",
-  options: [["independent", "Independent"], ["exact_ot", "Optimal transport"]],
+  options: [
+    ["independent", "Independent"],
+    ["exact_ot", taughtIn === null ? "Optimal transport" : `Optimal transport (taught in Chapter ${taughtIn})`],
+  ],
 });
 
 export const seed = (label = "New noise") => ({ type: "seed", name: "seed", label });

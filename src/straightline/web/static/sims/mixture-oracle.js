@@ -54,7 +54,7 @@ export default {
     const { data: d, colours: col } = s;
     const e = d.params.extent;
     const rects = panels(s.width, s.height, 2);
-    const sets = [[d.u, "Closed form u_t(x)", col.a], [d.v, "Trained network v_θ(x, t)", col.b]];
+    const sets = [[d.u, "Closed form uₜ(x)", col.a], [d.v, "Trained network v𝜃(x, t)", col.b]];
     rects.forEach((rect, k) => {
       panel(ctx, rect, col);
       const view = new View(rect.x, rect.y + 22, rect.w, rect.h - 22, [-e, e, -e, e], 8);
@@ -74,8 +74,8 @@ export default {
     const d = s.data;
     const a = d.agreement;
     return `${fmtT(d.t)}. Left, the exact marginal velocity of the mixture of two Gaussians at (-2, 0) and (2, 0) (standard deviation 0.35); ` +
-      `right, the velocity field of the network trained only on pair velocities (${d.model_name}). Shading shows the density p_t. ` +
-      `Where the probability is, they differ by ${fmt(100 * a.relative_error, 1)} % (relative error weighted by p_t; mean cosine ${fmt(a.cosine, 3)}).`;
+      `right, the velocity field of the network trained only on pair velocities (${d.model_name}). Shading shows the density pₜ. ` +
+      `Where the probability is, they differ by ${fmt(100 * a.relative_error, 1)} % (relative error weighted by pₜ; mean cosine ${fmt(a.cosine, 3)}).`;
   },
 
   measure(s) {
@@ -102,6 +102,6 @@ export default {
       `(${fmt(d.pts.data[k], 1)}, ${fmt(d.pts.data[k + 1], 1)})`, `(${fmt(d.u.data[k])}, ${fmt(d.u.data[k + 1])})`,
       `(${fmt(d.v.data[k])}, ${fmt(d.v.data[k + 1])})`, fmt(d.dens.data[i], 3),
     ]);
-    return { caption: `Both fields at ${rows.length} grid points, ${fmtT(d.t)}`, columns: ["point", "exact u_t", "network v_θ", "density (max 1)"], rows };
+    return { caption: `Both fields at ${rows.length} grid points, ${fmtT(d.t)}`, columns: ["point", "exact uₜ", "network v𝜃", "density (max 1)"], rows };
   },
 };

@@ -9,7 +9,7 @@ const TRAILS = 150;  // paths drawn for the first particles only: enough to see 
 
 export default {
   label: "Particles moving from Gaussian noise at t = 0 to the data at t = 1",
-  controls: [c.dataset(), c.coupling(), c.particles(), c.seed()],
+  controls: [c.dataset(), c.coupling(2), c.particles(), c.seed()],
   defaults: { dataset: "two_clusters", coupling: "independent", particles: 500, seed: 0 },
   autoplay: true,
   ...TRAJECTORY_FRAMES,

@@ -531,7 +531,8 @@ export class Player {
     if (this.details.open && !this.playing) this.updateTable(state);
   }
 
-  updateTable(state = this.data ? this.state() : null) {
+  // (a simulation without a server load, such as live training, has a state without `data`)
+  updateTable(state = this.size && (this.data || this.spec.load === null) ? this.state() : null) {
     if (!this.details.open || !state || !this.spec.table) return;
     this.tableBox.replaceChildren(tableNode(this.spec.table(state)));
   }
