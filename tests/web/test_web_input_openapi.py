@@ -3,7 +3,7 @@ operation from `/openapi.json` and the app answers each with no server error, a 
 code, a documented content type and a body that matches the documented schema.
 
 Bounded: a fixed seed (derandomized), a few examples per operation and a time budget for the
-whole run; simulations run under a low cost cap so a generated request costs milliseconds, not
+whole run (past it, the remaining operations get 2 examples each; nothing asserts a time); simulations run under a low cost cap so a generated request costs milliseconds, not
 seconds (the cap's own behaviour is tested in test_web_input_sims.py).
 """
 
@@ -66,20 +66,16 @@ def test_every_operation_conforms_to_the_schema(api_app: FastAPI, fixture_course
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 25
     started = time.monotonic()
-    ran: list[str] = []
     for operation in operations:
-        remaining = BUDGET_S - (time.monotonic() - started)
-        if remaining <= 0:
-            break
+        # past the time budget (a slow machine) every remaining operation still runs, with fewer examples
+        examples = EXAMPLES if time.monotonic() - started < BUDGET_S else 2
 
         @given(case=_strategy(operation, fixture_course))
         @settings(
-            max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+            max_examples=examples, derandomize=True, deadline=None, database=None,
             suppress_health_check=list(HealthCheck),
         )
         def check(case) -> None:
             case.call_and_validate(checks=CHECKS)
 
         check()
-        ran.append(operation.label)
-    assert len(ran) == len(operations), f"the time budget ran out after {len(ran)} of {len(operations)} operations"
