@@ -48,10 +48,11 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "ReflowRound": ("reflow", "ReflowRound"),
     "distill": ("distill", "distill"),
     "DistillResult": ("distill", "DistillResult"),
+    "flowmaps": ("flowmaps", None),
 }
 
 if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from . import convert, couplings, data, diffusion, guidance, likelihood, metrics, models, oracles, so3, timesteps
+    from . import convert, couplings, data, diffusion, flowmaps, guidance, likelihood, metrics, models, oracles, so3, timesteps
     from .checkpoints import load, save
     from .distill import DistillResult, distill
     from .likelihood import log_prob
@@ -109,6 +110,7 @@ __all__ = [
     "data",
     "diffusion",
     "distill",
+    "flowmaps",
     "guidance",
     "integrate",
     "likelihood",
