@@ -72,12 +72,15 @@ def parse_args(argv=None) -> Config:
     p.add_argument("--quick", action="store_true", help="smoke-run sizes (numbers not meaningful)")
     p.add_argument("--seeds", type=int, default=None)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="directory for flowmaps.json")
+    p.add_argument("--budget-2d", type=float, default=None, help="training CPU seconds per method, 2-D (full: 12)")
+    p.add_argument("--budget-digits", type=float, default=None, help="the same on digits (full: 20)")
+    p.add_argument("--peer-steps", type=int, default=None, help="steps of the side-by-side MeanFlow runs (full: 2000)")
     a = p.parse_args(argv)
     q = a.quick
-    return Config(quick=q, seeds=a.seeds or (1 if q else 2), budget_2d=0.6 if q else 12.0,
-                  budget_digits=0.8 if q else 20.0, hidden_2d=32 if q else 256, hidden_digits=32 if q else 512,
-                  n_2d=128 if q else 1000, n_digits=64 if q else 500, pairs=128 if q else 4096,
-                  peer_steps=20 if q else 2000, out=a.out)
+    return Config(quick=q, seeds=a.seeds or (1 if q else 2), budget_2d=a.budget_2d or (0.6 if q else 12.0),
+                  budget_digits=a.budget_digits or (0.8 if q else 20.0), hidden_2d=32 if q else 256,
+                  hidden_digits=32 if q else 512, n_2d=128 if q else 1000, n_digits=64 if q else 500,
+                  pairs=128 if q else 4096, peer_steps=a.peer_steps or (20 if q else 2000), out=a.out)
 
 
 def out(text: str = "") -> None:
@@ -245,14 +248,16 @@ def side_by_side(cfg: Config) -> tuple[list[list], list[list], dict]:
     init = FlowMapMLP(2, cfg.hidden_2d, 3)
 
     def ours():
-        net, points, t0 = copy.deepcopy(init), [], cpu()
+        net, points, t0, evals, losses = copy.deepcopy(init), [], cpu(), [0.0], []
 
         def cb(step, loss, model):
+            losses.append(loss)
             if step + 1 in checkpoints:
-                spent = cpu() - t0
-                points.append((step + 1, spent, curve_point(model, x_0, ref)))
-                t0_shift[0] += cpu() - t0 - spent
-        t0_shift = [0.0]
+                spent, e0 = cpu() - t0 - evals[0], cpu()  # training time only, evaluations excluded
+                window = losses[-max(1, len(losses) // 8):]
+                points.append((step + 1, spent, curve_point(model, x_0, ref), sum(window) / len(window)))
+                evals[0] += cpu() - e0
+
         flowmaps.train(net, "moons", method="meanflow", steps=cfg.peer_steps, seed=0, progress=False, ema=None,
                        callback=cb, **OPTIONS["meanflow"])
         return points
@@ -273,7 +278,7 @@ def side_by_side(cfg: Config) -> tuple[list[list], list[list], dict]:
                 opt.step()
                 spent += cpu() - t0
                 if step in checkpoints:
-                    points.append((step, spent, curve_point(net.eval(), x_0, ref)))
+                    points.append((step, spent, curve_point(net.eval(), x_0, ref), float(loss)))
                     net.train()
         return points
 
@@ -286,7 +291,7 @@ def side_by_side(cfg: Config) -> tuple[list[list], list[list], dict]:
 def curve_rows(curves: dict) -> list[list]:
     rows = []
     for name, points in curves.items():
-        for step, seconds, q in points:
+        for step, seconds, q, _ in points:
             rows.append([name, step, sig(seconds, 3), sig(1000 * seconds / step, 3), sig(q)])
     return rows
 
@@ -298,7 +303,7 @@ def time_to_peer(curves: dict) -> tuple[float | None, float | None]:
         return None, None
     ours, peer = curves[names[0]], curves[names[1]]
     target, peer_total = peer[-1][2], peer[-1][1]
-    reached = [s for _, s, q in ours if q <= target]
+    reached = [s for _, s, q, _ in ours if q <= target]
     return (reached[0] if reached else None), peer_total
 
 
@@ -306,11 +311,13 @@ def time_to_peer(curves: dict) -> tuple[float | None, float | None]:
 
 
 def loss_vs_quality(cfg: Config, curves: dict) -> list[list]:
-    """Did our MeanFlow's loss fall while its 1-step W2 rose between checkpoints? (from the curve run)"""
+    """Between checkpoints of our MeanFlow run: did the training loss fall while the 1-step W2 rose?"""
     rows = []
     points = curves.get("straightline MeanFlow", [])
-    for (s0, _, q0), (s1, _, q1) in zip(points, points[1:]):
-        rows.append([s0, s1, sig(q0), sig(q1), "worse" if q1 > q0 else "better"])
+    for (s0, _, q0, l0), (s1, _, q1, l1) in zip(points, points[1:]):
+        verdict = ("loss down, samples WORSE" if l1 < l0 and q1 > q0 else
+                   "loss down, samples better" if l1 < l0 else "loss up")
+        rows.append([s0, s1, sig(l0), sig(l1), sig(q0), sig(q1), verdict])
     return rows
 
 
@@ -330,7 +337,8 @@ def write_json(cfg: Config, summary: dict, curves: dict, floors: dict) -> Path:
         caption = "[--quick smoke-run sizes: these numbers are not meaningful] " + caption
     data = {"title": "Few-step generation: flow maps from scratch vs flow matching, reflow and distillation",
             "caption": caption, "columns": columns, "rows": rows,
-            "meanflow_curves": {k: [[s, sig(t, 3), sig(q)] for s, t, q in v] for k, v in curves.items()}}
+            "meanflow_curves": {k: [[s, sig(t, 3), sig(q), sig(l)] for s, t, q, l in v] for k, v in curves.items()},
+            "meanflow_curve_columns": ["step", "train CPU s", "W2 @1", "training loss"]}
     path = cfg.out / "flowmaps.json"
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
@@ -352,8 +360,9 @@ def main(argv=None) -> int:
     curves = side_by_side(cfg)
     out(table("MeanFlow side by side on moons (same net, batch 256, lr 1e-3, no EMA): 1-step W2 over CPU time",
               ["implementation", "step", "CPU s", "ms / step", "W2 @1"], curve_rows(curves)))
-    out(table("Adversarial: our MeanFlow between checkpoints (1-step W2)", ["from step", "to step", "W2 before",
-              "W2 after", "1-step samples"], loss_vs_quality(cfg, curves)))
+    out(table("Adversarial: our MeanFlow's training loss (mean over the last 1/8 of steps) and 1-step W2 between "
+              "checkpoints", ["from step", "to step", "loss before", "loss after", "W2 @1 before", "W2 @1 after",
+                              "what happened"], loss_vs_quality(cfg, curves)))
     verdicts(cfg, summary, curves)
     path = write_json(cfg, summary, curves, floors)
     out(f"\nwrote {path}\ntotal CPU {cpu() - started:.0f} s  load {load_average()}")

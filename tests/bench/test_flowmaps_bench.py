@@ -28,4 +28,4 @@ def test_quick_run_writes_the_experiment_file(tmp_path):
     assert len(exp.rows) == 3 * 7
     assert all(math.isfinite(c) for row in exp.rows for c in row if isinstance(c, (int, float)))
     curves = json.loads((tmp_path / "flowmaps.json").read_text())["meanflow_curves"]
-    assert "straightline MeanFlow" in curves and all(len(p) == 3 for p in curves["straightline MeanFlow"])
+    assert "straightline MeanFlow" in curves and all(len(p) == 4 for p in curves["straightline MeanFlow"])
