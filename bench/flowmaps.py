@@ -159,7 +159,6 @@ def train_all(cfg: Config, d: Data, seed: int) -> dict[str, tuple[object, float,
     rf = sl.reflow(base, n_pairs=cfg.pairs, steps=pair_steps, train_steps=max(1, steps // 2), seed=seed,
                    progress=False, shape=shape)
     models["2-rectified flow"] = (rf, cpu() - t0, steps + steps // 2, "velocity")
-    t1 = cpu()
     student = sl.distill(rf, student_steps=1, method="one_shot", teacher_steps=pair_steps, solver="rk4",
                          n_pairs=cfg.pairs, train_steps=max(1, steps // 2), seed=seed, progress=False,
                          shape=shape).student
@@ -170,7 +169,6 @@ def train_all(cfg: Config, d: Data, seed: int) -> dict[str, tuple[object, float,
         res = flowmaps.train(FlowMapMLP(dim(d), d.hidden, 3), d.train, method=method, steps=10**7, seed=seed,
                              progress=False, callback=stop, **OPTIONS[method])
         models[name] = (res.ema_model, cpu() - t0, stop.steps, "flow map")
-    del t1
     return models
 
 
