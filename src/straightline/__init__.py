@@ -55,12 +55,13 @@ _PUBLIC: dict[str, tuple[str, str | None]] = {
     "BrownianBridgePath": ("paths", "BrownianBridgePath"),
     "sde": ("sde", None),
     "conditions": ("conditions", None),
+    "flowmaps": ("flowmaps", None),
 }
 
 __all__ = sorted(_PUBLIC)
 
 if _TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from . import conditions, convert, couplings, data, diffusion, guidance, likelihood, metrics, models, oracles, sde, so3, timesteps
+    from . import conditions, convert, couplings, data, diffusion, flowmaps, guidance, likelihood, metrics, models, oracles, sde, so3, timesteps
     from .checkpoints import load, save
     from .distilling import DistillResult, distill
     from .likelihood import log_prob

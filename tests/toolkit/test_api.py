@@ -7,7 +7,7 @@ DOCUMENTED = [
     "Trajectory", "VPPath", "cfm_loss", "convert", "couplings", "data", "diffusion", "distill", "guidance",
     "integrate", "likelihood", "load", "log_prob", "metrics", "models", "oracles", "reflow", "reflow_rounds",
     "sample", "save", "so3", "timesteps", "train",
-    "BrownianBridgePath", "sde", "conditions",
+    "BrownianBridgePath", "sde", "conditions", "flowmaps",
 ]
 
 
@@ -18,7 +18,7 @@ def test_all_is_the_documented_list():
 
 
 def test_submodule_contracts():
-    from straightline import convert, couplings, data, likelihood, metrics, models, oracles, so3, timesteps
+    from straightline import convert, couplings, data, flowmaps, likelihood, metrics, models, oracles, so3, timesteps
 
     for module, names in [
         (data, ["toy", "toy_names", "digits"]),
@@ -26,11 +26,13 @@ def test_submodule_contracts():
         (timesteps, ["uniform", "logit_normal", "shift", "inverse_one_minus_t"]),
         (metrics, ["w2", "w2_floor", "mmd", "path_energy", "npe", "straightness", "digit_fd", "digit_fd_floor",
                    "digit_accuracy", "digit_features"]),
-        (models, ["MLP", "ConvNet", "MMDiT", "SO3VelocityMLP"]),
+        (models, ["MLP", "ConvNet", "MMDiT", "SO3VelocityMLP", "FlowMapMLP", "FlowMapMMDiT"]),
         (oracles, ["GaussianMixture"]),
         (convert, ["velocity_to_x1", "x1_to_velocity", "velocity_to_noise", "noise_to_velocity",
                    "velocity_to_score", "score_to_velocity", "as_velocity"]),
         (likelihood, ["log_prob"]),
+        (flowmaps, ["average_velocity", "meanflow_target", "meanflow_loss", "shortcut_loss", "lsd_loss", "sample",
+                    "train"]),
         (so3, ["exp", "log", "geodesic", "distance", "random_rotations", "isotropic_noise", "rotation_dataset",
                "so3_cfm_loss", "so3_sample"]),
     ]:

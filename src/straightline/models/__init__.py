@@ -6,14 +6,17 @@ from torch import nn
 
 from .convnet import ConvNet
 from .embedding import TimeEmbedding
+from .flowmap import FlowMapMLP, FlowMapMMDiT
 from .mlp import MLP
 from .mmdit import MMDiT
 from .so3net import SO3VelocityMLP
 
-__all__ = ["MLP", "ConvNet", "MMDiT", "SO3VelocityMLP", "TimeEmbedding", "MODEL_CLASSES", "build_model"]
+__all__ = ["MLP", "ConvNet", "MMDiT", "SO3VelocityMLP", "TimeEmbedding", "MODEL_CLASSES", "build_model",
+           "FlowMapMLP", "FlowMapMMDiT"]
 
 MODEL_CLASSES: dict[str, type[nn.Module]] = {
     "MLP": MLP, "ConvNet": ConvNet, "MMDiT": MMDiT, "SO3VelocityMLP": SO3VelocityMLP,
+    "FlowMapMLP": FlowMapMLP, "FlowMapMMDiT": FlowMapMMDiT,
 }
 
 
