@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from . import couplings
 from .batches import Batches, as_tensor, make_batches
 from .checkpoints import unwrap
+from .conditions import condition_kind, drop_condition
 from .distributed import Context
 from .losses import cfm_loss
 from .loop import TrainConfig, TrainResult, TrainState, configure, ema_update, run
@@ -98,16 +99,16 @@ def _check_labels(model: nn.Module, labels: Tensor | None) -> None:
 def check_label_dropout(model: nn.Module, p: object) -> None:
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
         raise ValueError(f"label_dropout must be in [0, 1), got {p!r}")
-    if p and getattr(unwrap(model), "num_classes", None) is None:
-        raise ValueError("label_dropout needs a class-conditional model (one with num_classes)")
+    if p:
+        condition_kind(unwrap(model))  # a ValueError unless the model has num_classes or cond_dim
 
 
 def drop_labels(model: nn.Module, y: Tensor | None, p: float) -> Tensor | None:
-    """Labels [B] with each one replaced by the model's null class with probability p (CFG training)."""
+    """Conditions y ([B] labels or [B, D] vectors), each replaced by the model's null condition with
+    probability p (CFG training); the mask is drawn on y's device."""
     if y is None or not p:
         return y
-    mask = torch.rand(len(y), device=y.device) < p  # [B] on the labels' device
-    return torch.where(mask, unwrap(model).num_classes, y)
+    return drop_condition(unwrap(model), y, p)
 
 
 def data_source(data: Any, config: TrainConfig, *, labels: Any = None, cond: Mapping[str, Any] | None = None):

@@ -366,3 +366,26 @@ def test_loading_weights_of_another_shape_is_named(tmp_path):
     path = sl.save(tiny(), tmp_path / "m.safetensors")
     with pytest.raises(ValueError, match="do not fit a MLP"):
         sl.load(path, model=sl.models.MLP(dim=2, hidden=8, depth=1))
+
+
+def test_vector_conditions_with_dropout_train_a_conditional_and_a_null_field() -> None:
+    """Float condition vectors [N, 2] with label_dropout: the conditional field carries noise to the
+    point named by the condition, the null condition (NaN rows) to the mixture of all of them."""
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[-2.0, 0.0], [2.0, 0.0]])
+    pick = torch.randint(0, 2, (4096,), generator=g)
+    cond = centres[pick]  # [N, 2]
+    x = cond + 0.1 * torch.randn(4096, 2, generator=g)  # [N, 2]
+    model = sl.models.MLP(dim=2, hidden=64, cond_dim=2)
+    result = sl.train(model, x, labels=cond, label_dropout=0.2, steps=600, lr=3e-3, seed=0, progress=False)
+    z = torch.randn(500, 2, generator=g)
+    right = sl.sample(result.ema_model, z, steps=20, y=centres[1].expand(500, 2))
+    assert (right[:, 0] > 0).float().mean() > 0.95
+    unconditional = sl.sample(result.ema_model, z, steps=20, y=torch.full((500, 2), float("nan")))
+    assert 0.25 < (unconditional[:, 0] > 0).float().mean() < 0.75
+
+
+def test_label_dropout_needs_a_conditional_model() -> None:
+    with pytest.raises(ValueError, match="num_classes .* or cond_dim"):
+        sl.train(sl.models.MLP(dim=2), torch.randn(64, 2), labels=torch.randn(64, 3), label_dropout=0.1, steps=2,
+                 progress=False)
