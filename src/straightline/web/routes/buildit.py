@@ -39,13 +39,11 @@ from ...grader.catalog import EULER_STEPS, SIMULATIONS, UnknownExercise, check_e
 from ...grader.grader import (
     ClientBusy, GraderUnavailable, LearnerBusy, QueueFull, SubmissionRefused, SubmissionTooLarge,
 )
-from ..app import AppContext
 from ..hosts import grade_token
 from ..responses import STATUS_TITLES, wants_fragment, wants_json
-from . import chapter_of, context, learner_id, learner_states, same_origin
+from ..deps import AppContext, Ctx, chapter_of, learner_id, learner_states, same_origin
 
 router = APIRouter(tags=["build-it"], dependencies=[Depends(same_origin)])
-Ctx = Annotated[AppContext, Depends(context)]
 
 RETRY_AFTER_S = 5
 _REFUSAL_STATUS = {LearnerBusy: 409, ClientBusy: 429, QueueFull: 429, GraderUnavailable: 503, SubmissionTooLarge: 413}

@@ -17,12 +17,10 @@ from starlette.concurrency import run_in_threadpool
 
 from ...course.content import Element
 from ...course.progress import InputError, apply, chapter_progress, describe, locks
-from ..app import AppContext
 from ..responses import wants_fragment, wants_json
-from . import chapter_of, context, learner_id, same_origin
+from ..deps import AppContext, Ctx, chapter_of, learner_id, same_origin
 
 router = APIRouter(tags=["elements"], dependencies=[Depends(same_origin)])
-Ctx = Annotated[AppContext, Depends(context)]
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {

@@ -13,12 +13,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from ...course.progress import chapter_progress, describe, locks
-from ..app import AppContext
 from ..responses import wants_fragment, wants_json
-from . import chapter_of, context, learner_id, learner_states
+from ..deps import AppContext, Ctx, chapter_of, learner_id, learner_states
 
 router = APIRouter(tags=["pages"])
-Ctx = Annotated[AppContext, Depends(context)]
 
 
 @router.get("/", response_class=HTMLResponse, summary="Home: the chapter list with progress")

@@ -11,12 +11,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 
 from ...course.transfer import ImportFileError, export_progress, parse_import
-from ..app import AppContext
 from ..responses import wants_json
-from . import context, learner_id, learner_states, same_origin
+from ..deps import AppContext, Ctx, learner_id, learner_states, same_origin
 
 router = APIRouter(tags=["progress"])
-Ctx = Annotated[AppContext, Depends(context)]
 
 
 @router.get(
