@@ -9,16 +9,17 @@ out of order, a locked element) is answered 422/409 and writes nothing.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...course.content import Element
-from ...course.progress import InputError, apply, chapter_progress, describe, locks
+from ...course.progress import InputError, apply, locks
 from ..responses import wants_fragment, wants_json
 from ..deps import AppContext, Ctx, chapter_of, learner_id, same_origin
+from .answer import element_answer
 
 router = APIRouter(tags=["elements"], dependencies=[Depends(same_origin)])
 
@@ -90,27 +91,8 @@ def _act(request: Request, ctx: AppContext, element_id: str, route: str, form: d
     except InputError as err:
         return _refused(request, ctx, element, states, err, form, route)
     states = {**states, element.id: new}
-    after = locks(chapter, states)
-    unlocked = sorted(set(before) - set(after))
-    progress = chapter_progress(chapter, states)
-    if wants_json(request):
-        return JSONResponse(
-            {
-                "element": element.id,
-                "type": element.type,
-                "status": new.status,
-                "description": describe(element, new),
-                "state": new.state,
-                "chapter": {"slug": chapter.slug, "done": progress.done, "total": progress.total},
-                "unlocked": unlocked,
-            }
-        )
-    if wants_fragment(request):
-        headers = {"X-Chapter-Progress": f"{progress.done}/{progress.total}"}
-        if unlocked:
-            headers["X-Refresh-Elements"] = " ".join(unlocked)
-        return HTMLResponse(ctx.renderer.element(element, new), headers=headers)
-    return RedirectResponse(f"/chapters/{chapter.slug}#{element.id}", status_code=303)
+    unlocked = sorted(set(before) - set(locks(chapter, states)))
+    return element_answer(request, ctx, element, new, states, {"state": new.state, "unlocked": unlocked}, unlocked=unlocked)
 
 
 def _refused(request: Request, ctx: AppContext, element: Element, states: dict, err: InputError, form: dict, route: str) -> Response:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from ...course.progress import chapter_progress, describe, locks
 from ..responses import wants_fragment, wants_json
-from ..deps import AppContext, Ctx, chapter_of, learner_id, learner_states
+from ..deps import Ctx, chapter_of, learner_id, learner_states
 
 router = APIRouter(tags=["pages"])
 
