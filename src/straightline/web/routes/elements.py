@@ -122,73 +122,32 @@ _ROUTES = {
     "design/reveal": ("design", "reveal"),
 }
 
-
-
-
-@router.post(
-    "/elements/{element_id}/check",
-    responses=_RESPONSES,
-    summary="Answer a check: option 1..4",
-    openapi_extra=_form_body("check"),
+#: (route suffix, operation name, summary) of each element action, in the schema's order
+_ACTIONS = (
+    ("check", "answer_check", "Answer a check: option 1..4"),
+    ("checkpoint", "answer_checkpoint", "Answer a checkpoint in free text (at least min_words words); clears the gate"),
+    ("checkpoint/rating", "rate_checkpoint", "Rate your checkpoint answer against the model answer: got, partly or missed"),
+    ("derivation", "reveal_derivation", "Reveal the next hint (hint-1, hint-2, hint-3, in order) or the full derivation (solution)"),
+    ("adversarial", "answer_adversarial", "Commit to an explanation of the scenario (at least 8 words); reveals the explanation"),
+    ("design", "answer_design", "Answer design question 1..4 (at least 5 words); reveals that question's reference answer"),
+    ("design/reveal", "reveal_design", "Reveal the reference design (after all four questions are answered)"),
 )
-async def answer_check(element_id: str, request: Request, ctx: Ctx) -> Response:
-    return await _post(request, ctx, element_id, "check")
 
 
-@router.post(
-    "/elements/{element_id}/checkpoint",
-    responses=_RESPONSES,
-    summary="Answer a checkpoint in free text (at least min_words words); clears the gate",
-    openapi_extra=_form_body("checkpoint"),
-)
-async def answer_checkpoint(element_id: str, request: Request, ctx: Ctx) -> Response:
-    return await _post(request, ctx, element_id, "checkpoint")
+def _action_route(route: str, name: str):
+    async def act(element_id: str, request: Request, ctx: Ctx) -> Response:
+        return await _post(request, ctx, element_id, route)
+
+    act.__name__ = act.__qualname__ = name
+    return act
 
 
-@router.post(
-    "/elements/{element_id}/checkpoint/rating",
-    responses=_RESPONSES,
-    summary="Rate your checkpoint answer against the model answer: got, partly or missed",
-    openapi_extra=_form_body("checkpoint/rating"),
-)
-async def rate_checkpoint(element_id: str, request: Request, ctx: Ctx) -> Response:
-    return await _post(request, ctx, element_id, "checkpoint/rating")
-
-
-@router.post(
-    "/elements/{element_id}/derivation",
-    responses=_RESPONSES,
-    summary="Reveal the next hint (hint-1, hint-2, hint-3, in order) or the full derivation (solution)",
-    openapi_extra=_form_body("derivation"),
-)
-async def reveal_derivation(element_id: str, request: Request, ctx: Ctx) -> Response:
-    return await _post(request, ctx, element_id, "derivation")
-
-
-@router.post(
-    "/elements/{element_id}/adversarial",
-    responses=_RESPONSES,
-    summary="Commit to an explanation of the scenario (at least 8 words); reveals the explanation",
-    openapi_extra=_form_body("adversarial"),
-)
-async def answer_adversarial(element_id: str, request: Request, ctx: Ctx) -> Response:
-    return await _post(request, ctx, element_id, "adversarial")
-
-
-@router.post(
-    "/elements/{element_id}/design",
-    responses=_RESPONSES,
-    summary="Answer design question 1..4 (at least 5 words); reveals that question's reference answer",
-    openapi_extra=_form_body("design"),
-)
-async def answer_design(element_id: str, request: Request, ctx: Ctx) -> Response:
-    return await _post(request, ctx, element_id, "design")
-
-
-@router.post(
-    "/elements/{element_id}/design/reveal",
-    responses=_RESPONSES,
-    summary="Reveal the reference design (after all four questions are answered)",
-)
-async def reveal_design(element_id: str, request: Request, ctx: Ctx) -> Response:
-    return await _post(request, ctx, element_id, "design/reveal")
+for _route, _name, _summary in _ACTIONS:
+    router.add_api_route(
+        f"/elements/{{element_id}}/{_route}",
+        _action_route(_route, _name),
+        methods=["POST"],
+        responses=_RESPONSES,
+        summary=_summary,
+        openapi_extra=_form_body(_route) if _route in _FIELDS else None,
+    )
