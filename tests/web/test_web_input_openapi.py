@@ -41,8 +41,8 @@ CHECKS = [
 @pytest.fixture
 def api_app(store_url: str, tmp_path: Path, fixture_course: Course) -> Iterator[FastAPI]:
     app = create_app(make_settings(store_url, tmp_path), course=fixture_course)
-    app.state.sims.max_cost_s = 0.05  # generated simulations stay cheap
-    app.state.sims.live_max_jobs = 1
+    app.state.ctx.sims.max_cost_s = 0.05  # generated simulations stay cheap
+    app.state.ctx.sims.live_max_jobs = 1
     with TestClient(app):  # runs the lifespan (grader, simulations) around the run
         yield app
 

@@ -116,7 +116,7 @@ class Gate:
 
 @pytest.fixture
 def gated(api: TestClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple]:
-    runtime = api.app.state.sims
+    runtime = api.app.state.ctx.sims
     runtime.start()
     api.get("/api/sims/particles-flow?particles=3&steps=1", headers=JSON)  # loaded
     for _ in range(1200):  # the fixture course's own simulations are computed at start-up

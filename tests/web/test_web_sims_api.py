@@ -150,7 +150,7 @@ def test_wrong_types_unknown_and_repeated_parameters(api: TestClient) -> None:
 def test_results_are_deterministic_by_seed(api: TestClient) -> None:
     from straightline.course.sims import Simulations
 
-    models = api.app.state.sims.engine.sims.models
+    models = api.app.state.ctx.sims.engine.sims.models
     fresh = Simulations(models)
     for name, params in SMALL.items():
         if name == "solver-orders":

@@ -27,7 +27,7 @@ from .hosts import GRADE_TOKEN_SLOT
 # The exercises themselves (and torch) load when a Build-It panel is first shown, not at start-up.
 
 if TYPE_CHECKING:
-    from .app import AppContext
+    from .deps import AppContext
     from .settings import Settings
 
 __all__ = ["attach_grader", "grader_settings", "exercise_info", "result_view"]

@@ -34,14 +34,11 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-if TYPE_CHECKING:
-    from .app import AppContext
-    from .settings import Settings
 
 __all__ = [
     "LOOPBACK_HOSTS", "GRADE_TOKEN_SLOT", "AllowedHosts", "HostMiddleware", "HostRule", "TrustedProxies",
@@ -255,20 +252,3 @@ class HostMiddleware:
             await send(message)
 
         return send_filled
-
-
-def host_middleware_options(settings: "Settings", ctx: "AppContext") -> dict[str, Any]:
-    """`HostMiddleware`'s keyword arguments for an app built from `settings`."""
-    from starlette.requests import Request
-
-    from .responses import error_response
-
-    def refuse(scope: Scope, status: int, message: str) -> Response:
-        return error_response(Request(scope), ctx, status, message)
-
-    return {
-        "allowed": AllowedHosts(settings.allowed_hosts),
-        "refuse": refuse,
-        "proxies": TrustedProxies(settings.forwarded_allow_ips) if settings.proxy_headers else None,
-        "grade_secret": settings.secret_key if settings.unsafe_local_grading else None,
-    }

@@ -139,6 +139,37 @@ _STATUS_SLOT = "\x00status\x00"
 _BODY_SLOT = "\x00body\x00"
 
 
+def _environment(cache_dir: Path | None) -> Environment:
+    """The templates' environment; compiled templates are kept in `cache_dir` between starts."""
+    bytecode_cache = None
+    if cache_dir is not None:
+        try:
+            (cache_dir / "templates").mkdir(parents=True, exist_ok=True)
+            bytecode_cache = FileSystemBytecodeCache(str(cache_dir / "templates"))
+        except OSError:  # a read-only data dir: compile in memory as before
+            bytecode_cache = None
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        bytecode_cache=bytecode_cache,
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        auto_reload=False,  # templates are package data: compile once
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _element_html(element: Element) -> dict[str, Any]:
+    """The element's rendered fields as markup, with what its template adds (verdicts, highlighting)."""
+    html = _markup(element.html)
+    if element.type == "check":
+        for option in html["options"]:
+            option["own_verdict"] = bool(_OWN_VERDICT.match(option["explanation"]))
+    if element.type == "listing" and element.html.get("code") is not None:
+        html["code"] = Markup(highlight_code(element.html["code"], "python"))
+    return html
+
+
 class Renderer:
     """Renders pages for one course; build once per app."""
 
@@ -146,22 +177,7 @@ class Renderer:
         """`cache_dir`: where compiled templates are kept between starts (Jinja's bytecode cache;
         compiling every template costs a second or two of a cold start)."""
         self.course = course
-        bytecode_cache = None
-        if cache_dir is not None:
-            try:
-                (cache_dir / "templates").mkdir(parents=True, exist_ok=True)
-                bytecode_cache = FileSystemBytecodeCache(str(cache_dir / "templates"))
-            except OSError:  # a read-only data dir: compile in memory as before
-                bytecode_cache = None
-        self.env = Environment(
-            loader=FileSystemLoader(TEMPLATES_DIR),
-            bytecode_cache=bytecode_cache,
-            autoescape=select_autoescape(["html"]),
-            undefined=StrictUndefined,
-            auto_reload=False,  # templates are package data: compile once
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self.env = _environment(cache_dir)
         self.static_versions = {
             p.relative_to(STATIC_DIR).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()[:12]
             for p in STATIC_DIR.rglob("*")
@@ -181,20 +197,13 @@ class Renderer:
         self._element_templates = {t: self.env.get_template(f"elements/{t}.html") for t in TYPE_LABELS}
         self._pages = {name: self.env.get_template(f"{name}.html") for name in ("home", "chapter", "progress", "error")}
         self._status = self.env.get_template("_chapter_status.html")
-        self.experiments: dict[str, Experiment | None] = {}
-        self._html: dict[str, dict[str, Any]] = {}
+        self._html = {element.id: _element_html(element) for element in course.elements.values()}
+        self.experiments: dict[str, Experiment | None] = {
+            key: load_experiment(key, experiments_dir)
+            for element in course.elements.values()
+            if element.type == "adversarial" and (key := element.fields.get("experiment"))
+        }
         self._heading_level: dict[str, int] = {}
-        for element in course.elements.values():
-            html = _markup(element.html)
-            if element.type == "check":
-                for option in html["options"]:
-                    option["own_verdict"] = bool(_OWN_VERDICT.match(option["explanation"]))
-            if element.type == "listing" and element.html.get("code") is not None:
-                html["code"] = Markup(highlight_code(element.html["code"], "python"))
-            self._html[element.id] = html
-            key = element.fields.get("experiment")
-            if element.type == "adversarial" and key:
-                self.experiments[key] = load_experiment(key, experiments_dir)
         self.labels = {e.id: _label(e, self._html[e.id]) for e in course.elements.values()}
         self.env.globals["labels"] = self.labels
         self.views = {c.slug: self._prerender(c) for c in course.chapters}

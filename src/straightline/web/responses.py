@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 if TYPE_CHECKING:
-    from .app import AppContext
+    from .deps import AppContext
 
 __all__ = ["FRAGMENT_HEADER", "STATUS_TITLES", "error_response", "wants_fragment", "wants_json"]
 

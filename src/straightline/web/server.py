@@ -45,45 +45,57 @@ def serve(
     their STRAIGHTLINE_* variables (web/settings.py); the address listened on is an allowed host.
     """
     started = time.perf_counter()
+    overrides = {
+        "database_url": db, "unsafe_local_grading": unsafe_local_grading or None,
+        "allowed_hosts": allowed_hosts or None, "proxy_headers": proxy_headers or None, "cookie_secure": cookie_secure or None,
+        "forwarded_allow_ips": tuple(forwarded_allow_ips.split(",")) if forwarded_allow_ips else None,
+    }
+    app = _build(host, overrides)
+    if app is None:
+        return 1
+    import gc
+
+    # Everything loaded so far (the course, templates, libraries) lives as long as the process:
+    # keep it out of the garbage collector's full sweeps, which would otherwise pause requests.
+    gc.freeze()
+    _announce(app, host, port, time.perf_counter() - started)
+    return _run(app, host, port)
+
+
+def _build(host: str, overrides: dict):  # -> FastAPI | None
+    """The app from the environment and `overrides`; None (after saying why) if it cannot start."""
     from ..course.content import ContentError
     from .app import create_app
     from .settings import Settings
 
     try:
-        settings = Settings.from_env(
-            database_url=db, unsafe_local_grading=unsafe_local_grading or None,
-            allowed_hosts=allowed_hosts or None, proxy_headers=proxy_headers or None, cookie_secure=cookie_secure or None,
-            forwarded_allow_ips=tuple(forwarded_allow_ips.split(",")) if forwarded_allow_ips else None,
-        )
-        settings = _with_listening_host(settings, host)
-        app = create_app(settings)
+        settings = _with_listening_host(Settings.from_env(**overrides), host)
+        return create_app(settings)
     except ContentError as exc:
         print(f"straightline: the course content is malformed and the app cannot start:\n  {exc}", file=sys.stderr)
-        return 1
     except ValueError as exc:
         print(f"straightline: cannot start: {exc}", file=sys.stderr)
-        return 1
+    return None
 
-    import gc
 
-    import uvicorn
-
-    # Everything loaded so far (the course, templates, libraries) lives as long as the process:
-    # keep it out of the garbage collector's full sweeps, which would otherwise pause requests.
-    gc.freeze()
-
+def _announce(app, host: str, port: int, ready_s: float) -> None:
+    """A grading warning (no sandbox, or none possible), then where to open the course."""
     grading = app.state.ctx.grader.availability()
     if grading.unsafe or not grading.ok:
         print(f"straightline: {'WARNING: ' if grading.unsafe else ''}{grading.message}", file=sys.stderr, flush=True)
-
     shown_host = f"[{host}]" if ":" in host else host
-    store = app.state.ctx.store
-    where = store.engine.url.render_as_string(hide_password=True)
+    where = app.state.ctx.store.engine.url.render_as_string(hide_password=True)
     print(
         f"Understand Flow Matching: open http://{shown_host}:{port}/ in your browser "
-        f"(ready in {time.perf_counter() - started:.1f} s; progress in {where}; Ctrl+C stops)",
+        f"(ready in {ready_s:.1f} s; progress in {where}; Ctrl+C stops)",
         flush=True,
     )
+
+
+def _run(app, host: str, port: int) -> int:
+    """Serve until interrupted; 1 if the port could not be listened on."""
+    import uvicorn
+
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, server_header=False,
         http="h11", h11_max_incomplete_event_size=MAX_HEADER_BYTES, timeout_keep_alive=KEEP_ALIVE_S,

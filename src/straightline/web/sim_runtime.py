@@ -287,6 +287,8 @@ class SimRuntime:
         self.live = None  # LiveTraining, once loaded
         self.error: str | None = None
         self._loaded = threading.Event()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = []  # wait_ready's, woken by _load
+        self._waiters_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
         self._warmed = threading.Event()
@@ -333,7 +335,7 @@ class SimRuntime:
             self.error = f"the simulation models could not be loaded: {exc}"
             log.error(self.error)
         finally:
-            self._loaded.set()
+            self._mark_loaded()
         if self.engine is not None:
             self._warm()
 
@@ -361,6 +363,28 @@ class SimRuntime:
         finally:
             self._warmed.set()
 
+    def _when_loaded(self) -> asyncio.Future:
+        """A future on the running loop, resolved (from the loader thread) once loading has ended."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._waiters_lock:
+            if self._loaded.is_set():
+                future.set_result(None)
+            else:
+                self._waiters.append((loop, future))
+        return future
+
+    def _mark_loaded(self) -> None:
+        """Loading has ended (well or not): wake every `wait_ready`, each on its own loop."""
+        with self._waiters_lock:
+            self._loaded.set()
+            waiters, self._waiters = self._waiters, []
+        for loop, future in waiters:
+            try:
+                loop.call_soon_threadsafe(_resolve, future)
+            except RuntimeError:  # that loop has closed: nobody waits there any more
+                pass
+
     @property
     def ready(self) -> bool:
         return self._loaded.is_set() and self.engine is not None
@@ -381,11 +405,10 @@ class SimRuntime:
         """Return once the models are loaded; NotReady if loading failed or takes too long."""
         if not self._loaded.is_set():
             self.start()
-            deadline = time.monotonic() + timeout
-            while not self._loaded.is_set():
-                if time.monotonic() > deadline:
-                    raise NotReady("the simulation models are still loading; try again in a moment")
-                await asyncio.sleep(0.05)
+            try:
+                await asyncio.wait_for(self._when_loaded(), timeout)
+            except TimeoutError:
+                raise NotReady("the simulation models are still loading; try again in a moment") from None
         if self.engine is None:
             raise NotReady(self.error or "the simulation models are not available")
 
@@ -398,3 +421,8 @@ class SimRuntime:
         if hit is not None:
             return hit
         return await asyncio.wrap_future(self.engine.submit(name, params, client=client, limits=self.limits))
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():  # a waiter that timed out has cancelled its future
+        future.set_result(None)

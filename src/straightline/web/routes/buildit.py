@@ -27,25 +27,27 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...course.content import Element
-from ...course.progress import InputError, apply, chapter_progress, describe, locks
+from ...course.progress import InputError, apply, locks
 from ...grader.catalog import EULER_STEPS, SIMULATIONS, UnknownExercise, check_exercise
 from ...grader.grader import (
     ClientBusy, GraderUnavailable, LearnerBusy, QueueFull, SubmissionRefused, SubmissionTooLarge,
 )
-from ..app import AppContext
+from ..deps import AppContext, Ctx, chapter_of, learner_id, learner_states, same_origin
 from ..hosts import grade_token
 from ..responses import STATUS_TITLES, wants_fragment, wants_json
-from . import chapter_of, context, learner_id, learner_states, same_origin
+from .answer import element_answer
 
 router = APIRouter(tags=["build-it"], dependencies=[Depends(same_origin)])
-Ctx = Annotated[AppContext, Depends(context)]
 
 RETRY_AFTER_S = 5
 _REFUSAL_STATUS = {LearnerBusy: 409, ClientBusy: 429, QueueFull: 429, GraderUnavailable: 503, SubmissionTooLarge: 413}
@@ -157,68 +159,9 @@ def _token_problem(request: Request, ctx: AppContext, fields: dict[str, Any]) ->
 
 
 async def _answer(request: Request, ctx: AppContext, element: Element, new: Any, body: dict[str, Any]) -> Response:
-    chapter = chapter_of(ctx, element)
     states = {**(await learner_states(ctx, learner_id(request))), element.id: new}
-    progress = chapter_progress(chapter, states)
-    if wants_json(request):
-        return JSONResponse(
-            {
-                "element": element.id,
-                "type": element.type,
-                "status": new.status,
-                "description": describe(element, new),
-                "attempts": new.state.get("attempts", 0),
-                "passed": bool(new.state.get("passed")),
-                **body,
-                "chapter": {"slug": chapter.slug, "done": progress.done, "total": progress.total},
-            }
-        )
-    if wants_fragment(request):
-        return HTMLResponse(
-            ctx.renderer.element(element, new), headers={"X-Chapter-Progress": f"{progress.done}/{progress.total}"}
-        )
-    return RedirectResponse(f"/chapters/{chapter.slug}#{element.id}", status_code=303)
-
-
-@router.post(
-    "/elements/{element_id}/submission",
-    responses=_SUBMIT_RESPONSES,
-    summary="Submit code for a Build-It exercise: graded in the sandbox, stored in your progress",
-)
-async def submit(element_id: str, request: Request, ctx: Ctx) -> Response:
-    element, exercise = _build_it(ctx, element_id, "submission")
-    try:
-        fields = await _fields(request)
-    except InputError as err:
-        return await _refuse(request, ctx, element, 422, err.message, field=err.field)
-    code = fields.get("code")
-    if not isinstance(code, str):
-        return await _refuse(request, ctx, element, 422, "The field 'code' is missing: send your code in it.")
-    draft = {"code": code}
-    problem = _token_problem(request, ctx, fields)
-    if problem is not None:
-        return await _refuse(request, ctx, element, 403, problem, draft=draft, reason="grade_token")
-    gate = await _locked(request, ctx, element)
-    if gate is not None:
-        return await _refuse(
-            request, ctx, element, 409,
-            f"This exercise is locked until you clear the checkpoint above it ({gate.id}).", draft=draft,
-        )
-    learner = learner_id(request)
-    try:
-        result = await ctx.grader.submit(learner, exercise, code, client=_client(request))
-    except SubmissionRefused as exc:
-        status, headers = _refusal(exc)
-        return await _refuse(request, ctx, element, status, exc.message, draft=draft, reason=exc.reason, headers=headers)
-    data = result.to_dict()
-    try:
-        new = await run_in_threadpool(
-            ctx.store.update, learner, element.id, element.type,
-            lambda old: apply(element, "submission", {"code": code, "result": data}, old),
-        )
-    except InputError as err:
-        return await _refuse(request, ctx, element, err.status, err.message, draft=draft)
-    return await _answer(request, ctx, element, new, {"result": data})
+    extra = {"attempts": new.state.get("attempts", 0), "passed": bool(new.state.get("passed")), **body}
+    return element_answer(request, ctx, element, new, states, extra)
 
 
 def _steps(raw: Any, exercise: str) -> int | None:
@@ -236,46 +179,117 @@ def _steps(raw: Any, exercise: str) -> int | None:
     return steps
 
 
+def _code(fields: dict[str, Any], exercise: str) -> str:
+    code = fields.get("code")
+    if not isinstance(code, str):
+        raise InputError("code", "The field 'code' is missing: send your code in it.")
+    return code
+
+
+def _run_steps(fields: dict[str, Any], exercise: str) -> int | None:
+    return _steps(fields.get("steps"), exercise)
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + "."
+
+
+@dataclass
+class Attempt:
+    """A Build-It request that passed the prologue, or the answer refusing it (`refusal`)."""
+
+    element: Element
+    exercise: str
+    learner: str
+    value: Any = None  # the code (submission) or the number of steps (run)
+    refusal: Response | None = None
+
+
+def _prologue(action: str, field: str, read: Callable[[dict[str, Any], str], Any], *, sentence: bool = False):
+    """The dependency both Build-It actions start with: the element and its exercise (404), the
+    fields and what `read` takes from them (422), the grade token (403) and the lock (409).
+    Refusals name `field` and come back with the chapter page for `action` (plain forms);
+    `sentence`: a 422's message is made a sentence."""
+
+    async def prologue(element_id: str, request: Request, ctx: Ctx) -> Attempt:
+        element, exercise = _build_it(ctx, element_id, action)
+        attempt = Attempt(element, exercise, learner_id(request))
+        refuse = partial(_refuse, request, ctx, element, field=field, action=action)
+        try:
+            fields = await _fields(request)
+            attempt.value = read(fields, exercise)
+        except InputError as err:
+            attempt.refusal = await refuse(422, _sentence(err.message) if sentence else err.message, field=err.field)
+            return attempt
+        draft = {"code": attempt.value} if action == "submission" else None
+        problem = _token_problem(request, ctx, fields)
+        gate = await _locked(request, ctx, element) if problem is None else None
+        if problem is not None:
+            attempt.refusal = await refuse(403, problem, draft=draft, reason="grade_token")
+        elif gate is not None:
+            message = f"This exercise is locked until you clear the checkpoint above it ({gate.id})."
+            attempt.refusal = await refuse(409, message, draft=draft)
+        return attempt
+
+    return prologue
+
+
+async def _save(ctx: AppContext, attempt: Attempt, action: str, form: dict[str, Any]) -> Any:
+    """Store the action's outcome in the learner's progress (InputError if it does not apply)."""
+    element = attempt.element
+    return await run_in_threadpool(
+        ctx.store.update, attempt.learner, element.id, element.type, lambda old: apply(element, action, form, old)
+    )
+
+
+@router.post(
+    "/elements/{element_id}/submission",
+    responses=_SUBMIT_RESPONSES,
+    summary="Submit code for a Build-It exercise: graded in the sandbox, stored in your progress",
+)
+async def submit(
+    request: Request, ctx: Ctx, attempt: Annotated[Attempt, Depends(_prologue("submission", "code", _code))]
+) -> Response:
+    if attempt.refusal is not None:
+        return attempt.refusal
+    element, code = attempt.element, attempt.value
+    refuse = partial(_refuse, request, ctx, element, draft={"code": code})
+    try:
+        result = await ctx.grader.submit(attempt.learner, attempt.exercise, code, client=_client(request))
+    except SubmissionRefused as exc:
+        status, headers = _refusal(exc)
+        return await refuse(status, exc.message, reason=exc.reason, headers=headers)
+    data = result.to_dict()
+    try:
+        new = await _save(ctx, attempt, "submission", {"code": code, "result": data})
+    except InputError as err:
+        return await refuse(err.status, err.message)
+    return await _answer(request, ctx, element, new, {"result": data})
+
+
 @router.post(
     "/elements/{element_id}/run",
     responses=_RUN_RESPONSES,
     summary="Run your passing solution in the simulation (two clusters): particles, paths and W2 to the data",
 )
-async def run(element_id: str, request: Request, ctx: Ctx) -> Response:
-    element, exercise = _build_it(ctx, element_id, "run")
-    try:
-        fields = await _fields(request)
-        steps = _steps(fields.get("steps"), exercise)
-    except InputError as err:
-        return await _refuse(request, ctx, element, 422, err.message[:1].upper() + err.message[1:] + ".", field=err.field, action="run")
-    problem = _token_problem(request, ctx, fields)
-    if problem is not None:
-        return await _refuse(request, ctx, element, 403, problem, field="run", action="run", reason="grade_token")
-    gate = await _locked(request, ctx, element)
-    if gate is not None:
-        return await _refuse(
-            request, ctx, element, 409, f"This exercise is locked until you clear the checkpoint above it ({gate.id}).",
-            field="run", action="run",
-        )
-    learner = learner_id(request)
-    states = await learner_states(ctx, learner)
-    state = states.get(element.id)
+async def run(
+    request: Request, ctx: Ctx, attempt: Annotated[Attempt, Depends(_prologue("run", "run", _run_steps, sentence=True))]
+) -> Response:
+    if attempt.refusal is not None:
+        return attempt.refusal
+    element = attempt.element
+    refuse = partial(_refuse, request, ctx, element, field="run", action="run")
+    state = (await learner_states(ctx, attempt.learner)).get(element.id)
     code = state.state.get("passed_code") if state is not None else None
     if not (state is not None and state.state.get("passed") and isinstance(code, str)):
-        return await _refuse(
-            request, ctx, element, 409, "Pass the tests first: the simulation runs your passing solution.",
-            field="run", action="run",
-        )
+        return await refuse(409, "Pass the tests first: the simulation runs your passing solution.")
     try:
-        result = await ctx.grader.run(learner, exercise, code, steps=steps, client=_client(request))
+        result = await ctx.grader.run(attempt.learner, attempt.exercise, code, steps=attempt.value, client=_client(request))
     except SubmissionRefused as exc:
         status, headers = _refusal(exc)
-        return await _refuse(request, ctx, element, status, exc.message, field="run", action="run", reason=exc.reason, headers=headers)
-    summary = result.summary()
+        return await refuse(status, exc.message, reason=exc.reason, headers=headers)
     try:
-        new = await run_in_threadpool(
-            ctx.store.update, learner, element.id, element.type, lambda old: apply(element, "run", {"run": summary}, old)
-        )
+        new = await _save(ctx, attempt, "run", {"run": result.summary()})
     except InputError as err:
-        return await _refuse(request, ctx, element, err.status, err.message, field="run", action="run")
+        return await refuse(err.status, err.message)
     return await _answer(request, ctx, element, new, {"run": result.to_dict()})

@@ -9,20 +9,19 @@ out of order, a locked element) is answered 422/409 and writes nothing.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...course.content import Element
-from ...course.progress import InputError, apply, chapter_progress, describe, locks
-from ..app import AppContext
+from ...course.progress import InputError, apply, locks
 from ..responses import wants_fragment, wants_json
-from . import chapter_of, context, learner_id, same_origin
+from ..deps import AppContext, Ctx, chapter_of, learner_id, same_origin
+from .answer import element_answer
 
 router = APIRouter(tags=["elements"], dependencies=[Depends(same_origin)])
-Ctx = Annotated[AppContext, Depends(context)]
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -92,27 +91,8 @@ def _act(request: Request, ctx: AppContext, element_id: str, route: str, form: d
     except InputError as err:
         return _refused(request, ctx, element, states, err, form, route)
     states = {**states, element.id: new}
-    after = locks(chapter, states)
-    unlocked = sorted(set(before) - set(after))
-    progress = chapter_progress(chapter, states)
-    if wants_json(request):
-        return JSONResponse(
-            {
-                "element": element.id,
-                "type": element.type,
-                "status": new.status,
-                "description": describe(element, new),
-                "state": new.state,
-                "chapter": {"slug": chapter.slug, "done": progress.done, "total": progress.total},
-                "unlocked": unlocked,
-            }
-        )
-    if wants_fragment(request):
-        headers = {"X-Chapter-Progress": f"{progress.done}/{progress.total}"}
-        if unlocked:
-            headers["X-Refresh-Elements"] = " ".join(unlocked)
-        return HTMLResponse(ctx.renderer.element(element, new, learner=learner), headers=headers)
-    return RedirectResponse(f"/chapters/{chapter.slug}#{element.id}", status_code=303)
+    unlocked = sorted(set(before) - set(locks(chapter, states)))
+    return element_answer(request, ctx, element, new, states, {"state": new.state, "unlocked": unlocked}, unlocked=unlocked)
 
 
 def _refused(request: Request, ctx: AppContext, element: Element, states: dict, err: InputError, form: dict, route: str) -> Response:
@@ -144,82 +124,34 @@ _ROUTES = {
     "design/reveal": ("design", "reveal"),
 }
 
-
-
-
-@router.post(
-    "/elements/{element_id}/check",
-    responses=_RESPONSES,
-    summary="Answer a check: option 1..4",
-    openapi_extra=_form_body("check"),
+#: (route suffix, operation name, summary) of each element action, in the schema's order
+_ACTIONS = (
+    ("check", "answer_check", "Answer a check: option 1..4"),
+    ("checkpoint", "answer_checkpoint", "Answer a checkpoint in free text (at least min_words words); clears the gate"),
+    ("checkpoint/rating", "rate_checkpoint", "Rate your checkpoint answer against the model answer: got, partly or missed"),
+    ("derivation", "reveal_derivation", "Reveal the next hint (hint-1, hint-2, hint-3, in order) or the full derivation (solution)"),
+    ("adversarial", "answer_adversarial", "Commit to an explanation of the scenario (at least 8 words); reveals the explanation"),
+    ("design", "answer_design", "Answer design question 1..4 (at least 5 words); reveals that question's reference answer"),
+    ("design/reveal", "reveal_design", "Reveal the reference design (after all four questions are answered)"),
+    ("checkpoint/skip", "skip_checkpoint",
+     "Move on without answering the checkpoint; recorded as skipped (answer it later to clear it)"),
 )
-async def answer_check(element_id: str, request: Request, ctx: Ctx) -> Response:
-    return await _post(request, ctx, element_id, "check")
 
 
-@router.post(
-    "/elements/{element_id}/checkpoint",
-    responses=_RESPONSES,
-    summary="Answer a checkpoint in free text (at least min_words words); clears the gate",
-    openapi_extra=_form_body("checkpoint"),
-)
-async def answer_checkpoint(element_id: str, request: Request, ctx: Ctx) -> Response:
-    return await _post(request, ctx, element_id, "checkpoint")
+def _action_route(route: str, name: str):
+    async def act(element_id: str, request: Request, ctx: Ctx) -> Response:
+        return await _post(request, ctx, element_id, route)
+
+    act.__name__ = act.__qualname__ = name
+    return act
 
 
-@router.post(
-    "/elements/{element_id}/checkpoint/rating",
-    responses=_RESPONSES,
-    summary="Rate your checkpoint answer against the model answer: got, partly or missed",
-    openapi_extra=_form_body("checkpoint/rating"),
-)
-async def rate_checkpoint(element_id: str, request: Request, ctx: Ctx) -> Response:
-    return await _post(request, ctx, element_id, "checkpoint/rating")
-
-
-@router.post(
-    "/elements/{element_id}/checkpoint/skip",
-    responses=_RESPONSES,
-    summary="Move on without answering the checkpoint; recorded as skipped (answer it later to clear it)",
-)
-def skip_checkpoint(element_id: str, request: Request, ctx: Ctx) -> Response:
-    return _act(request, ctx, element_id, "checkpoint/skip", {})
-
-
-@router.post(
-    "/elements/{element_id}/derivation",
-    responses=_RESPONSES,
-    summary="Reveal the next hint (hint-1, hint-2, hint-3, in order) or the full derivation (solution)",
-    openapi_extra=_form_body("derivation"),
-)
-async def reveal_derivation(element_id: str, request: Request, ctx: Ctx) -> Response:
-    return await _post(request, ctx, element_id, "derivation")
-
-
-@router.post(
-    "/elements/{element_id}/adversarial",
-    responses=_RESPONSES,
-    summary="Commit to an explanation of the scenario (at least 8 words); reveals the explanation",
-    openapi_extra=_form_body("adversarial"),
-)
-async def answer_adversarial(element_id: str, request: Request, ctx: Ctx) -> Response:
-    return await _post(request, ctx, element_id, "adversarial")
-
-
-@router.post(
-    "/elements/{element_id}/design",
-    responses=_RESPONSES,
-    summary="Answer design question 1..4 (at least 5 words); reveals that question's reference answer",
-    openapi_extra=_form_body("design"),
-)
-async def answer_design(element_id: str, request: Request, ctx: Ctx) -> Response:
-    return await _post(request, ctx, element_id, "design")
-
-
-@router.post(
-    "/elements/{element_id}/design/reveal",
-    responses=_RESPONSES,
-    summary="Reveal the reference design (after all four questions are answered)",
-)
-async def reveal_design(element_id: str, request: Request, ctx: Ctx) -> Response:
-    return await _post(request, ctx, element_id, "design/reveal")
+for _route, _name, _summary in _ACTIONS:
+    router.add_api_route(
+        f"/elements/{{element_id}}/{_route}",
+        _action_route(_route, _name),
+        methods=["POST"],
+        responses=_RESPONSES,
+        summary=_summary,
+        openapi_extra=_form_body(_route) if _route in _FIELDS else None,
+    )

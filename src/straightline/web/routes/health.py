@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ..app import AppContext
-from . import context
+from ..deps import Ctx
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Course loaded and database reachable")
-def healthz(request: Request, ctx: Annotated[AppContext, Depends(context)]) -> JSONResponse:
+def healthz(ctx: Ctx) -> JSONResponse:
     """`simulations`: idle, loading, warming (the course's own simulations being precomputed),
     ready or error; it never starts them."""
-    sims = getattr(request.app.state, "sims", None)
     body = {
         "chapters": len(ctx.course.chapters),
         "elements": len(ctx.course.elements),
         "database": ctx.store.dialect,
-        "simulations": sims.state if sims is not None else "idle",
+        "simulations": ctx.sims.state,
     }
     try:
         ctx.store.ping()

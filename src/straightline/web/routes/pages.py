@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from ...course.progress import chapter_progress, describe, locks
-from ..app import AppContext
 from ..responses import wants_fragment, wants_json
-from . import chapter_of, context, learner_id, learner_states
+from ..deps import Ctx, chapter_of, learner_id, learner_states
 
 router = APIRouter(tags=["pages"])
-Ctx = Annotated[AppContext, Depends(context)]
 
 
 @router.get("/", response_class=HTMLResponse, summary="Home: the chapter list with progress")

@@ -17,11 +17,9 @@ the stream goes away, or by `DELETE .../{job}`.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import queue
-import time
 import typing
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -34,8 +32,9 @@ from ...course.simcost import MAX_COST_S, estimate, over_limit
 from ...course.simparams import PARAMS, SIM_SUMMARIES, LiveParams, SimParams, describe_accepted
 from ...course.texthygiene import JsonProblem, loads_strict
 from ..responses import error_response
-from ..sim_runtime import Busy, NotReady, SimResult, SimRuntime
-from . import learner_id, same_origin
+from ..deps import AppContext, Ctx, learner_id, same_origin
+from ..live_feed import TERMINAL, job_events
+from ..sim_runtime import Busy, NotReady, SimResult
 
 __all__ = ["router", "InputProblem", "parse_query", "parse_live_body"]
 
@@ -43,7 +42,6 @@ router = APIRouter(prefix="/api/sims", tags=["simulations"])
 
 CACHE_CONTROL = "public, max-age=86400"  # deterministic by seed; the ETag guards a new version
 EVENTS_HEARTBEAT_S = 5.0
-TERMINAL = ("done", "cancelled", "error")
 
 
 class InputProblem(ValueError):
@@ -122,10 +120,6 @@ def _refuse(request: Request, problem: InputProblem) -> Response:
     return error_response(request, None, 422, problem.message, field=problem.field, accepted=problem.accepted)
 
 
-def runtime(request: Request) -> SimRuntime:
-    return request.app.state.sims
-
-
 def _send(request: Request, result: SimResult) -> Response:
     headers = {
         "cache-control": CACHE_CONTROL,
@@ -199,20 +193,20 @@ _SIM_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _sim_route(name: str, model: type[SimParams]):
-    async def run_simulation(request: Request) -> Response:
+    async def run_simulation(request: Request, ctx: Ctx) -> Response:
         refused = _cross_site(request)
         if refused is not None:
             return refused
         try:
             params = parse_query(model, request.query_params)
-            cap = runtime(request).max_cost_s
+            cap = ctx.sims.max_cost_s
             too_dear = over_limit(name, params, cap)
             if too_dear:
                 raise InputProblem(", ".join(estimate(name, params).drivers), too_dear, f"at most {cap:.1f} s per request")
         except InputProblem as problem:
             return _refuse(request, problem)
         try:
-            result = await runtime(request).result(name, params, client=_client(request))
+            result = await ctx.sims.result(name, params, client=_client(request))
         except NotReady as exc:
             return _unavailable(request, exc)
         except Busy as exc:
@@ -277,12 +271,12 @@ _LIVE_BODY = {
     dependencies=[Depends(same_origin)],
     response_class=JSONResponse,
 )
-async def start_live_training(request: Request) -> Response:
+async def start_live_training(request: Request, ctx: Ctx) -> Response:
     try:
         params = parse_live_body(await request.body())
     except InputProblem as problem:
         return _refuse(request, problem)
-    rt = runtime(request)
+    rt = ctx.sims
     try:
         await rt.wait_ready()
     except NotReady as exc:
@@ -296,8 +290,8 @@ async def start_live_training(request: Request) -> Response:
     return JSONResponse(_job_json(job), status_code=201)
 
 
-def _job_or_404(request: Request, job_id: str):
-    rt = runtime(request)
+def _job_or_404(request: Request, ctx: AppContext, job_id: str):
+    rt = ctx.sims
     job = rt.live.get(job_id, learner_id(request)) if rt.live is not None else None
     if job is None:
         return None, error_response(request, None, 404, f"There is no live-training job {job_id!r} of yours.")
@@ -311,8 +305,8 @@ _JOB_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/live-training/{job_id}", summary="A live-training job's state", responses=_JOB_RESPONSES)
-async def live_training_state(job_id: str, request: Request) -> Response:
-    job, missing = _job_or_404(request, job_id)
+async def live_training_state(job_id: str, request: Request, ctx: Ctx) -> Response:
+    job, missing = _job_or_404(request, ctx, job_id)
     return missing or JSONResponse(_job_json(job))
 
 
@@ -322,8 +316,8 @@ async def live_training_state(job_id: str, request: Request) -> Response:
     responses=_JOB_RESPONSES,
     dependencies=[Depends(same_origin)],
 )
-async def cancel_live_training(job_id: str, request: Request) -> Response:
-    job, missing = _job_or_404(request, job_id)
+async def cancel_live_training(job_id: str, request: Request, ctx: Ctx) -> Response:
+    job, missing = _job_or_404(request, ctx, job_id)
     if missing:
         return missing
     job.cancel()
@@ -348,35 +342,29 @@ def _sse(event: dict[str, Any]) -> str:
     },
     response_class=StreamingResponse,
 )
-async def live_training_events(job_id: str, request: Request) -> Response:
-    job, missing = _job_or_404(request, job_id)
+async def live_training_events(job_id: str, request: Request, ctx: Ctx) -> Response:
+    job, missing = _job_or_404(request, ctx, job_id)
     if missing:
         return missing
     if job.done.is_set() and job.events.empty():
         return Response(status_code=204)
-
-    async def stream():
-        ended = False
-        beat = time.monotonic()
-        try:
-            yield "retry: 3000\n\n"
-            while not ended:
-                try:
-                    event = job.events.get_nowait()
-                except queue.Empty:
-                    if job.done.is_set() and job.events.empty():
-                        return
-                    if time.monotonic() - beat > EVENTS_HEARTBEAT_S:
-                        beat = time.monotonic()
-                        yield ": still training\n\n"
-                    await asyncio.sleep(0.04)
-                    continue
-                ended = event["type"] in TERMINAL
-                yield _sse(event)
-        finally:
-            # the stream went away (closed tab, dropped connection, server stopping) before the end
-            if not ended:
-                job.cancel()
-
     headers = {"cache-control": "no-store", "x-accel-buffering": "no"}
-    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(_stream(job), media_type="text/event-stream", headers=headers)
+
+
+async def _stream(job) -> AsyncIterator[str]:
+    """The job's events as SSE, each sent as soon as the training thread publishes it (web/live_feed.py);
+    a comment line when none came for `EVENTS_HEARTBEAT_S`. Ends after the last event."""
+    ended = False
+    try:
+        yield "retry: 3000\n\n"
+        async for event in job_events(job, heartbeat_s=EVENTS_HEARTBEAT_S):
+            if event is None:
+                yield ": still training\n\n"
+                continue
+            ended = event["type"] in TERMINAL
+            yield _sse(event)
+    finally:
+        # the stream went away (closed tab, dropped connection, server stopping) before the end
+        if not ended:
+            job.cancel()

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...course.transfer import ImportFileError, export_progress, parse_import
-from ..app import AppContext
 from ..responses import wants_json
-from . import context, learner_id, learner_states, same_origin
+from ..deps import Ctx, learner_id, learner_states, same_origin
 
 router = APIRouter(tags=["progress"])
-Ctx = Annotated[AppContext, Depends(context)]
 
 
 @router.get(
