@@ -24,6 +24,8 @@ from torch import Tensor, nn
 import straightline as sl
 from straightline.faults import FAULTS, apply_faults
 
+from . import precomputed
+from .floors import floor_band, floor_size, w2_words
 from .simparams import (  # noqa: F401 - re-exported: the parameter models live without torch
     PARAMS,
     BreakItParams,
@@ -88,7 +90,8 @@ class Simulations:
         self.models = models
         self.cache = _LRU(cache_size)
         self._gradients = _LRU(64)  # the mixture's gradient comparison does not depend on t
-        self._reflow_table = _LRU(16)  # every round's measurements, whichever round is drawn
+        self._reflow_table = _LRU(16)
+        self._density_grids = _LRU(32)  # log-density heat maps by (dataset, coupling, grid, steps, extent)  # every round's measurements, whichever round is drawn
         self.eval_points = eval_points
         self._handlers: dict[str, Callable[[Any], dict]] = {
             "particles-flow": self._particles,
@@ -111,13 +114,23 @@ class Simulations:
 
     def run(self, name: str, params: _Params | dict | None = None) -> dict:
         """The simulation `name` for `params` (a params model or a dict validated into one)."""
+        params = self.params_model(name, params)
+        key = self.cache_key(name, params)
+        return self.cache.get_or_compute(key, lambda: precomputed.lookup(key) or self.compute(name, params))
+
+    def params_model(self, name: str, params: _Params | dict | None) -> _Params:
         if name not in self._handlers:
             raise ValueError(f"unknown simulation {name!r}; accepted: {', '.join(self._handlers)}")
         cls = PARAMS[name]
-        if not isinstance(params, cls):
-            params = cls.model_validate(params or {})
-        key = (name, params.model_dump_json())
-        return self.cache.get_or_compute(key, lambda: {"sim": name, "params": params.model_dump(), **self._handlers[name](params)})
+        return params if isinstance(params, cls) else cls.model_validate(params or {})
+
+    @staticmethod
+    def cache_key(name: str, params: _Params) -> str:
+        return f"{name}|{params.model_dump_json()}"
+
+    def compute(self, name: str, params: _Params) -> dict:
+        """The result, computed now (no cache, no shipped table)."""
+        return {"sim": name, "params": params.model_dump(), **self._handlers[name](params)}
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -131,11 +144,14 @@ class Simulations:
     def _data(self, dataset: str, n: int, seed: int) -> Tensor:
         return sl.data.toy(dataset, n, seed=1_000_003 + seed)
 
-    def _w2(self, x: Tensor, dataset: str, seed: int) -> dict[str, float]:
-        n = min(len(x), self.eval_points)
+    def _w2(self, x: Tensor, dataset: str, seed: int) -> dict[str, Any]:
+        """W2 of the first n points to n fresh data points, beside the floor band at that n
+        (`floors.py`: n is the largest tabulated size the sample allows) and the caption's words."""
+        n = floor_size(min(len(x), self.eval_points))
         w = sl.metrics.w2(x[:n], self._data(dataset, n, seed))
-        floor = sl.metrics.w2_floor(dataset, n)
-        return {"w2": _r(w), "floor": _r(floor), "n": n}
+        band = floor_band(dataset, n)
+        return {"w2": _r(w), "floor": _r(band.mean), "floor_low": _r(band.low), "floor_high": _r(band.high),
+                "n": n, "words": w2_words(w, band)}
 
     # --- the simulations -------------------------------------------------------------------------
 
@@ -357,8 +373,11 @@ class Simulations:
         gx, gy = torch.meshgrid(axis, axis, indexing="xy")
         points = torch.stack([gx.flatten(), gy.flatten()], dim=1)  # [grid^2, 2], row 0 = lowest y
         data = self._data(p.dataset, LOG_DENSITY_DATA, p.seed)  # [n, 2] points where the two are compared
+        grid_key = (p.dataset, p.coupling, p.grid, p.steps, p.extent)  # the heat map does not depend on the seed
         with torch.enable_grad():
-            model_lp = sl.log_prob(model, torch.cat([points, data]), steps=p.steps, method="rk4", estimator="exact")
+            grid_lp = self._density_grids.get_or_compute(
+                grid_key, lambda: sl.log_prob(model, points, steps=p.steps, method="rk4", estimator="exact"))
+            model_lp = torch.cat([grid_lp, sl.log_prob(model, data, steps=p.steps, method="rk4", estimator="exact")])
         true_fn, truth = _true_log_density(p.dataset)
         true_lp = true_fn(torch.cat([points, data])).float()
         g, n = len(points), len(data)
