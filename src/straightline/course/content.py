@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from . import markdown as md
+from . import quotes
 
 __all__ = [
     "Chapter",
@@ -371,7 +372,10 @@ def load_chapter(path: Path) -> Chapter:
     m = _FILE.match(path.name)
     if not m:
         raise ContentError(path, 1, "chapter files are named NN-slug.md (e.g. 00-paths.md)")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = quotes.substitute(path.read_text(encoding="utf-8"))
+    except quotes.QuoteError as exc:
+        raise ContentError(path, exc.line, str(exc)) from None
     meta, body, offset = _split_front_matter(path, text)
     _check_meta(path, meta, int(m.group(1)))
 
