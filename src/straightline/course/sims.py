@@ -27,6 +27,8 @@ from torch import Tensor, nn
 import straightline as sl
 from straightline.faults import FAULTS, apply_faults
 
+from . import precomputed
+from .floors import floor_band, floor_size, w2_words
 from .simparams import (  # noqa: F401 - re-exported: the parameter models live without torch
     PARAMS,
     BreakItParams,
