@@ -7,7 +7,7 @@ default seed are few, so `write_table` runs them through `Simulations` and ships
 (`precomputed/sims.json.gz`); `Simulations.run` serves a shipped answer before computing. A
 test recomputes entries and compares them, so the file cannot drift from the models.
 
-    python -m straightline.course.precomputed     # regenerate (after `straightline build-models`)
+    python -m straightline.course.build_precomputed     # regenerate (after `straightline build-models`)
 """
 
 from __future__ import annotations
@@ -74,13 +74,3 @@ def write_table(sims, path: Path = PRECOMPUTED_FILE) -> Path:
         f.write(json.dumps(out, sort_keys=True).encode("utf-8"))
     _table.cache_clear()
     return path
-
-
-if __name__ == "__main__":
-    import torch
-
-    from .shipped import load_shipped
-    from .sims import Simulations
-
-    torch.set_num_threads(1)
-    print(write_table(Simulations(load_shipped())))
