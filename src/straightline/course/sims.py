@@ -76,7 +76,7 @@ KDE_SEED = 424_242  # the fixed sample behind the moons' kernel density estimate
 ROTATION_DATA_SEED = 7  # the rotation dataset sample the flow's distances are compared with
 
 # --- sizes and bounds ------------------------------------------------------------------------------
-EVAL_POINTS = 2000  # at most this many points enter a W2 (fewer: the largest size `floors.py` tabulates)
+EVAL_POINTS = 2000  # at most this many points enter a W2 (rounded down to a size `floors.py` tabulates)
 KEEP_PATH_STEPS = 100  # Euler runs keep every state up to this many steps (beyond: the end only)
 MAX_SPEED = 30.0  # velocities and broken particles are clamped to ±this before encoding (int16 at scale 1000)
 PIXEL_RANGE = 3.0  # digit frames are clamped to ±this
