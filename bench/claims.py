@@ -51,7 +51,7 @@ from straightline.timesteps import shift as shift_time  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "src" / "straightline" / "course" / "experiments"
-EXPERIMENTS = ("steps", "reflow", "reflow-rounds", "few-step-ddim", "guidance")
+EXPERIMENTS = ("steps", "reflow", "reflow-rounds", "few-step-ddim", "guidance", "eps-weighting")
 FM_NFES = (1, 2, 4, 8, 20, 50, 100)
 DDIM_STEPS = (5, 10, 20, 50, 100)
 DDPM_T = 1000
@@ -522,6 +522,34 @@ def exp_few_step(cfg: Config, models: Models, facts: dict) -> None:
 # ----------------------------------------------------------------------------- 5. guidance
 
 
+def exp_eps_weighting(cfg: Config, models: Models, facts: dict) -> None:
+    """Where epsilon-training puts its weight on the velocity error, in flow time (Chapter 8).
+
+    On the straight path x_t = (1 - t) x_0 + t x_1 with x_0 = eps, eps = x_t - t v, so
+    ||eps_hat - eps||^2 = t^2 ||v_hat - v||^2. DDPM draws k uniformly; step k sits at the flow time
+    t_k = sqrt(abar_k) / (sqrt(abar_k) + sqrt(1 - abar_k)) (matched signal-to-noise ratio). The share
+    of the epsilon-loss's weight t_k^2 in each band of t, beside uniform-t flow matching's share."""
+    from straightline import diffusion
+
+    abar = diffusion.make_schedule("linear", DDPM_T).alphas_cumprod.double()  # [T]
+    t = abar.sqrt() / (abar.sqrt() + (1 - abar).sqrt())  # [T] flow time of each step k
+    weight = t**2
+    rows = []
+    for lo, hi in ((0.0, 0.2), (0.2, 0.5), (0.5, 0.8), (0.8, 1.0), (0.0, 0.5), (0.5, 1.0)):
+        inside = (t >= lo) & ((t < hi) if hi < 1 else (t <= hi))
+        rows.append([f"{lo:g}-{hi:g}", sig(float(inside.double().mean()), 3),
+                     sig(float(weight[inside].sum() / weight.sum()), 3), sig(hi - lo, 3)])
+    write_experiment(
+        cfg, "eps-weighting", "Epsilon-prediction as a time weighting of the velocity loss",
+        "DDPM with the linear beta schedule, T = 1000, k drawn uniformly: each step k mapped to the straight "
+        "path's time t_k of equal signal-to-noise ratio. 'share of steps': the fraction of k whose t_k lies in "
+        "the band; 'share of epsilon-loss weight': the band's share of sum_k t_k^2, the weight the epsilon loss "
+        "puts on the velocity error (||eps_hat - eps||^2 = t^2 ||v_hat - v||^2); 'share under flow matching': "
+        f"the band's share with t uniform and no weight. Closed form, no training. {REGENERATE}.",
+        ["t band", "share of steps", "share of epsilon-loss weight", "share under flow matching"], rows,
+    )
+
+
 def within_class_distance(x: torch.Tensor, labels: torch.Tensor) -> float:
     """Mean Euclidean distance between two different samples of the same class, averaged over classes."""
     flat = x.detach().clamp(-1, 1).reshape(len(x), -1).double()  # [N, 64] pixels as the metric sees them
@@ -698,6 +726,7 @@ def header(cfg: Config) -> None:
 
 
 RUNNERS = {
+    "eps-weighting": exp_eps_weighting,
     "steps": exp_steps,
     "reflow": exp_reflow,
     "reflow-rounds": exp_reflow_rounds,

@@ -49,6 +49,14 @@ CASES = [
     ("euler-steps (ch 5)", "euler-steps", {}),
     ("euler-faults (ch 5)", "euler-faults", {"faults": "curved-velocity"}),
     ("solver-orders (ch 5)", "solver-orders", {}),
+    ("log-density (ch 1)", "log-density", {}),
+]
+# the controls a learner changes, at the page's seed: these are served from the shipped precomputed
+# table (course/precomputed.py), so their "cached" column is what a change costs
+SWITCHES = [
+    ("log-density: data -> moons (ch 1)", "log-density", {"dataset": "moons"}),
+    ("log-density: coupling -> OT (ch 1)", "log-density", {"coupling": "exact_ot"}),
+    ("solver-orders: data -> two clusters (ch 5)", "solver-orders", {"dataset": "two_clusters"}),
 ]
 GZIP = {"Accept": "application/json", "Accept-Encoding": "gzip"}
 
@@ -124,6 +132,19 @@ def latency_rows(url: str, quick: bool, only: set[str] | None) -> list[tuple]:
         for clients, per_client in ((1, 100 if not quick else 30), (20, 25 if not quick else 10)):
             rows.append((label, "cached", clients, measure(url, clients, per_client, lambda k, i: cached_path)))
         print(f"  measured {label}", file=sys.stderr, flush=True)
+    return rows
+
+
+def switch_rows(url: str, only: set[str] | None) -> list[tuple]:
+    """Each SWITCHES request once, as the page sends it after a control changes (seed 0)."""
+    rows = []
+    with httpx.Client(base_url=url, timeout=600) as c:
+        for label, sim, params in SWITCHES:
+            if only and sim not in only:
+                continue
+            t0 = time.perf_counter()
+            c.get(path_for(sim, params, 0), headers=GZIP).raise_for_status()
+            rows.append((label, 1000 * (time.perf_counter() - t0)))
     return rows
 
 
@@ -247,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
             for label, kind, clients, r in latency_rows(url, args.quick, only):
                 print(f"{label:28} {kind:7} {clients:7d} {r['n']:5d} {r['p50']:9.1f} {r['p99']:9.1f} {r['rps']:8.1f}", flush=True)
 
+            print("\na learner's change of a control at the page's seed (first request since start, ms)")
+            for label, ms in switch_rows(url, only):
+                print(f"{label:44} {ms:9.1f}", flush=True)
             print("\npayload per request (KB = 1000 bytes)")
             print(f"{'simulation':28} {'raw':>9} {'gzip':>9}")
             for label, raw, gz in payload_rows(url, only):

@@ -2,13 +2,16 @@
 
 A fault rewrites the two things sampling uses, the velocity field v(x, t) and the starting points
 x_0, and everything downstream (the solver, the metrics) runs unchanged. Each fault is real: it
-measurably damages the samples (tests/toolkit/test_faults.py proves it for every entry).
+damages the samples at every step count from 2 up (tests/toolkit/test_faults.py proves it on an
+exact field, tests/course/test_break_it.py on every shipped model the Break-It lab offers). With a
+single Euler step even the healthy sampler sends every particle to about the data's mean
+(x_0 + v(x_0, 0) = E[x_1] for the exact field), so there is nothing left there to break.
 
 | name              | what changes |
 |-------------------|--------------|
-| `curved-velocity` | the flow is bent: every trajectory swings around the origin, y(t) = R(A sin(pi t)) x(t) with R a rotation in the plane of the first two coordinates; exact integration lands on the same end points, but few-step solvers overshoot the bends |
-| `frozen-time`     | the network is always told t = 0.5, whatever the true time |
-| `start-from-data` | integration starts from data samples instead of Gaussian noise |
+| `curved-velocity` | the flow is bent: every trajectory swings around the origin and back, y(t) = R(A sin(pi t)) x(t) with R a rotation in the plane of the first two coordinates; exact integration lands on the same end points, but Euler cuts each bend and the particles spiral outward (the damage shrinks as the steps grow) |
+| `frozen-time`     | the network is always told t = 0, whatever the true time: its answer for pure noise, "head for the data's mean", is applied all the way, and the cloud shrinks toward the mean |
+| `velocity-bias`   | a constant velocity b is added to the field (a mis-set output bias): alone it would push every particle by b over the unit of time; the field then acts on the displaced points (with few steps it enlarges the offset, with many it pulls part of it back), and the samples end shifted at every step count |
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def _rotate(z: Tensor, angle: Tensor) -> Tensor:
     return out
 
 
-def _curved(v: Velocity, x_0: Tensor, data: Tensor, amplitude: float = math.pi / 2) -> tuple[Velocity, Tensor]:
+def _curved(v: Velocity, x_0: Tensor, data: Tensor, amplitude: float = math.pi) -> tuple[Velocity, Tensor]:
     # y = R(phi(t)) x with phi(t) = A sin(pi t), phi(0) = phi(1) = 0, solves
     # dy/dt = R(phi) v(R(-phi) y, t) + phi'(t) J y, where J rotates by 90 degrees
     if x_0[0].numel() < 2:
@@ -67,23 +70,30 @@ def _curved(v: Velocity, x_0: Tensor, data: Tensor, amplitude: float = math.pi /
 
 def _frozen_time(v: Velocity, x_0: Tensor, data: Tensor) -> tuple[Velocity, Tensor]:
     def frozen(x: Tensor, t: Tensor) -> Tensor:
-        return v(x, torch.full_like(t, 0.5))
+        return v(x, torch.zeros_like(t))
 
     return frozen, x_0
 
 
-def _start_from_data(v: Velocity, x_0: Tensor, data: Tensor) -> tuple[Velocity, Tensor]:
-    if data.shape[1:] != x_0.shape[1:] or len(data) < len(x_0):
-        raise ValueError(f"start-from-data needs at least {len(x_0)} data points shaped like x_0, got {list(data.shape)}")
-    return v, data[: len(x_0)].to(x_0.dtype)
+#: the `velocity-bias` offset, along the first coordinate
+BIAS = 0.6
+
+
+def _velocity_bias(v: Velocity, x_0: Tensor, data: Tensor) -> tuple[Velocity, Tensor]:
+    def biased(x: Tensor, t: Tensor) -> Tensor:
+        out = v(x, t).reshape(x.shape[0], -1).clone()  # [B, D]
+        out[:, 0] += BIAS
+        return out.reshape(x.shape)
+
+    return biased, x_0
 
 
 FAULTS: dict[str, Fault] = {
     f.name: f
     for f in [
-        Fault("curved-velocity", "the velocity field bends every path into a sinusoidal detour", _curved),
-        Fault("frozen-time", "the network is always told t = 0.5", _frozen_time),
-        Fault("start-from-data", "integration starts from data instead of noise", _start_from_data),
+        Fault("curved-velocity", "every path swings half a turn around the origin and back", _curved),
+        Fault("frozen-time", "the network is always told t = 0", _frozen_time),
+        Fault("velocity-bias", f"a constant velocity {BIAS} along the first axis is added to the field", _velocity_bias),
     ]
 }
 

@@ -28,8 +28,10 @@ COLUMNS = {
     "few-step-ddim": ["data (metric)", "model", "sampler", "NFE", "quality", "floor", "quality / floor"],
     "guidance": ["guidance w", "class accuracy", "within-class distance", "real within-class distance", "digit FD",
                  "FD floor"],
+    "eps-weighting": ["t band", "share of steps", "share of epsilon-loss weight", "share under flow matching"],
 }
-MIN_ROWS = {"steps": 2 * (7 + 1 + 5), "reflow": 6, "reflow-rounds": 6, "few-step-ddim": 2 * 12, "guidance": 5}
+MIN_ROWS = {"steps": 2 * (7 + 1 + 5), "reflow": 6, "reflow-rounds": 6, "few-step-ddim": 2 * 12, "guidance": 5,
+            "eps-weighting": 6}
 TABLES = ["== 1. steps:", "== 2. reflow:", "== 3. reflow-rounds:", "== 4. few-step-ddim:", "== 5. guidance:",
           "== Verdicts:", "== Run time =="]
 
@@ -56,7 +58,7 @@ def test_quick_run_writes_every_experiment_file(tmp_path):
         # the quality columns are numbers in every row (labels are the only strings)
         for row in exp.rows:
             for name, cell in zip(columns, row):
-                if name not in ("data (metric)", "sampler", "model"):
+                if name not in ("data (metric)", "sampler", "model", "t band"):
                     assert isinstance(cell, (int, float)), (key, name, cell)
 
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import straightline as sl
-from straightline.course import shipped
+from straightline.course import floors, shipped
+from straightline.course.floors import floor_band
 
 N = 2000
 
@@ -21,12 +22,28 @@ def test_every_spec_has_weights_and_the_total_is_small():
 
 @pytest.mark.parametrize("spec", [s for s in shipped.SPECS if s.kind in ("flow", "reflow") and s.dataset != "digits"],
                          ids=lambda s: s.name)
-def test_2d_models_reach_their_floor(models, spec):
+def test_2d_models_draw_their_data(models, spec):
+    """At 50 Euler steps at most 8 % of the samples lie off the data (KDE density below the 2nd
+    percentile of the data's own), and W2 to fresh data is no larger than two data draws' (the
+    top of the floor band at the same n)."""
     x_0 = torch.randn(N, 2, generator=torch.Generator().manual_seed(42))
-    x_1 = sl.sample(models[spec.name], x_0, steps=100)
+    x_1 = sl.sample(models[spec.name], x_0, steps=50)
+    off = sl.metrics.off_data_fraction(x_1, sl.data.toy(spec.dataset, 20_000, seed=1),
+                                       reference=sl.data.toy(spec.dataset, 5000, seed=2))
+    # reflow rounds inherit their base model's misses and add their own: 9.8-10.1 % today, short of
+    # the 8 % the flow models meet (issue 13 keeps that open)
+    assert off <= (0.08 if spec.kind == "flow" else 0.11), (spec.name, off)
     w = sl.metrics.w2(x_1, sl.data.toy(spec.dataset, N, seed=43))
-    floor = sl.metrics.w2_floor(spec.dataset, N)
-    assert w <= 2.5 * floor, (spec.name, w, floor)
+    band = floor_band(spec.dataset, N)
+    assert w <= band.high, (spec.name, w, band)
+
+
+def test_shipped_floor_band_is_the_measured_one():
+    """The shipped table (floors.py) holds what w2_floor_band computes."""
+    import dataclasses
+
+    band = sl.metrics.w2_floor_band("moons", 100, floors.REPEATS)
+    assert dataclasses.asdict(floor_band("moons", 100)) == pytest.approx(dataclasses.asdict(band), abs=1e-4)
 
 
 def test_exact_ot_models_are_straighter(models):

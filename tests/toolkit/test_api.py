@@ -24,7 +24,7 @@ def test_submodule_contracts():
         (data, ["toy", "toy_names", "digits"]),
         (couplings, ["independent", "exact_ot", "sinkhorn"]),
         (timesteps, ["uniform", "logit_normal", "shift", "inverse_one_minus_t"]),
-        (metrics, ["w2", "w2_floor", "mmd", "path_energy", "npe", "straightness", "digit_fd", "digit_fd_floor",
+        (metrics, ["w2", "w2_floor", "w2_floor_band", "W2Floor", "off_data_fraction", "mmd", "path_energy", "npe", "straightness", "digit_fd", "digit_fd_floor",
                    "digit_accuracy", "digit_features"]),
         (models, ["MLP", "ConvNet", "MMDiT", "SO3VelocityMLP", "FlowMapMLP", "FlowMapMMDiT"]),
         (oracles, ["GaussianMixture"]),

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from straightline import metrics
+from straightline.data import toy
 from straightline.oracles import GaussianMixture
 
 
@@ -49,3 +50,31 @@ def test_straightness_of_a_curved_flow_is_positive():
 def test_mismatched_feature_sizes_are_named():
     with pytest.raises(ValueError, match="same feature size, got 2 and 3"):
         metrics.w2(torch.zeros(4, 2), torch.zeros(4, 3))
+
+
+def test_off_data_fraction_of_the_data_itself_is_the_quantile():
+    # a fresh draw of the data lies off the data exactly as often as the data does: ~2 %
+    data = toy("moons", 5000, seed=1)
+    reference = toy("moons", 3000, seed=2)
+    own = metrics.off_data_fraction(toy("moons", 3000, seed=3), data, reference=reference)
+    assert 0.01 <= own <= 0.03, own
+
+
+def test_off_data_fraction_counts_the_points_between_the_modes():
+    # a known mixture: 3/4 of the points drawn from the data, 1/4 at the origin, where two clusters
+    # at (-2, 0) and (2, 0) with std 0.35 have no mass (about 8 standard deviations away)
+    data = toy("two_clusters", 5000, seed=1)
+    reference = toy("two_clusters", 2000, seed=2)
+    mixed = torch.cat([toy("two_clusters", 1500, seed=3), 0.1 * torch.randn(500, 2)])
+    off = metrics.off_data_fraction(mixed, data, reference=reference)
+    assert 0.25 <= off <= 0.25 + 0.75 * 0.04, off
+    with pytest.raises(ValueError, match="quantile must lie in"):
+        metrics.off_data_fraction(mixed, data, reference=reference, quantile=2.0)
+
+
+def test_w2_floor_band_brackets_its_mean():
+    band = metrics.w2_floor_band("two_clusters", 200, repeats=10)
+    assert band.low <= band.mean <= band.high and band.n == 200 and band.repeats == 10
+    assert band.low < band.high
+    with pytest.raises(ValueError, match="repeats must be >= 2"):
+        metrics.w2_floor_band("two_clusters", 200, repeats=1)

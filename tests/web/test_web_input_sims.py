@@ -34,9 +34,9 @@ COURSE_CONTROLS: dict[str, dict[str, list]] = {
     "mixture-oracle": {"samples": [1024, 4096, 16384], "t": [0.0, 0.98]},
     "velocity-field": {"grid": [11, 15, 21, 31], "particles": [0, 500], "t": [0.0, 1.0]},
     "euler-steps": {"steps": [1, 100], "coupling": ["independent", "exact_ot"]},
-    "euler-faults": {"steps": [1, 100], "faults": [(), ("curved-velocity", "frozen-time", "start-from-data")]},
+    "euler-faults": {"steps": [2, 100], "faults": [(), ("curved-velocity", "frozen-time", "velocity-bias")]},
     "solver-orders": {"dataset": ["moons", "8gaussians"]},
-    "log-density": {"grid": [24, 40, 64], "steps": [5, 10, 20, 50], "coupling": ["independent", "exact_ot"]},
+    "log-density": {"grid": [24, 40, 64], "coupling": ["independent", "exact_ot"]},  # RK4 steps: no control
     "reflow-straightening": {"round": [0, 3], "steps": [1, 50]},
     "guided-digits": {"w": [0.0, 5.0], "label": [0, 9]},
     "rotation-flow": {"steps": [1, 100], "particles": [50, 150, 300, 500]},

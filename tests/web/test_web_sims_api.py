@@ -92,9 +92,9 @@ def test_defaults_are_the_parameter_models_defaults(api: TestClient) -> None:
 
 
 def test_payloads_carry_the_models_numbers(api: TestClient) -> None:
-    body = _get(api, "euler-faults", {"faults": "start-from-data,curved-velocity", "particles": 200, "steps": 10}).json()
-    assert body["params"]["faults"] == ["curved-velocity", "start-from-data"]  # a set, in the registry's order
-    assert [f["name"] for f in body["faults"]] == ["curved-velocity", "start-from-data"]
+    body = _get(api, "euler-faults", {"faults": "velocity-bias,curved-velocity", "particles": 200, "steps": 10}).json()
+    assert body["params"]["faults"] == ["curved-velocity", "velocity-bias"]  # a set, in the registry's order
+    assert [f["name"] for f in body["faults"]] == ["curved-velocity", "velocity-bias"]
     assert body["quality_after"]["w2"] > body["quality_before"]["w2"]
     series = _get(api, "solver-orders", SMALL["solver-orders"]).json()["series"]
     assert set(series) == {"euler", "midpoint", "heun", "rk4", "dopri5"}

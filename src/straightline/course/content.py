@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from . import markdown as md
-from .experiments import load_experiment
+from . import quotes
 
 __all__ = [
     "Chapter",
@@ -384,43 +384,15 @@ def _region_source(file: str, region: str) -> str:
     return "\n".join(s[indent:] for s in body).rstrip() + "\n"
 
 
-# A number quoted from a shipped experiment: {{exp KEY: CELL; CELL -> COLUMN}} or with a format,
-# {{exp KEY: CELL -> COLUMN | .3f}}. The cells pick the row whose leading cells they equal.
-_QUOTE = re.compile(r"\{\{exp ([a-z0-9-]+): ([^{}>]+?) -> ([^{}|]+?)(?: \| ([^{}]+?))?\}\}")
-
-
-def quote_experiments(path: Path, text: str) -> str:
-    """`text` with every {{exp ...}} replaced by the number it names; a bad quote is a ContentError."""
-
-    def number(m: re.Match) -> str:
-        line = text.count("\n", 0, m.start()) + 1
-        try:
-            return _quoted(m.group(1), [c.strip() for c in m.group(2).split(";")], m.group(3).strip(), m.group(4))
-        except (LookupError, ValueError) as exc:
-            raise ContentError(path, line, f"{m.group(0)}: {exc}") from None
-
-    return _QUOTE.sub(number, text)
-
-
-def _quoted(key: str, cells: list[str], column: str, spec: str | None) -> str:
-    experiment = load_experiment(key)
-    if experiment is None:
-        raise LookupError(f"there is no experiment {key!r} in course/experiments/")
-    if column not in experiment.columns:
-        raise LookupError(f"experiment {key!r} has no column {column!r} (columns: {experiment.columns})")
-    rows = [r for r in experiment.rows if [str(c) for c in r[: len(cells)]] == cells]
-    if len(rows) != 1:
-        raise LookupError(f"the cells {cells} match {len(rows)} rows of {key!r}; name cells that pick exactly one")
-    value = rows[0][experiment.columns.index(column)]
-    return format(value, spec) if spec else str(value)
-
-
 def load_chapter(path: Path) -> Chapter:
     path = Path(path)
     m = _FILE.match(path.name)
     if not m:
         raise ContentError(path, 1, "chapter files are named NN-slug.md (e.g. 00-paths.md)")
-    text = quote_experiments(path, path.read_text(encoding="utf-8"))
+    try:
+        text = quotes.substitute(path.read_text(encoding="utf-8"))
+    except quotes.QuoteError as exc:
+        raise ContentError(path, exc.line, str(exc)) from None
     meta, body, offset = _split_front_matter(path, text)
     _check_meta(path, meta, int(m.group(1)))
 

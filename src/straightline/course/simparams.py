@@ -21,7 +21,7 @@ __all__ = [
 
 Dataset2D = Literal["two_clusters", "moons", "8gaussians"]
 Coupling = Literal["independent", "exact_ot"]
-FaultName = Literal["curved-velocity", "frozen-time", "start-from-data"]
+FaultName = Literal["curved-velocity", "frozen-time", "velocity-bias"]
 #: every toy dataset of the toolkit (`straightline.data.toy_names()`; a test keeps the two equal)
 TOY_DATASETS = ("two_clusters", "8gaussians", "moons", "checkerboard", "spirals")
 ToyDataset = Literal["two_clusters", "8gaussians", "moons", "checkerboard", "spirals"]

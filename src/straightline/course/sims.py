@@ -5,8 +5,14 @@ Each simulation is one module-level function `f(sims, params) -> dict` in the re
 is the one validation at the edge: the web layer exposes it as query parameters and answers 422
 naming the parameter and its range. Results are deterministic given the parameters (the seed is
 one of them); the web layer caches them as bytes (`web/sim_runtime.py`), so nothing here caches a
-whole result. Two parts that do not depend on every parameter are memoised on their own: the
-mixture's gradient comparison (not on t) and the reflow rounds' measurements (not on the round).
+whole result. `Simulations.run` serves a result shipped precomputed (`precomputed.py`, keyed by
+`Simulations.cache_key`) before computing one. Parts that do not depend on every parameter are
+memoised on their own: the mixture's gradient comparison (not on t), the reflow rounds'
+measurements (not on the round), the Break-It healthy sampler's W2 (not on the faults) and the
+log-density heat maps (not on the seed).
+
+A W2 is reported beside the floor band at the same sample size and the caption's words for it
+(`floors.py`: one definition of the floor for the whole course).
 
 Arrays travel as `{"shape": [...], "scale": s, "data": base64(int16 little-endian)}`: value =
 int / s. At scale 1000 a 2-D particle keeps 0.001 of precision, far below a canvas pixel.
@@ -27,6 +33,8 @@ from torch import Tensor, nn
 import straightline as sl
 from straightline.faults import FAULTS, apply_faults
 
+from . import precomputed
+from .floors import floor_band, floor_size, w2_words
 from .simparams import (  # noqa: F401 - re-exported: the parameter models live without torch
     PARAMS,
     BreakItParams,
@@ -61,14 +69,14 @@ assert set(FaultName.__args__) == set(FAULTS)  # the API's choices are the toolk
 # offsets are all different, and their values are fixed because changing one changes the pictures.
 DATA_SEED = 1_000_003  # data samples (W2 references, drawn clusters): far from any noise seed
 CURVED_PAIR_SEED = 11  # curved-vs-straight: the data end of each noise-data pair
-BREAK_IT_DATA_SEED = 7  # euler-faults: the data that the "start-from-data" fault starts from
+BREAK_IT_DATA_SEED = 7  # euler-faults: the data sample handed to the faults (none of today's reads it)
 REFLOW_EVAL_SEED = 101  # reflow-straightening: the noise behind every round's measurements
 SIDE_EVAL_SEED = 211  # side-by-side: the noise behind each model's W2 (beside the drawn particles)
 KDE_SEED = 424_242  # the fixed sample behind the moons' kernel density estimate (no learner seed)
 ROTATION_DATA_SEED = 7  # the rotation dataset sample the flow's distances are compared with
 
 # --- sizes and bounds ------------------------------------------------------------------------------
-EVAL_POINTS = 2000  # at most this many points enter a W2
+EVAL_POINTS = 2000  # at most this many points enter a W2 (rounded down to a size `floors.py` tabulates)
 KEEP_PATH_STEPS = 100  # Euler runs keep every state up to this many steps (beyond: the end only)
 MAX_SPEED = 30.0  # velocities and broken particles are clamped to ±this before encoding (int16 at scale 1000)
 PIXEL_RANGE = 3.0  # digit frames are clamped to ±this
@@ -77,6 +85,7 @@ FINE_GRID = 64  # points per side of the grid on which the mixture's agreement i
 LOG_DENSITY_DATA = 500  # data points on which the model's log p is compared with the truth
 LOG_FLOOR = -60.0  # heat maps clamp log p below this (the colour scale stops far above it)
 LOG_CEILING = 5.0  # and above this
+LOG_SCALE = 500.0  # heat maps travel at this scale (log p to 0.002)
 REFLOW_ROUNDS = ("8gaussians-independent", "8gaussians-reflow1", "8gaussians-reflow2", "8gaussians-reflow3")
 REFLOW_EVAL = 1000  # noise points for every round's straightness and one-step W2
 SIDE_FRAMES = 50  # steps kept per path in side-by-side and rotation-flow (all of them up to 50 steps)
@@ -142,23 +151,54 @@ class Simulations:
         self.eval_points = eval_points
 
     def run(self, name: str, params: SimParams | dict | None = None) -> dict:
-        """The simulation `name` for `params` (a params model, or a dict validated into one)."""
+        """The simulation `name` for `params` (a params model, or a dict validated into one): the
+        shipped precomputed result when there is one, else computed now."""
+        params = self.params_model(name, params)
+        return precomputed.lookup(self.cache_key(name, params)) or self.compute(name, params)
+
+    @staticmethod
+    def params_model(name: str, params: SimParams | dict | None) -> SimParams:
+        """`params` validated into the parameter model of simulation `name`."""
         if name not in SIMULATIONS:
             raise ValueError(f"unknown simulation {name!r}; accepted: {', '.join(SIMULATIONS)}")
         cls = PARAMS[name]
-        if not isinstance(params, cls):
-            params = cls.model_validate(params or {})
+        return params if isinstance(params, cls) else cls.model_validate(params or {})
+
+    @staticmethod
+    def cache_key(name: str, params: SimParams) -> str:
+        """`name|params-json`: the key of the shipped precomputed table (`precomputed.py`)."""
+        return f"{name}|{params.model_dump_json()}"
+
+    def compute(self, name: str, params: SimParams) -> dict:
+        """The result, computed now from the models (no shipped table)."""
         return {"sim": name, "params": params.model_dump(), **SIMULATIONS[name](self, params)}
 
     def model(self, dataset: str, coupling: str = "independent") -> nn.Module:
         return self.models[f"{dataset}-{coupling}"]
 
-    def w2(self, x: Tensor, dataset: str, seed: int) -> dict[str, float]:
-        """W2 of (at most eval_points of) the particles x [N, 2] to a data sample, and its floor."""
-        n = min(len(x), self.eval_points)
+    def w2(self, x: Tensor, dataset: str, seed: int) -> dict[str, Any]:
+        """W2 of the first n particles of x [N, 2] to n fresh data points, beside the floor band at
+        that n (n: the largest size `floors.py` tabulates within min(N, eval_points)) and the
+        caption's words for it."""
+        n = floor_size(min(len(x), self.eval_points))
         w = sl.metrics.w2(x[:n], data(dataset, n, seed))
-        floor = sl.metrics.w2_floor(dataset, n)
-        return {"w2": _r(w), "floor": _r(floor), "n": n}
+        band = floor_band(dataset, n)
+        return {"w2": _r(w), "floor": _r(band.mean), "floor_low": _r(band.low), "floor_high": _r(band.high),
+                "n": n, "words": w2_words(w, band)}
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - a few entries per instance; instances live as long as the app
+    def healthy_w2(self, dataset: str, coupling: str, particles: int, steps: int, seed: int) -> dict[str, Any]:
+        """Break-It: the healthy Euler sampler's W2 for one setting, measured once whichever faults are on."""
+        return self.w2(euler(self.model(dataset, coupling), noise(particles, seed), steps).x, dataset, seed)
+
+    @functools.lru_cache(maxsize=32)  # noqa: B019 - as above
+    def density_maps(self, dataset: str, coupling: str, grid: int, steps: int, extent: float) -> dict[str, Any]:
+        """The log-density heat maps (encoded) of one setting; they do not depend on the seed."""
+        points = grid_points(extent, grid)  # [grid^2, 2], row 0 = lowest y
+        with torch.enable_grad():
+            model_lp = sl.log_prob(self.model(dataset, coupling), points, steps=steps, method="rk4", estimator="exact")
+        true_lp = _true_log_density(dataset)[0](points).float()  # [grid^2]
+        return {"model": _heat_map(model_lp, grid), "true": _heat_map(true_lp, grid)}
 
     @functools.lru_cache(maxsize=16)  # noqa: B019 - a few entries per instance; instances live as long as the app
     def reflow_rows(self, seed: int) -> list[dict]:
@@ -367,7 +407,8 @@ def euler_faults(sims: Simulations, p: BreakItParams) -> dict:
         "ts": times(healthy),
         "healthy": encode(healthy.xs),
         "broken": encode(clamp(broken.xs)),
-        "quality_before": sims.w2(healthy.x, p.dataset, p.seed),
+        # the healthy run does not depend on the faults: its W2 is measured once per setting
+        "quality_before": sims.healthy_w2(p.dataset, p.coupling, p.particles, p.steps, p.seed),
         "quality_after": sims.w2(broken.x, p.dataset, p.seed),
         "faults": [{"name": n, "summary": FAULTS[n].summary} for n in p.faults],
     }
@@ -399,33 +440,39 @@ def log_density(sims: Simulations, p: LogDensityParams) -> dict:
     exact divergence), beside the data's own log-density: two_clusters and 8gaussians are
     Gaussian mixtures (closed form); moons has none, so a Gaussian kernel density estimate of
     a large sample stands in for it (`truth` says which)."""
-    model = sims.model(p.dataset, p.coupling)
-    points = grid_points(p.extent, p.grid)  # [grid^2, 2], row 0 = lowest y
     sample = data(p.dataset, LOG_DENSITY_DATA, p.seed)  # [n, 2] points where the two are compared
     with torch.enable_grad():
-        model_lp = sl.log_prob(model, torch.cat([points, sample]), steps=p.steps, method="rk4", estimator="exact")
+        model_lp = sl.log_prob(sims.model(p.dataset, p.coupling), sample, steps=p.steps, method="rk4", estimator="exact")
     true_fn, truth = _true_log_density(p.dataset)
-    true_lp = true_fn(torch.cat([points, sample])).float()
-    g, n = len(points), len(sample)
-    gap = (model_lp[g:] - true_lp[g:]).abs()
-
-    def heat_map(lp: Tensor) -> dict[str, Any]:
-        return encode(lp[:g].clamp(LOG_FLOOR, LOG_CEILING).reshape(p.grid, p.grid), scale=500.0)
-
+    true_lp = true_fn(sample).float()  # [n]
+    gap = (model_lp - true_lp).abs()  # [n]
     return {
         "truth": truth,
-        "model": heat_map(model_lp),
-        "true": heat_map(true_lp),
+        **_density_maps(sims, p),
         "data": encode(sample[:300]),
         "on_data": {
-            "n": n,
+            "n": len(sample),
             "mean_abs_gap": _r(float(gap.mean()), 3),
-            "model_mean_log_p": _r(float(model_lp[g:].mean()), 4),
-            "true_mean_log_p": _r(float(true_lp[g:].mean()), 4),
+            "model_mean_log_p": _r(float(model_lp.mean()), 4),
+            "true_mean_log_p": _r(float(true_lp.mean()), 4),
         },
         "nfe": 4 * p.steps,
         "model_name": f"{p.dataset}-{p.coupling}",
     }
+
+
+def _density_maps(sims: Simulations, p: LogDensityParams) -> dict[str, Any]:
+    """The two heat maps: the shipped seed-0 answer's when there is one (`precomputed.py`), else
+    computed once per setting (`Simulations.density_maps`)."""
+    shipped = precomputed.lookup(Simulations.cache_key("log-density", p.model_copy(update={"seed": 0})))
+    if shipped is not None:
+        return {"model": shipped["model"], "true": shipped["true"]}
+    return sims.density_maps(p.dataset, p.coupling, p.grid, p.steps, p.extent)
+
+
+def _heat_map(lp: Tensor, grid: int) -> dict[str, Any]:
+    """log p on the grid [grid^2] as an encoded [grid, grid] map, clamped to the colour scale's range."""
+    return encode(lp.clamp(LOG_FLOOR, LOG_CEILING).reshape(grid, grid), scale=LOG_SCALE)
 
 
 def reflow_straightening(sims: Simulations, p: ReflowParams) -> dict:

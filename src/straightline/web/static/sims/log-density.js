@@ -18,7 +18,6 @@ export default {
     c.dataset(),
     c.coupling(2),
     { type: "select", name: "grid", label: "Grid", parse: (v) => Number.parseInt(v, 10), options: [[24, "24 × 24"], [40, "40 × 40"], [64, "64 × 64"]] },
-    { type: "select", name: "steps", label: "RK4 steps", parse: (v) => Number.parseInt(v, 10), options: [[5, "5"], [10, "10"], [20, "20"], [50, "50"]] },
     c.seed("New data points"),
   ],
   defaults: { dataset: "8gaussians", coupling: "independent", grid: 40, steps: 20, seed: 0 },

@@ -9,8 +9,7 @@ const BOX = [-4, 4, -3.2, 3.2];
 const PATHS = 60;
 
 function verdict(q) {
-  const ratio = q.w2 / q.floor;
-  return ratio < 1.3 ? "at the floor" : `${fmt(ratio, 1)} × the floor`;
+  return q.words;
 }
 
 export default {
@@ -68,7 +67,7 @@ export default {
     return `${d.steps} step${d.steps === 1 ? "" : "s"} each, showing step ${step} of ${d.steps}. ${n} particles start from the same Gaussian noise. ` +
       `The diffusion panel shows ${scale}. ` +
       `Left, the DDPM model sampled by DDIM (now at flow time ${fmt(d.diff.ts[frame])}); right, the flow-matching model with Euler (at t = ${fmt(d.flowd.ts[frame])}). ` +
-      `At the end, W2 to the data: diffusion ${fmt(d.diff.quality.w2)}, flow matching ${fmt(d.flowd.quality.w2)}; two samples of the data itself are ${fmt(d.flowd.quality.floor)} apart.`;
+      `At the end, W2 to the data: diffusion ${fmt(d.diff.quality.w2)}, flow matching ${fmt(d.flowd.quality.w2)}; two samples of the data itself land ${fmt(d.flowd.quality.floor_low)}–${fmt(d.flowd.quality.floor_high)} apart.`;
   },
 
   measure(s) {
