@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml setup.py constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	# the toolkit asks for torch>=2.3; constraints.txt keeps the course on the CPU build
 	$(BIN)/pip install -q -c constraints.txt -e '.[course,test,bench]'
-	# torchcfm's own requirements would replace the CPU build of torch: install it alone
-	$(BIN)/pip install -q --no-deps torchcfm
+	# the peers torchcfm and rectified-flow-pytorch (bench/flowmaps.py loads its MeanFlow module
+	# alone) require torchvision and more, which would replace the CPU build of torch: install them alone
+	$(BIN)/pip install -q --no-deps torchcfm rectified-flow-pytorch==0.14.0
 	touch $(STAMP)
 
 install: $(STAMP)
