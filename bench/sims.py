@@ -61,6 +61,12 @@ SWITCHES = [
 GZIP = {"Accept": "application/json", "Accept-Encoding": "gzip"}
 
 
+def learner_address(k: int) -> str:
+    """Client k's own loopback address: the clients stand for a class of learners on their own
+    machines, so the server's per-address simulation limits (issue 11) apply to each separately."""
+    return f"127.0.2.{k + 1}"
+
+
 def path_for(sim: str, params: dict, seed: int | None = None) -> str:
     p = dict(params)
     if seed is not None:
@@ -72,7 +78,7 @@ def measure(url: str, clients: int, per_client: int, make_path) -> dict[str, flo
     host, port = url.split("//")[1].split(":")
 
     async def go():
-        conns = [RawClient(host, int(port)) for _ in range(clients)]
+        conns = [RawClient(host, int(port), learner_address(k)) for k in range(clients)]
         for c in conns:
             await c.connect()
         latencies: list[float] = []
@@ -167,7 +173,7 @@ def live_rate(url: str, seconds: float, load_clients: int) -> dict[str, float]:
 
     def load() -> None:
         async def go():
-            conns = [RawClient(host, int(port)) for _ in range(load_clients)]
+            conns = [RawClient(host, int(port), learner_address(k)) for k in range(load_clients)]
             for c in conns:
                 await c.connect()
 

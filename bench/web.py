@@ -161,12 +161,13 @@ def run(url: str, clients: int, total: int, make_request: Callable[[httpx.Client
 class RawClient:
     """A minimal HTTP/1.1 keep-alive client on asyncio streams (enough for this server)."""
 
-    def __init__(self, host: str, port: int):
-        self.host, self.port = host, port
+    def __init__(self, host: str, port: int, source: str | None = None):
+        self.host, self.port, self.source = host, port, source  # source: a local address to connect from
         self.cookie = ""
 
     async def connect(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        local = (self.source, 0) if self.source else None
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port, local_addr=local)
 
     async def request(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
