@@ -74,15 +74,10 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     import torch
 
-    from .checkpoints import save
     from .models import MLP
     from .training import train
 
-    data = _load_points(args.data, parser)
-    if not args.lr > 0:
-        parser.error(f"--lr must be > 0, got {args.lr}")
-    if args.out.suffix != ".safetensors":
-        parser.error(f"--out must end in .safetensors, got {str(args.out)!r}")
+    data = _train_data(args, parser)
     dim = 2 if isinstance(data, str) else data.shape[1]
     torch.manual_seed(args.seed)
     model = MLP(dim=dim, hidden=args.hidden, depth=args.depth)
@@ -94,10 +89,27 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(str(exc))
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun only rank 0 writes and reports
+    _save_trained(args, data, result)
+    return 0
+
+
+def _train_data(args: argparse.Namespace, parser: argparse.ArgumentParser):
+    """The data of `train` (a toy name or points [N, D]), after checking --lr and --out."""
+    data = _load_points(args.data, parser)
+    if not args.lr > 0:
+        parser.error(f"--lr must be > 0, got {args.lr}")
+    if args.out.suffix != ".safetensors":
+        parser.error(f"--out must end in .safetensors, got {str(args.out)!r}")
+    return data
+
+
+def _save_trained(args: argparse.Namespace, data, result) -> None:
+    """Save the EMA model with its dataset, coupling and steps as metadata, and report on it."""
+    from .checkpoints import save
+
     name = args.data if isinstance(data, str) else Path(args.data).name
     save(result.ema_model, args.out, metadata={"dataset": name, "coupling": args.coupling, "steps": str(args.steps)})
     _report(args, data, result)
-    return 0
 
 
 def _report(args: argparse.Namespace, data, result) -> None:
@@ -123,12 +135,10 @@ def _report(args: argparse.Namespace, data, result) -> None:
         print(f"W2 {dist:.4f} to {n} of your points at 100 Euler steps")
 
 
-def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    import numpy as np
-    import torch
-
+def _sample_model(args: argparse.Namespace, parser: argparse.ArgumentParser):
+    """The vector model `sample` draws from, after checking --method, --model and --out."""
     from .checkpoints import load
-    from .solvers import METHODS, integrate
+    from .solvers import METHODS
 
     if args.method not in METHODS:
         parser.error(f"--method: unknown method {args.method!r}; accepted: {', '.join(METHODS)}")
@@ -140,9 +150,19 @@ def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         model = load(args.model)
     except ValueError as exc:
         parser.error(f"--model: {exc}")
-    dim = model.config.get("dim")
-    if dim is None:
+    if model.config.get("dim") is None:
         parser.error("--model: only vector models (MLP) can be sampled from the command line")
+    return model
+
+
+def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import numpy as np
+    import torch
+
+    from .solvers import integrate
+
+    model = _sample_model(args, parser)
+    dim = model.config["dim"]
     x_0 = torch.randn(args.n, dim, generator=torch.Generator().manual_seed(args.seed))
     steps = None if args.method == "dopri5" else args.steps
     traj = integrate(model, x_0, steps=steps, method=args.method)
