@@ -44,11 +44,20 @@ def add_toolkit_commands(sub, positive_int) -> None:
     p.set_defaults(handler=_sample)
 
 
-def _load_points(text: str, parser: argparse.ArgumentParser):
-    """A toy dataset name, or the points [N, D] of a .npy / .pt file (float32)."""
+def _read_points(text: str, path: Path, parser: argparse.ArgumentParser):
+    """The tensor in a .npy or .pt file; a usage error when it cannot be read."""
     import numpy as np
     import torch
 
+    try:
+        raw = np.load(path, allow_pickle=False) if path.suffix == ".npy" else torch.load(path, weights_only=True)
+        return torch.as_tensor(raw)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a usage error
+        parser.error(f"--data: cannot read {text!r} as an array of points: {exc}")
+
+
+def _load_points(text: str, parser: argparse.ArgumentParser):
+    """A toy dataset name, or the points [N, D] of a .npy / .pt file (float32)."""
     from .data import toy_names
 
     if text in toy_names():
@@ -58,11 +67,7 @@ def _load_points(text: str, parser: argparse.ArgumentParser):
         parser.error(f"--data: unknown dataset {text!r}; accepted: {', '.join(toy_names())}, or a .npy/.pt file")
     if not path.is_file():
         parser.error(f"--data: no file {text!r}")
-    try:
-        raw = np.load(path, allow_pickle=False) if path.suffix == ".npy" else torch.load(path, weights_only=True)
-        points = torch.as_tensor(raw)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is a usage error
-        parser.error(f"--data: cannot read {text!r} as an array of points: {exc}")
+    points = _read_points(text, path, parser)
     if points.ndim != 2 or len(points) < 2 or not points.is_floating_point():
         parser.error(f"--data: {text!r} must hold floating-point points of shape [N, D], got {points.dtype} "
                      f"of shape {list(points.shape)}")

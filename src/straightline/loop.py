@@ -308,15 +308,19 @@ def _rng_state(run: _Run) -> dict[str, Tensor]:
     return state
 
 
+def _all_rng_states(run: _Run) -> list[dict[str, Tensor]]:
+    """Every rank's random state, in rank order (a collective: all ranks call it)."""
+    rng = _rng_state(run)
+    if not run.ctx.distributed:
+        return [rng]
+    gathered: list[Any] = [None] * run.ctx.world
+    dist.all_gather_object(gathered, {k: v.cpu() for k, v in rng.items()})
+    return gathered
+
+
 def save_state(run: _Run, step: int) -> None:
     """Write the full training state after `step` steps to config.checkpoint (rank 0; atomic)."""
-    rng = _rng_state(run)
-    if run.ctx.distributed:
-        gathered: list[Any] = [None] * run.ctx.world
-        dist.all_gather_object(gathered, {k: v.cpu() for k, v in rng.items()})
-        rngs = gathered
-    else:
-        rngs = [rng]
+    rngs = _all_rng_states(run)
     if not run.ctx.is_main:
         return
     state = {

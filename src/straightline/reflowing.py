@@ -202,6 +202,18 @@ def _check_evaluation_args(
         raise ValueError(f"quality must be a function samples -> float, got {quality!r}")
 
 
+def _quality_scores(
+    net: nn.Module, x_eval: Tensor, ref: Tensor | None, quality_steps: tuple[int, ...],
+    quality: Callable[[Tensor], float] | None,
+) -> dict[int, float]:
+    """Euler steps -> quality(samples), or W2 to `ref`, of `net`'s samples from x_eval [eval_n, ...]."""
+    scores = {}
+    for n_steps in quality_steps:
+        samples = integrate(net, x_eval, steps=n_steps, method="euler").x  # [eval_n, ...]
+        scores[n_steps] = float(quality(samples)) if quality is not None else metrics.w2(samples, ref)
+    return scores
+
+
 def _measure_round(
     k: int,
     net: nn.Module,
@@ -212,10 +224,7 @@ def _measure_round(
     quality: Callable[[Tensor], float] | None,
 ) -> ReflowRound:
     """Record k of `reflow_rounds`: `net` measured on the evaluation noise x_eval [eval_n, ...]."""
-    scores = {}
-    for n_steps in quality_steps:
-        samples = integrate(net, x_eval, steps=n_steps, method="euler").x  # [eval_n, ...]
-        scores[n_steps] = float(quality(samples)) if quality is not None else metrics.w2(samples, ref)
+    scores = _quality_scores(net, x_eval, ref, quality_steps, quality)
     return ReflowRound(
         round=k,
         model=net,

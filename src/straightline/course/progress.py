@@ -238,6 +238,14 @@ def _build_it_state(state: dict[str, Any] | None) -> dict[str, Any]:
     return {"attempts": 0, "passed": False, "code": "", "result": None, "passed_code": None, "run": None, **(state or {})}
 
 
+def _submission_grade(form: Mapping[str, Any]) -> dict[str, Any]:
+    """The grade (GradeResult.to_dict()) of a submission form; InputError unless its status is known."""
+    result = form.get("result")
+    if not isinstance(result, dict) or result.get("status") not in SUBMISSION_STATUSES:
+        raise InputError("result", "a submission needs its grade", accepted=", ".join(SUBMISSION_STATUSES))
+    return result
+
+
 def _build_it_submission(element: Element, form: Mapping[str, Any], state: dict[str, Any] | None) -> Change:
     """Record a graded submission: form = {"code": str, "result": GradeResult.to_dict()}.
 
@@ -245,9 +253,7 @@ def _build_it_submission(element: Element, form: Mapping[str, Any], state: dict[
     count as an attempt and changes neither `attempts` nor `passed`.
     """
     code = _code_field(form)
-    result = form.get("result")
-    if not isinstance(result, dict) or result.get("status") not in SUBMISSION_STATUSES:
-        raise InputError("result", "a submission needs its grade", accepted=", ".join(SUBMISSION_STATUSES))
+    result = _submission_grade(form)
     counts = bool(result.get("counts_as_attempt", True))
     old = _build_it_state(state)
     passed_now = result["status"] == "passed"

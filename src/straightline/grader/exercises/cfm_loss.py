@@ -178,6 +178,13 @@ def _fresh_each_call_case(x_1: Tensor, gen: torch.Generator) -> Case:
     )
 
 
+def _custom_eps_case(gen: torch.Generator) -> Case:
+    """The weighted loss's case with eps given; draws its batch, then its noise, from `gen`."""
+    x_eps = _draw((6, 2), gen, 1.0, 0.0)
+    return _hidden_case("custom-eps", "eps passed explicitly (eps=0.05)", _affine(0.3, -0.5, 0.2, 0.8),
+                        x_eps, gen, 6, eps=0.05)
+
+
 def _default_noise_case(x_1: Tensor) -> Case:
     return Case(
         id="default-noise",
@@ -206,9 +213,7 @@ def _cases(weighted: bool) -> tuple[Case, ...]:
                      _affine(1.1, 0.6, 0.3, 0.4), x_square, gen, 5),
     ]
     if weighted:
-        x_eps = _draw((6, 2), gen, 1.0, 0.0)
-        cases.append(_hidden_case("custom-eps", "eps passed explicitly (eps=0.05)", _affine(0.3, -0.5, 0.2, 0.8),
-                                  x_eps, gen, 6, eps=0.05))
+        cases.append(_custom_eps_case(gen))
     cases.append(_default_noise_case(x_default))
     return tuple(cases)
 
