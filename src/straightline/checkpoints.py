@@ -47,6 +47,16 @@ def _config_of(model: nn.Module, config: dict[str, Any] | None) -> tuple[str, st
     return f"{type(model).__module__}.{type(model).__qualname__}", "null"
 
 
+def _metadata(name: str, config_text: str, extra: dict[str, str] | None) -> dict[str, str]:
+    """The stored metadata: format, class and config, plus the caller's extra string entries."""
+    meta = {"format": _FORMAT, "class": name, "config": config_text}
+    for key, value in (extra or {}).items():
+        if key in meta or not isinstance(value, str):
+            raise ValueError(f"metadata {key!r}: keys must not be format/class/config and values must be str")
+        meta[key] = value
+    return meta
+
+
 def save(
     model: nn.Module,
     path: str | Path,
@@ -63,11 +73,7 @@ def save(
     """
     model = unwrap(model)
     name, config_text = _config_of(model, config)
-    meta = {"format": _FORMAT, "class": name, "config": config_text}
-    for key, value in (metadata or {}).items():
-        if key in meta or not isinstance(value, str):
-            raise ValueError(f"metadata {key!r}: keys must not be format/class/config and values must be str")
-        meta[key] = value
+    meta = _metadata(name, config_text, metadata)
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +103,16 @@ def read_metadata(path: str | Path, *, require_format: bool = True) -> dict[str,
     return meta
 
 
+def _rebuild(path: str | Path, meta: dict[str, str]) -> nn.Module:
+    """A fresh instance of the registered class the checkpoint names, from its stored config."""
+    if meta["class"] not in MODEL_CLASSES:
+        raise ValueError(
+            f"{str(path)!r} holds a {meta['class']}, which load cannot build by itself; pass "
+            f"load(path, model=an instance), or save one of {', '.join(MODEL_CLASSES)}"
+        )
+    return build_model(meta["class"], json.loads(meta["config"]))
+
+
 def load(path: str | Path, *, model: nn.Module | None = None, strict: bool = True) -> nn.Module:
     """The model saved at `path`, with its weights, in eval mode.
 
@@ -106,12 +122,7 @@ def load(path: str | Path, *, model: nn.Module | None = None, strict: bool = Tru
     """
     meta = read_metadata(path, require_format=model is None)
     if model is None:
-        if meta["class"] not in MODEL_CLASSES:
-            raise ValueError(
-                f"{str(path)!r} holds a {meta['class']}, which load cannot build by itself; pass "
-                f"load(path, model=an instance), or save one of {', '.join(MODEL_CLASSES)}"
-            )
-        model = build_model(meta["class"], json.loads(meta["config"]))
+        model = _rebuild(path, meta)
     target = unwrap(model)
     with _open(Path(path)) as f:
         tensors = {key: f.get_tensor(key) for key in f.keys()}

@@ -44,11 +44,20 @@ def add_toolkit_commands(sub, positive_int) -> None:
     p.set_defaults(handler=_sample)
 
 
-def _load_points(text: str, parser: argparse.ArgumentParser):
-    """A toy dataset name, or the points [N, D] of a .npy / .pt file (float32)."""
+def _read_points(text: str, path: Path, parser: argparse.ArgumentParser):
+    """The tensor in a .npy or .pt file; a usage error when it cannot be read."""
     import numpy as np
     import torch
 
+    try:
+        raw = np.load(path, allow_pickle=False) if path.suffix == ".npy" else torch.load(path, weights_only=True)
+        return torch.as_tensor(raw)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a usage error
+        parser.error(f"--data: cannot read {text!r} as an array of points: {exc}")
+
+
+def _load_points(text: str, parser: argparse.ArgumentParser):
+    """A toy dataset name, or the points [N, D] of a .npy / .pt file (float32)."""
     from .data import toy_names
 
     if text in toy_names():
@@ -58,11 +67,7 @@ def _load_points(text: str, parser: argparse.ArgumentParser):
         parser.error(f"--data: unknown dataset {text!r}; accepted: {', '.join(toy_names())}, or a .npy/.pt file")
     if not path.is_file():
         parser.error(f"--data: no file {text!r}")
-    try:
-        raw = np.load(path, allow_pickle=False) if path.suffix == ".npy" else torch.load(path, weights_only=True)
-        points = torch.as_tensor(raw)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is a usage error
-        parser.error(f"--data: cannot read {text!r} as an array of points: {exc}")
+    points = _read_points(text, path, parser)
     if points.ndim != 2 or len(points) < 2 or not points.is_floating_point():
         parser.error(f"--data: {text!r} must hold floating-point points of shape [N, D], got {points.dtype} "
                      f"of shape {list(points.shape)}")
@@ -74,15 +79,10 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     import torch
 
-    from .checkpoints import save
     from .models import MLP
     from .training import train
 
-    data = _load_points(args.data, parser)
-    if not args.lr > 0:
-        parser.error(f"--lr must be > 0, got {args.lr}")
-    if args.out.suffix != ".safetensors":
-        parser.error(f"--out must end in .safetensors, got {str(args.out)!r}")
+    data = _train_data(args, parser)
     dim = 2 if isinstance(data, str) else data.shape[1]
     torch.manual_seed(args.seed)
     model = MLP(dim=dim, hidden=args.hidden, depth=args.depth)
@@ -94,10 +94,27 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(str(exc))
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun only rank 0 writes and reports
+    _save_trained(args, data, result)
+    return 0
+
+
+def _train_data(args: argparse.Namespace, parser: argparse.ArgumentParser):
+    """The data of `train` (a toy name or points [N, D]), after checking --lr and --out."""
+    data = _load_points(args.data, parser)
+    if not args.lr > 0:
+        parser.error(f"--lr must be > 0, got {args.lr}")
+    if args.out.suffix != ".safetensors":
+        parser.error(f"--out must end in .safetensors, got {str(args.out)!r}")
+    return data
+
+
+def _save_trained(args: argparse.Namespace, data, result) -> None:
+    """Save the EMA model with its dataset, coupling and steps as metadata, and report on it."""
+    from .checkpoints import save
+
     name = args.data if isinstance(data, str) else Path(args.data).name
     save(result.ema_model, args.out, metadata={"dataset": name, "coupling": args.coupling, "steps": str(args.steps)})
     _report(args, data, result)
-    return 0
 
 
 def _report(args: argparse.Namespace, data, result) -> None:
@@ -123,12 +140,10 @@ def _report(args: argparse.Namespace, data, result) -> None:
         print(f"W2 {dist:.4f} to {n} of your points at 100 Euler steps")
 
 
-def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    import numpy as np
-    import torch
-
+def _sample_model(args: argparse.Namespace, parser: argparse.ArgumentParser):
+    """The vector model `sample` draws from, after checking --method, --model and --out."""
     from .checkpoints import load
-    from .solvers import METHODS, integrate
+    from .solvers import METHODS
 
     if args.method not in METHODS:
         parser.error(f"--method: unknown method {args.method!r}; accepted: {', '.join(METHODS)}")
@@ -140,9 +155,19 @@ def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         model = load(args.model)
     except ValueError as exc:
         parser.error(f"--model: {exc}")
-    dim = model.config.get("dim")
-    if dim is None:
+    if model.config.get("dim") is None:
         parser.error("--model: only vector models (MLP) can be sampled from the command line")
+    return model
+
+
+def _sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import numpy as np
+    import torch
+
+    from .solvers import integrate
+
+    model = _sample_model(args, parser)
+    dim = model.config["dim"]
     x_0 = torch.randn(args.n, dim, generator=torch.Generator().manual_seed(args.seed))
     steps = None if args.method == "dopri5" else args.steps
     traj = integrate(model, x_0, steps=steps, method=args.method)

@@ -81,6 +81,20 @@ def exact_ot(x_0: Tensor, x_1: Tensor) -> tuple[Tensor, Tensor]:
     return x_0[perm], x_1
 
 
+def _sinkhorn_potentials(cost: Tensor, eps: Tensor, log_w: Tensor, iters: int, tol: float) -> tuple[Tensor, Tensor]:
+    """The dual potentials (f [B], g [B]) of entropic OT for cost [B, B] and log-weights log_w [B],
+    by alternating log-domain updates until f moves less than tol * eps (at most `iters` rounds)."""
+    f = torch.zeros(len(log_w), dtype=cost.dtype, device=cost.device)
+    g = torch.zeros_like(f)
+    for _ in range(iters):
+        f_prev = f
+        f = -eps * torch.logsumexp((g[None, :] - cost) / eps + log_w[None, :], dim=1)
+        g = -eps * torch.logsumexp((f[:, None] - cost) / eps + log_w[:, None], dim=0)
+        if torch.max(torch.abs(f - f_prev)) < tol * eps:
+            break
+    return f, g
+
+
 def sinkhorn_plan(x_0: Tensor, x_1: Tensor, reg: float, *, iters: int = 2000, tol: float = 1e-9) -> Tensor:
     """The entropic OT plan [B, B] between uniform weights (log-domain Sinkhorn, float64).
 
@@ -94,14 +108,7 @@ def sinkhorn_plan(x_0: Tensor, x_1: Tensor, reg: float, *, iters: int = 2000, to
     eps = reg * cost.mean().clamp_min(1e-12)
     n = cost.shape[0]
     log_w = torch.full((n,), -np.log(n), dtype=cost.dtype, device=cost.device)  # uniform marginals
-    f = torch.zeros(n, dtype=cost.dtype, device=cost.device)
-    g = torch.zeros_like(f)
-    for _ in range(iters):
-        f_prev = f
-        f = -eps * torch.logsumexp((g[None, :] - cost) / eps + log_w[None, :], dim=1)
-        g = -eps * torch.logsumexp((f[:, None] - cost) / eps + log_w[:, None], dim=0)
-        if torch.max(torch.abs(f - f_prev)) < tol * eps:
-            break
+    f, g = _sinkhorn_potentials(cost, eps, log_w, iters, tol)  # [B], [B]
     log_plan = (f[:, None] + g[None, :] - cost) / eps + log_w[:, None] + log_w[None, :]
     return log_plan.exp()
 

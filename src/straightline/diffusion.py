@@ -295,6 +295,20 @@ def _check_sampler_args(model: object, x_T: Tensor, schedule: object, steps: int
     return schedule.T if steps is None else check_positive_int(steps, "steps", upper=schedule.T)
 
 
+def _predict_noise(
+    model: EpsModel, x: Tensor, t_net: Tensor, y: Tensor | None, clip: float | None, a: float
+) -> Tensor:
+    """ε̂ [B, ...] at x [B, ...]; with `clip`, re-derived from the predicted data clamped to
+    [-clip, clip] (a = ᾱ_k of this step)."""
+    eps = model(x, t_net) if y is None else model(x, t_net, y)  # [B, ...]
+    if eps.shape != x.shape:
+        raise ValueError(f"model output has shape {list(eps.shape)}, expected {list(x.shape)} (same as x_T)")
+    if clip is not None:
+        x_hat = ((x - math.sqrt(1.0 - a) * eps) / math.sqrt(a)).clamp(-clip, clip)  # [B, ...]
+        eps = (x - math.sqrt(a) * x_hat) / math.sqrt(1.0 - a)
+    return eps
+
+
 def _run(
     model: EpsModel,
     x_T: Tensor,
@@ -317,14 +331,8 @@ def _run(
     with torch.no_grad():
         for i in range(steps):
             t_net = torch.full((batch,), 1.0 - ks[i] / schedule.T, dtype=x.dtype, device=x.device)  # [B]
-            eps = model(x, t_net) if y is None else model(x, t_net, y)  # [B, ...]
+            eps = _predict_noise(model, x, t_net, y, clip, abar[i])  # [B, ...]
             nfe += 1
-            if eps.shape != x.shape:
-                raise ValueError(f"model output has shape {list(eps.shape)}, expected {list(x.shape)} (same as x_T)")
-            if clip is not None:
-                a = abar[i]
-                x_hat = ((x - math.sqrt(1.0 - a) * eps) / math.sqrt(a)).clamp(-clip, clip)  # [B, ...]
-                eps = (x - math.sqrt(a) * x_hat) / math.sqrt(1.0 - a)
             x = update(x, eps, abar[i], abar[i + 1])  # [B, ...] state at step ks[i + 1]
             if keep_path:
                 xs.append(x)

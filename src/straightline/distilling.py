@@ -27,6 +27,7 @@ Two methods, both starting the student as a copy of the teacher (warm start):
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -89,6 +90,81 @@ def _halvings(teacher_steps: int, student_steps: int) -> int:
     )
 
 
+def _check_distill_args(
+    method: str, solver: str, teacher_steps: int, student_steps: int, n_pairs: int, labels: Tensor | None, fit_args: dict
+) -> None:
+    """ValueError naming the first bad argument of `distill` and what it accepts."""
+    if method not in DISTILL_METHODS:
+        raise ValueError(f"unknown method {method!r}; accepted: {', '.join(DISTILL_METHODS)}")
+    if solver not in METHODS:
+        raise ValueError(f"unknown solver {solver!r}; accepted: {', '.join(METHODS)}")
+    check_positive_int(teacher_steps, "teacher_steps")
+    check_positive_int(student_steps, "student_steps")
+    check_positive_int(n_pairs, "n_pairs")
+    check_fit_args(train_steps=fit_args["steps"], batch_size=fit_args["batch_size"], lr=fit_args["lr"], ema=fit_args["ema"])
+    check_labels(labels, n_pairs)
+
+
+def _seeded_noise(n: int, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device, seed: int) -> Tensor:
+    """[n, *shape] standard normal noise from its own generator (the global random state is left alone)."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(n, *shape, generator=generator, dtype=dtype).to(device)
+
+
+def _distill_one_shot(
+    teacher: nn.Module, x_0: Tensor, labels: Tensor | None, teacher_steps: int, student_steps: int,
+    solver: str, seed: int, fit_args: dict,
+) -> DistillResult:
+    """Train a copy of `teacher` so that its `student_steps`-step Euler sampler maps x_0 onto Φ(x_0)."""
+    x_1 = integrate(conditioned(teacher, labels), x_0, steps=teacher_steps, method=solver).x  # [N, ...] Φ(x_0)
+
+    def endpoint_loss(net: nn.Module, rows: Tensor) -> Tensor:  # rows [B]
+        v = conditioned(net, None if labels is None else labels[rows])
+        end = integrate(v, x_0[rows], steps=student_steps, method="euler", grad=True).x  # [B, ...]
+        return torch.mean((end - x_1[rows]) ** 2)
+
+    desc = f"distil to {student_steps} step(s)"
+    result = fit(copy.deepcopy(teacher), endpoint_loss, len(x_0), seed=seed, desc=desc, **fit_args)
+    stage = DistillStage(stage=1, teacher_steps=teacher_steps, student_steps=student_steps, losses=result.losses)
+    return DistillResult(student=result.ema_model, student_steps=student_steps, method="one_shot", stages=[stage])
+
+
+def _two_step_targets(
+    teacher: nn.Module, x_0: Tensor, labels: Tensor | None, n_teacher: int, solver: str
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """Training rows (x, t, u, y) of a progressive stage: states at the student's grid times, and
+    the velocity u that lands one student step (two teacher steps) on the teacher's trajectory."""
+    traj = integrate(conditioned(teacher, labels), x_0, steps=n_teacher, method=solver, keep_path=True)
+    x = traj.xs[0:-1:2]  # [N_t / 2, N, ...] states at the student's grid times
+    t = traj.ts[0:-1:2]  # [N_t / 2]
+    two_steps = (traj.xs[2::2] - x) / (traj.ts[2::2] - t).reshape(-1, *([1] * (x.ndim - 1)))  # [N_t / 2, N, ...]
+    x, u = x.flatten(0, 1), two_steps.flatten(0, 1)  # [N_t / 2 * N, ...] inputs and target velocities
+    t = t.repeat_interleave(len(x_0))  # [N_t / 2 * N] matching rows of x
+    y = None if labels is None else labels.repeat(len(traj.ts) // 2)  # [N_t / 2 * N]
+    return x, t, u, y
+
+
+def _distill_progressive(
+    teacher: nn.Module, noise: Callable[[int], Tensor], labels: Tensor | None, n_stages: int,
+    teacher_steps: int, solver: str, seed: int, fit_args: dict,
+) -> DistillResult:
+    """Halve the step count `n_stages` times; each stage's student (its EMA copy) teaches the next."""
+    stages: list[DistillStage] = []
+    current, n_teacher, teacher_solver = teacher, teacher_steps, solver
+    for s in range(1, n_stages + 1):
+        x, t, u, y = _two_step_targets(current, noise(s), labels, n_teacher, teacher_solver)
+
+        def velocity_loss(net: nn.Module, rows: Tensor, x=x, t=t, u=u, y=y) -> Tensor:  # rows [B]
+            v = conditioned(net, None if y is None else y[rows])
+            return torch.mean((v(x[rows], t[rows]) - u[rows]) ** 2)
+
+        result = fit(copy.deepcopy(current), velocity_loss, len(x), seed=seed + s - 1,
+                     desc=f"distil {n_teacher} -> {n_teacher // 2} steps", **fit_args)
+        stages.append(DistillStage(s, teacher_steps=n_teacher, student_steps=n_teacher // 2, losses=result.losses))
+        current, n_teacher, teacher_solver = result.ema_model, n_teacher // 2, "euler"
+    return DistillResult(student=current, student_steps=n_teacher, method="progressive", stages=stages)
+
+
 def distill(
     teacher: nn.Module,
     *,
@@ -117,55 +193,15 @@ def distill(
     class-conditional model; `shape` is the per-sample shape (default (teacher.dim,)). The teacher
     is not changed, and the global random state is left alone (same seed, same student).
     """
-    if method not in DISTILL_METHODS:
-        raise ValueError(f"unknown method {method!r}; accepted: {', '.join(DISTILL_METHODS)}")
-    if solver not in METHODS:
-        raise ValueError(f"unknown solver {solver!r}; accepted: {', '.join(METHODS)}")
-    check_positive_int(teacher_steps, "teacher_steps")
-    check_positive_int(student_steps, "student_steps")
-    check_positive_int(n_pairs, "n_pairs")
-    check_fit_args(train_steps=train_steps, batch_size=batch_size, lr=lr, ema=ema)
-    check_labels(labels, n_pairs)
+    fit_args = {"steps": train_steps, "batch_size": batch_size, "lr": lr, "ema": ema}
+    _check_distill_args(method, solver, teacher_steps, student_steps, n_pairs, labels, fit_args)
     n_stages = _halvings(teacher_steps, student_steps) if method == "progressive" else 1
     shape, dtype, device = noise_spec(teacher, shape)
-    fit_args = {"steps": train_steps, "batch_size": batch_size, "lr": lr, "ema": ema, "progress": progress}
+    fit_args["progress"] = progress
 
     def noise(stage: int) -> Tensor:  # [n_pairs, ...] fresh, seeded noise for a stage
-        generator = torch.Generator().manual_seed(seed + 1000 * stage)
-        return torch.randn(n_pairs, *shape, generator=generator, dtype=dtype).to(device)
+        return _seeded_noise(n_pairs, shape, dtype, device, seed + 1000 * stage)
 
     if method == "one_shot":
-        x_0 = noise(1)  # [N, ...]
-        x_1 = integrate(conditioned(teacher, labels), x_0, steps=teacher_steps, method=solver).x  # [N, ...] Φ(x_0)
-
-        def endpoint_loss(net: nn.Module, rows: Tensor) -> Tensor:  # rows [B]
-            v = conditioned(net, None if labels is None else labels[rows])
-            end = integrate(v, x_0[rows], steps=student_steps, method="euler", grad=True).x  # [B, ...]
-            return torch.mean((end - x_1[rows]) ** 2)
-
-        desc = f"distil to {student_steps} step(s)"
-        result = fit(copy.deepcopy(teacher), endpoint_loss, n_pairs, seed=seed, desc=desc, **fit_args)
-        stage = DistillStage(stage=1, teacher_steps=teacher_steps, student_steps=student_steps, losses=result.losses)
-        return DistillResult(student=result.ema_model, student_steps=student_steps, method=method, stages=[stage])
-
-    stages: list[DistillStage] = []
-    current, n_teacher, teacher_solver = teacher, teacher_steps, solver
-    for s in range(1, n_stages + 1):
-        x_0 = noise(s)  # [N, ...]
-        traj = integrate(conditioned(current, labels), x_0, steps=n_teacher, method=teacher_solver, keep_path=True)
-        x = traj.xs[0:-1:2]  # [N_t / 2, N, ...] states at the student's grid times
-        t = traj.ts[0:-1:2]  # [N_t / 2]
-        two_steps = (traj.xs[2::2] - x) / (traj.ts[2::2] - t).reshape(-1, *([1] * (x.ndim - 1)))  # [N_t / 2, N, ...]
-        x, u = x.flatten(0, 1), two_steps.flatten(0, 1)  # [N_t / 2 * N, ...] inputs and target velocities
-        t = t.repeat_interleave(n_pairs)  # [N_t / 2 * N] matching rows of x
-        y = None if labels is None else labels.repeat(len(traj.ts) // 2)  # [N_t / 2 * N]
-
-        def velocity_loss(net: nn.Module, rows: Tensor, x=x, t=t, u=u, y=y) -> Tensor:  # rows [B]
-            v = conditioned(net, None if y is None else y[rows])
-            return torch.mean((v(x[rows], t[rows]) - u[rows]) ** 2)
-
-        result = fit(copy.deepcopy(current), velocity_loss, len(x), seed=seed + s - 1,
-                     desc=f"distil {n_teacher} -> {n_teacher // 2} steps", **fit_args)
-        stages.append(DistillStage(s, teacher_steps=n_teacher, student_steps=n_teacher // 2, losses=result.losses))
-        current, n_teacher, teacher_solver = result.ema_model, n_teacher // 2, "euler"
-    return DistillResult(student=current, student_steps=student_steps, method=method, stages=stages)
+        return _distill_one_shot(teacher, noise(1), labels, teacher_steps, student_steps, solver, seed, fit_args)
+    return _distill_progressive(teacher, noise, labels, n_stages, teacher_steps, solver, seed, fit_args)

@@ -51,6 +51,21 @@ ESTIMATORS = ("exact", "hutchinson")
 PROBES = ("rademacher", "gaussian")
 
 
+def _divergence_terms(
+    v_out: Tensor, flat: Tensor, probes: Tensor | None
+) -> tuple[list[Tensor], Callable[[Tensor, int], Tensor]]:
+    """The scalars to differentiate (one per dimension, or per probe) and how the i-th gradient
+    g [B, ...] gives the i-th term [B] of the divergence; flat = v_out as [B, D]."""
+    batch = flat.shape[0]
+    if probes is None:
+        rows = [flat[:, i].sum() for i in range(flat.shape[1])]
+        picks = lambda g, i: g.reshape(batch, -1)[:, i]  # noqa: E731 - the i-th diagonal entry [B]
+    else:
+        rows = [(v_out * probes[j]).sum() for j in range(probes.shape[0])]  # ε_j^T v summed
+        picks = lambda g, j: (g * probes[j]).reshape(batch, -1).sum(1)  # noqa: E731 - ε_j^T J ε_j [B]
+    return rows, picks
+
+
 def divergence(v_out: Tensor, x: Tensor, *, probes: Tensor | None = None, create_graph: bool = False) -> Tensor:
     """div_x v at each sample, [B], from v_out = v(x, t) [B, ...] computed with x.requires_grad.
 
@@ -64,12 +79,7 @@ def divergence(v_out: Tensor, x: Tensor, *, probes: Tensor | None = None, create
     div = torch.zeros(batch, dtype=v_out.dtype, device=v_out.device)  # [B]
     if not v_out.requires_grad:  # a field that does not depend on x (or on anything): div = 0
         return div
-    if probes is None:
-        rows = [flat[:, i].sum() for i in range(flat.shape[1])]
-        picks = lambda g, i: g.reshape(batch, -1)[:, i]  # noqa: E731 - the i-th diagonal entry [B]
-    else:
-        rows = [(v_out * probes[j]).sum() for j in range(probes.shape[0])]  # ε_j^T v summed
-        picks = lambda g, j: (g * probes[j]).reshape(batch, -1).sum(1)  # noqa: E731 - ε_j^T J ε_j [B]
+    rows, picks = _divergence_terms(v_out, flat, probes)
     for i, row in enumerate(rows):
         keep = create_graph or i < len(rows) - 1
         (g,) = torch.autograd.grad(row, x, retain_graph=keep, create_graph=create_graph, allow_unused=True)

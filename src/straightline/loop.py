@@ -80,11 +80,7 @@ class TrainConfig:
             _positive_int(getattr(self, name), name)
         for name in ("warmup_steps", "val_every", "checkpoint_every"):
             _positive_int(getattr(self, name), name, zero=True)
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
-            raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
-        if self.ema is not None and (isinstance(self.ema, bool) or not isinstance(self.ema, (int, float))
-                                     or not 0 <= self.ema < 1):
-            raise ValueError(f"ema must be None or a number in [0, 1), got {self.ema!r}")
+        self._check_lr_and_ema()
         _check_choice(self.amp, "amp", (None, *AMP_DTYPES))
         _check_choice(self.schedule, "schedule", SCHEDULES)
         for name in ("weight_decay", "min_lr"):
@@ -98,6 +94,14 @@ class TrainConfig:
             if getattr(self, name) is not None and not callable(getattr(self, name)):
                 raise ValueError(f"{name} must be callable or None, got {getattr(self, name)!r}")
         return self
+
+    def _check_lr_and_ema(self) -> None:
+        """ValueError naming lr or ema when it is not an accepted value."""
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
+            raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
+        if self.ema is not None and (isinstance(self.ema, bool) or not isinstance(self.ema, (int, float))
+                                     or not 0 <= self.ema < 1):
+            raise ValueError(f"ema must be None or a number in [0, 1), got {self.ema!r}")
 
 
 def _positive_int(value: object, name: str, zero: bool = False) -> None:
@@ -308,15 +312,19 @@ def _rng_state(run: _Run) -> dict[str, Tensor]:
     return state
 
 
+def _all_rng_states(run: _Run) -> list[dict[str, Tensor]]:
+    """Every rank's random state, in rank order (a collective: all ranks call it)."""
+    rng = _rng_state(run)
+    if not run.ctx.distributed:
+        return [rng]
+    gathered: list[Any] = [None] * run.ctx.world
+    dist.all_gather_object(gathered, {k: v.cpu() for k, v in rng.items()})
+    return gathered
+
+
 def save_state(run: _Run, step: int) -> None:
     """Write the full training state after `step` steps to config.checkpoint (rank 0; atomic)."""
-    rng = _rng_state(run)
-    if run.ctx.distributed:
-        gathered: list[Any] = [None] * run.ctx.world
-        dist.all_gather_object(gathered, {k: v.cpu() for k, v in rng.items()})
-        rngs = gathered
-    else:
-        rngs = [rng]
+    rngs = _all_rng_states(run)
     if not run.ctx.is_main:
         return
     state = {

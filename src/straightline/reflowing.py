@@ -186,6 +186,56 @@ def _reference_sample(reference: Tensor | str | None, n: int, seed: int) -> Tens
     return toy(reference, n, seed=seed)
 
 
+def _check_evaluation_args(
+    rounds: object, eval_n: object, quality_steps: object, reference: object, quality: object
+) -> None:
+    """ValueError naming the first bad argument of `reflow_rounds` about rounds and measuring."""
+    check_positive_int(rounds, "rounds")
+    check_positive_int(eval_n, "eval_n")
+    if not isinstance(quality_steps, (tuple, list)) or not quality_steps:
+        raise ValueError(f"quality_steps must be a non-empty tuple of positive integers, got {quality_steps!r}")
+    for k in quality_steps:
+        check_positive_int(k, "each of quality_steps")
+    if reference is None and quality is None:
+        raise ValueError("reflow_rounds needs reference (a sample tensor or toy dataset name) or quality (a function)")
+    if quality is not None and not callable(quality):
+        raise ValueError(f"quality must be a function samples -> float, got {quality!r}")
+
+
+def _quality_scores(
+    net: nn.Module, x_eval: Tensor, ref: Tensor | None, quality_steps: tuple[int, ...],
+    quality: Callable[[Tensor], float] | None,
+) -> dict[int, float]:
+    """Euler steps -> quality(samples), or W2 to `ref`, of `net`'s samples from x_eval [eval_n, ...]."""
+    scores = {}
+    for n_steps in quality_steps:
+        samples = integrate(net, x_eval, steps=n_steps, method="euler").x  # [eval_n, ...]
+        scores[n_steps] = float(quality(samples)) if quality is not None else metrics.w2(samples, ref)
+    return scores
+
+
+def _measure_round(
+    k: int,
+    net: nn.Module,
+    losses: list[float],
+    x_eval: Tensor,
+    ref: Tensor | None,
+    quality_steps: tuple[int, ...],
+    quality: Callable[[Tensor], float] | None,
+) -> ReflowRound:
+    """Record k of `reflow_rounds`: `net` measured on the evaluation noise x_eval [eval_n, ...]."""
+    scores = _quality_scores(net, x_eval, ref, quality_steps, quality)
+    return ReflowRound(
+        round=k,
+        model=net,
+        loss=tail_mean(losses) if losses else None,
+        straightness=metrics.straightness(net, x_eval),
+        npe=None if ref is None else metrics.npe(net, x_eval, ref),
+        quality=scores,
+        losses=list(losses),
+    )
+
+
 def reflow_rounds(
     model: nn.Module,
     *,
@@ -215,16 +265,7 @@ def reflow_rounds(
     better), else the W2 distance to `reference`: a sample tensor [M, ...], or a toy dataset name
     from which `eval_n` points are drawn. NPE needs `reference`; it is None without one.
     """
-    check_positive_int(rounds, "rounds")
-    check_positive_int(eval_n, "eval_n")
-    if not isinstance(quality_steps, (tuple, list)) or not quality_steps:
-        raise ValueError(f"quality_steps must be a non-empty tuple of positive integers, got {quality_steps!r}")
-    for k in quality_steps:
-        check_positive_int(k, "each of quality_steps")
-    if reference is None and quality is None:
-        raise ValueError("reflow_rounds needs reference (a sample tensor or toy dataset name) or quality (a function)")
-    if quality is not None and not callable(quality):
-        raise ValueError(f"quality must be a function samples -> float, got {quality!r}")
+    _check_evaluation_args(rounds, eval_n, quality_steps, reference, quality)
     check_fit_args(train_steps=train_steps, batch_size=batch_size, lr=lr, ema=ema)
     check_positive_int(n_pairs, "n_pairs")
     check_positive_int(steps, "steps")
@@ -235,19 +276,7 @@ def reflow_rounds(
     x_eval = x_eval.to(device)  # [eval_n, ...] the same noise for every round
 
     def measure(k: int, net: nn.Module, losses: list[float]) -> ReflowRound:
-        scores = {}
-        for n_steps in quality_steps:
-            samples = integrate(net, x_eval, steps=n_steps, method="euler").x  # [eval_n, ...]
-            scores[n_steps] = float(quality(samples)) if quality is not None else metrics.w2(samples, ref)
-        return ReflowRound(
-            round=k,
-            model=net,
-            loss=tail_mean(losses) if losses else None,
-            straightness=metrics.straightness(net, x_eval),
-            npe=None if ref is None else metrics.npe(net, x_eval, ref),
-            quality=scores,
-            losses=list(losses),
-        )
+        return _measure_round(k, net, losses, x_eval, ref, quality_steps, quality)
 
     records = [measure(0, model, [])]
     for k in range(1, rounds + 1):

@@ -118,6 +118,23 @@ def angle(R: Tensor) -> Tensor:
     return _angle_parts(R)[0]
 
 
+def _log_near_pi(R: Tensor, theta: Tensor, s: Tensor, c: Tensor) -> Tensor:
+    """log(R) [..., 3] with the axis taken from the symmetric part of R [..., 3, 3] (accurate
+    near θ = π, where s = sin θ · a [..., 3] vanishes); theta, c = cos θ [...]."""
+    tiny = torch.finfo(R.dtype).tiny  # keeps the branch that torch.where discards finite
+    # a a^T = (sym - c I) / (1 - c), sym = (R + R^T) / 2; take the column with the largest diagonal
+    sym = 0.5 * (R + R.transpose(-1, -2))  # [..., 3, 3]
+    eye = torch.eye(3, dtype=R.dtype, device=R.device)
+    one_minus_c = (1 - c).clamp_min(1.0)[..., None, None]  # only used where c < 0, so 1 - c >= 1
+    M = (sym - c[..., None, None] * eye) / one_minus_c  # [..., 3, 3] ≈ a a^T
+    diag = M.diagonal(dim1=-2, dim2=-1)  # [..., 3]
+    i = diag.argmax(-1, keepdim=True)  # [..., 1]
+    col = torch.gather(M, -1, i[..., None].expand(*M.shape[:-1], 1)).squeeze(-1)  # [..., 3] = a_i a
+    axis = col / torch.gather(diag, -1, i).clamp_min(tiny).sqrt()  # [..., 3] = ±a
+    sign = torch.where((axis * s).sum(-1) < 0, -1.0, 1.0).to(R.dtype)  # [...] align with sin θ · a
+    return (sign * theta)[..., None] * axis  # [..., 3]
+
+
 def log(R: Tensor) -> Tensor:
     """Rotations [..., 3, 3] -> rotation vectors [..., 3] with |w| <= π and exp(w) = R.
 
@@ -132,17 +149,7 @@ def log(R: Tensor) -> Tensor:
     small = theta < _SMALL
     ratio = torch.where(small, 1 + theta2 / 6 + 7 * theta2 * theta2 / 360, theta / sin.clamp_min(tiny))
     w_main = ratio[..., None] * s  # [..., 3]
-    # near π: a a^T = (sym - c I) / (1 - c), sym = (R + R^T) / 2; take the column with the largest diagonal
-    sym = 0.5 * (R + R.transpose(-1, -2))  # [..., 3, 3]
-    eye = torch.eye(3, dtype=R.dtype, device=R.device)
-    one_minus_c = (1 - c).clamp_min(1.0)[..., None, None]  # only used where c < 0, so 1 - c >= 1
-    M = (sym - c[..., None, None] * eye) / one_minus_c  # [..., 3, 3] ≈ a a^T
-    diag = M.diagonal(dim1=-2, dim2=-1)  # [..., 3]
-    i = diag.argmax(-1, keepdim=True)  # [..., 1]
-    col = torch.gather(M, -1, i[..., None].expand(*M.shape[:-1], 1)).squeeze(-1)  # [..., 3] = a_i a
-    axis = col / torch.gather(diag, -1, i).clamp_min(tiny).sqrt()  # [..., 3] = ±a
-    sign = torch.where((axis * s).sum(-1) < 0, -1.0, 1.0).to(R.dtype)  # [...] align with sin θ · a
-    w_pi = (sign * theta)[..., None] * axis  # [..., 3]
+    w_pi = _log_near_pi(R, theta, s, c)  # [..., 3]
     near_pi = c < -0.5  # θ > 2π/3: the axis from s would lose precision as sin θ -> 0
     return torch.where(near_pi[..., None], w_pi, w_main)
 
@@ -233,6 +240,21 @@ def rotation_dataset(n: int, seed: int | None = 0, *, dtype: torch.dtype = torch
     return (ROTATION_MODES[k] @ noise).to(dtype)
 
 
+def _noise_and_times(R_1: Tensor, R_0: Tensor | None, t: Tensor | None) -> tuple[Tensor, Tensor]:
+    """The given (R_0 [B, 3, 3], t [B]) checked against R_1 [B, 3, 3], or fresh draws from the
+    global RNG for those not given (R_0 first, then t)."""
+    batch = R_1.shape[0]
+    if R_0 is None:
+        R_0 = random_rotations(batch, dtype=R_1.dtype, device=R_1.device)  # [B, 3, 3]
+    elif R_0.shape != R_1.shape:
+        raise ValueError(f"R_0 and R_1 must have the same shape, got {list(R_0.shape)} and {list(R_1.shape)}")
+    if t is None:
+        t = torch.rand(batch, dtype=R_1.dtype, device=R_1.device)  # [B]
+    else:
+        check_time(t, batch)
+    return R_0, t
+
+
 def so3_cfm_loss(
     model: Callable[[Tensor, Tensor], Tensor], R_1: Tensor, *, R_0: Tensor | None = None, t: Tensor | None = None
 ) -> Tensor:
@@ -247,14 +269,7 @@ def so3_cfm_loss(
     if R_1.ndim != 3 or R_1.shape[0] == 0:
         raise ValueError(f"R_1 must be a non-empty batch [B, 3, 3], got {list(R_1.shape)}")
     batch = R_1.shape[0]
-    if R_0 is None:
-        R_0 = random_rotations(batch, dtype=R_1.dtype, device=R_1.device)  # [B, 3, 3]
-    elif R_0.shape != R_1.shape:
-        raise ValueError(f"R_0 and R_1 must have the same shape, got {list(R_0.shape)} and {list(R_1.shape)}")
-    if t is None:
-        t = torch.rand(batch, dtype=R_1.dtype, device=R_1.device)  # [B]
-    else:
-        check_time(t, batch)
+    R_0, t = _noise_and_times(R_1, R_0, t)  # [B, 3, 3], [B]
     u = log(R_0.transpose(-1, -2) @ R_1)  # [B, 3] body-frame velocity, constant along the geodesic
     R_t = R_0 @ exp(t.to(u.dtype)[:, None] * u)  # [B, 3, 3]
     v = model(R_t.reshape(batch, 9), t)  # [B, 3]

@@ -100,7 +100,11 @@ def check_label_dropout(model: nn.Module, p: object) -> None:
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
         raise ValueError(f"label_dropout must be in [0, 1), got {p!r}")
     if p:
-        condition_kind(unwrap(model))  # a ValueError unless the model has num_classes or cond_dim
+        try:
+            condition_kind(unwrap(model))
+        except ValueError:
+            raise ValueError("label_dropout needs a conditional model: one with num_classes (class labels) or "
+                             "cond_dim (condition vectors)") from None
 
 
 def drop_labels(model: nn.Module, y: Tensor | None, p: float) -> Tensor | None:

@@ -326,7 +326,7 @@ def _zero(x, t):
         (lambda: D.train_ddpm(sl.models.MLP(hidden=8, depth=1), "moons", steps=1, T=5, progress=False),
          r"T must be an integer in 21\.\.100000"),
         (lambda: D.train_ddpm(sl.models.MLP(hidden=8, depth=1), "moons", steps=1, label_dropout=0.1, progress=False),
-         r"label_dropout needs a class-conditional model"),
+         r"label_dropout needs a conditional model"),
         (lambda: D.train_ddpm(sl.models.MLP(hidden=8, depth=1), "moons", steps=1, ema=1.0, progress=False),
          r"ema must be None or a number in \[0, 1\), got 1\.0"),
     ],

@@ -386,6 +386,6 @@ def test_vector_conditions_with_dropout_train_a_conditional_and_a_null_field() -
 
 
 def test_label_dropout_needs_a_conditional_model() -> None:
-    with pytest.raises(ValueError, match="num_classes .* or cond_dim"):
+    with pytest.raises(ValueError, match="label_dropout needs a conditional model: one with num_classes .* or cond_dim"):
         sl.train(sl.models.MLP(dim=2), torch.randn(64, 2), labels=torch.randn(64, 3), label_dropout=0.1, steps=2,
                  progress=False)

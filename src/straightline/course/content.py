@@ -16,6 +16,7 @@ import inspect
 import random
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -221,9 +222,8 @@ def _text(path: Path, line: int, where: str, value: Any) -> str:
         raise ContentError(path, line, f"{where}: {exc}") from None
 
 
-def _validate_element(path: Path, line: int, etype: str, eid: str, fields: Any) -> Element:
-    schema = _SCHEMAS[etype]
-    where = f"{etype} {eid!r}"
+def _check_field_names(path: Path, line: int, where: str, schema: _Schema, fields: Any) -> None:
+    """ContentError unless `fields` is a mapping with every required and only known fields."""
     if not isinstance(fields, dict):
         raise ContentError(path, line, f"{where}: the block body must be a YAML mapping")
     missing = [k for k in schema.required if k not in fields]
@@ -233,63 +233,101 @@ def _validate_element(path: Path, line: int, etype: str, eid: str, fields: Any) 
     if unknown:
         allowed = list(schema.required + schema.optional)
         raise ContentError(path, line, f"{where} has unknown field(s) {unknown} (allowed: {allowed})")
-    out: dict[str, Any] = {k: _text(path, line, f"{where} field {k!r}", fields[k]) for k in schema.text if k in fields}
 
-    if etype == "check":
-        options = fields["options"]
-        if not isinstance(options, list) or len(options) != 4:
-            raise ContentError(path, line, f"{where} must have exactly 4 options, got {_count(options)}")
-        rendered = []
-        for i, opt in enumerate(options):
-            if not isinstance(opt, dict) or set(opt) - {"text", "correct", "explanation"} or "text" not in opt:
-                raise ContentError(path, line, f"{where} option {i + 1} needs text, explanation and optional correct")
-            if "explanation" not in opt:
-                raise ContentError(path, line, f"{where} option {i + 1} lacks its explanation")
-            if not isinstance(opt.get("correct", False), bool):
-                raise ContentError(path, line, f"{where} option {i + 1}: correct must be true or false")
-            rendered.append(
-                {
-                    "text": _text(path, line, f"{where} option {i + 1} text", opt["text"]),
-                    "explanation": _text(path, line, f"{where} option {i + 1} explanation", opt["explanation"]),
-                    "correct": bool(opt.get("correct", False)),
-                }
-            )
-        n_correct = sum(o["correct"] for o in rendered)
-        if n_correct != 1:
-            raise ContentError(path, line, f"{where} must have exactly one correct option, has {n_correct}")
-        out["options"] = rendered
-    elif etype == "checkpoint":
-        mw = fields.get("min_words", DEFAULT_MIN_WORDS)
-        if not isinstance(mw, int) or not 1 <= mw <= 500:
-            raise ContentError(path, line, f"{where}: min_words {mw!r} must be an integer in 1..500")
-    elif etype == "derivation":
-        hints = fields["hints"]
-        if not isinstance(hints, list) or len(hints) != 3:
-            raise ContentError(path, line, f"{where} must have exactly 3 hints, got {_count(hints)}")
-        out["hints"] = [_text(path, line, f"{where} hint {i + 1}", h) for i, h in enumerate(hints)]
-    elif etype == "design":
-        questions = fields["questions"]
-        if not isinstance(questions, list) or len(questions) != 4:
-            raise ContentError(path, line, f"{where} must have exactly 4 questions, got {_count(questions)}")
-        rendered = []
-        for i, q in enumerate(questions):
-            if not isinstance(q, dict) or set(q) != {"question", "reference"}:
-                raise ContentError(path, line, f"{where} question {i + 1} needs exactly 'question' and 'reference'")
-            rendered.append(
-                {
-                    "question": _text(path, line, f"{where} question {i + 1}", q["question"]),
-                    "reference": _text(path, line, f"{where} reference {i + 1}", q["reference"]),
-                }
-            )
-        out["questions"] = rendered
-    elif etype in ("simulation", "break-it", "build-it"):
-        key = {"simulation": "sim", "break-it": "lab", "build-it": "exercise"}[etype]
+
+def _check_option(path: Path, line: int, where: str, i: int, opt: Any) -> dict[str, Any]:
+    """Option i (0-based) of a check, rendered: text, explanation and whether it is correct."""
+    if not isinstance(opt, dict) or set(opt) - {"text", "correct", "explanation"} or "text" not in opt:
+        raise ContentError(path, line, f"{where} option {i + 1} needs text, explanation and optional correct")
+    if "explanation" not in opt:
+        raise ContentError(path, line, f"{where} option {i + 1} lacks its explanation")
+    if not isinstance(opt.get("correct", False), bool):
+        raise ContentError(path, line, f"{where} option {i + 1}: correct must be true or false")
+    return {
+        "text": _text(path, line, f"{where} option {i + 1} text", opt["text"]),
+        "explanation": _text(path, line, f"{where} option {i + 1} explanation", opt["explanation"]),
+        "correct": bool(opt.get("correct", False)),
+    }
+
+
+def _check_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> dict[str, Any]:
+    options = fields["options"]
+    if not isinstance(options, list) or len(options) != 4:
+        raise ContentError(path, line, f"{where} must have exactly 4 options, got {_count(options)}")
+    rendered = [_check_option(path, line, where, i, opt) for i, opt in enumerate(options)]
+    n_correct = sum(o["correct"] for o in rendered)
+    if n_correct != 1:
+        raise ContentError(path, line, f"{where} must have exactly one correct option, has {n_correct}")
+    return {"options": rendered}
+
+
+def _checkpoint_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> dict[str, Any]:
+    mw = fields.get("min_words", DEFAULT_MIN_WORDS)
+    if not isinstance(mw, int) or not 1 <= mw <= 500:
+        raise ContentError(path, line, f"{where}: min_words {mw!r} must be an integer in 1..500")
+    return {}
+
+
+def _derivation_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> dict[str, Any]:
+    hints = fields["hints"]
+    if not isinstance(hints, list) or len(hints) != 3:
+        raise ContentError(path, line, f"{where} must have exactly 3 hints, got {_count(hints)}")
+    return {"hints": [_text(path, line, f"{where} hint {i + 1}", h) for i, h in enumerate(hints)]}
+
+
+def _design_question(path: Path, line: int, where: str, i: int, q: Any) -> dict[str, str]:
+    if not isinstance(q, dict) or set(q) != {"question", "reference"}:
+        raise ContentError(path, line, f"{where} question {i + 1} needs exactly 'question' and 'reference'")
+    return {
+        "question": _text(path, line, f"{where} question {i + 1}", q["question"]),
+        "reference": _text(path, line, f"{where} reference {i + 1}", q["reference"]),
+    }
+
+
+def _design_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> dict[str, Any]:
+    questions = fields["questions"]
+    if not isinstance(questions, list) or len(questions) != 4:
+        raise ContentError(path, line, f"{where} must have exactly 4 questions, got {_count(questions)}")
+    return {"questions": [_design_question(path, line, where, i, q) for i, q in enumerate(questions)]}
+
+
+def _named_html(key: str) -> Callable[[Path, int, str, dict[str, Any]], dict[str, Any]]:
+    """The check of an element that names a simulation, lab or exercise in its field `key`."""
+
+    def check(path: Path, line: int, where: str, fields: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(fields[key], str) or not re.match(r"^[a-z0-9_-]+$", fields[key]):
             raise ContentError(path, line, f"{where}: {key} {fields[key]!r} must be a name like 'euler-steps'")
-        if etype == "simulation" and not isinstance(fields.get("params", {}), dict):
+        if key == "sim" and not isinstance(fields.get("params", {}), dict):
             raise ContentError(path, line, f"{where}: params must be a mapping")
-    elif etype == "listing":
-        out["code"] = _resolve_listing(path, line, where, fields)
+        return {}
+
+    return check
+
+
+def _listing_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> dict[str, Any]:
+    return {"code": _resolve_listing(path, line, where, fields)}
+
+
+#: Per element type: the checks beyond field names, returning the rendered parts they add.
+_ELEMENT_HTML: dict[str, Callable[[Path, int, str, dict[str, Any]], dict[str, Any]]] = {
+    "check": _check_html,
+    "checkpoint": _checkpoint_html,
+    "derivation": _derivation_html,
+    "design": _design_html,
+    "simulation": _named_html("sim"),
+    "break-it": _named_html("lab"),
+    "build-it": _named_html("exercise"),
+    "listing": _listing_html,
+}
+
+
+def _validate_element(path: Path, line: int, etype: str, eid: str, fields: Any) -> Element:
+    schema = _SCHEMAS[etype]
+    where = f"{etype} {eid!r}"
+    _check_field_names(path, line, where, schema, fields)
+    out: dict[str, Any] = {k: _text(path, line, f"{where} field {k!r}", fields[k]) for k in schema.text if k in fields}
+    if etype in _ELEMENT_HTML:
+        out.update(_ELEMENT_HTML[etype](path, line, where, fields))
     return Element(id=eid, type=etype, line=line, fields=fields, html=out)
 
 
@@ -384,6 +422,89 @@ def _region_source(file: str, region: str) -> str:
     return "\n".join(s[indent:] for s in body).rstrip() + "\n"
 
 
+def _parse_body(path: Path, body: str, offset: int) -> tuple[Any, dict[str, Any], list]:
+    """The markdown parser, its environment and the body's tokens."""
+    parser = md.make_parser()
+    env: dict[str, Any] = {}
+    try:
+        tokens = parser.parse(body, env)
+    except md.MathError as exc:  # pragma: no cover - math renders at render time, not parse time
+        raise ContentError(path, offset + 1, str(exc)) from None
+    return parser, env, tokens
+
+
+def _render_section(path: Path, offset: int, parser: Any, env: dict[str, Any], pending: list) -> Section:
+    """The prose tokens between two elements rendered as one section."""
+    try:
+        return Section(parser.renderer.render(pending, parser.options, env))
+    except md.MathError as exc:
+        # the line of the block that holds the formula, else the section's first line
+        lines = [t.map[0] for t in pending if t.map and exc.tex and exc.tex in t.content]
+        lines += [t.map[0] for t in pending if t.map]
+        raise ContentError(path, offset + (lines[0] if lines else 0) + 1, str(exc)) from None
+
+
+def _toc_entry(path: Path, line: int, tok: Any, inline: Any) -> tuple[int, str, str] | None:
+    """(level, id, text) of a ## or ### heading for the table of contents; None for deeper ones."""
+    level = int(tok.tag[1])
+    if level == 1:
+        raise ContentError(path, line, "use ## for sections: the chapter title comes from the front matter")
+    if level == 2 or level == 3:
+        return level, str(tok.attrs.get("id", "")), _plain(inline.content)
+    return None
+
+
+def _directive(path: Path, line: int, tok: Any, seen: set[str]) -> tuple[str, str, Any]:
+    """(type, id, fields) of a {type} id fence; records the id in `seen` (ids are unique)."""
+    im = _INFO.match(tok.info.strip())
+    if not im:
+        raise ContentError(path, line, f"directive info {tok.info.strip()!r} must be '{{type}} id'")
+    etype, eid = im.group(1), im.group(2)
+    if etype not in _SCHEMAS:
+        raise ContentError(path, line, f"unknown element type {etype!r} (known: {', '.join(_SCHEMAS)})")
+    if not _ID.match(eid):
+        raise ContentError(path, line, f"element id {eid!r} must match [a-z0-9-]+")
+    if eid in seen:
+        raise ContentError(path, line, f"element id {eid!r} is used twice")
+    seen.add(eid)
+    try:
+        return etype, eid, yaml.safe_load(tok.content)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        yline = line + 1 + (mark.line if mark else 0)
+        raise ContentError(path, yline, f"{etype} {eid!r}: invalid YAML: {exc}") from None
+
+
+def _chapter_blocks(
+    path: Path, offset: int, parser: Any, env: dict[str, Any], tokens: list, number: int
+) -> tuple[list[Section | Element], list[tuple[int, str, str]]]:
+    """The chapter's sections and elements in order, and its table of contents (level, id, text)."""
+    blocks: list[Section | Element] = []
+    toc: list[tuple[int, str, str]] = []
+    pending: list = []
+    seen: set[str] = set()
+
+    def flush() -> None:
+        if pending:
+            blocks.append(_render_section(path, offset, parser, env, pending))
+            pending.clear()
+
+    for i, tok in enumerate(tokens):
+        line = offset + (tok.map[0] + 1 if tok.map else 1)
+        if tok.type == "heading_open" and (entry := _toc_entry(path, line, tok, tokens[i + 1])) is not None:
+            toc.append(entry)
+        if tok.type == "fence" and tok.info.strip().startswith("{"):
+            etype, eid, fields = _directive(path, line, tok, seen)
+            flush()
+            element = _validate_element(path, line, etype, eid, fields)
+            element.chapter = number
+            blocks.append(element)
+            continue
+        pending.append(tok)
+    flush()
+    return blocks, toc
+
+
 def load_chapter(path: Path) -> Chapter:
     path = Path(path)
     m = _FILE.match(path.name)
@@ -395,66 +516,8 @@ def load_chapter(path: Path) -> Chapter:
         raise ContentError(path, exc.line, str(exc)) from None
     meta, body, offset = _split_front_matter(path, text)
     _check_meta(path, meta, int(m.group(1)))
-
-    parser = md.make_parser()
-    env: dict[str, Any] = {}
-    try:
-        tokens = parser.parse(body, env)
-    except md.MathError as exc:  # pragma: no cover - math renders at render time, not parse time
-        raise ContentError(path, offset + 1, str(exc)) from None
-
-    blocks: list[Section | Element] = []
-    toc: list[tuple[int, str, str]] = []
-    pending: list = []
-    seen: set[str] = set()
-
-    def flush() -> None:
-        if not pending:
-            return
-        try:
-            html_text = parser.renderer.render(pending, parser.options, env)
-        except md.MathError as exc:
-            # the line of the block that holds the formula, else the section's first line
-            lines = [t.map[0] for t in pending if t.map and exc.tex and exc.tex in t.content]
-            lines += [t.map[0] for t in pending if t.map]
-            raise ContentError(path, offset + (lines[0] if lines else 0) + 1, str(exc)) from None
-        blocks.append(Section(html_text))
-        pending.clear()
-
-    for i, tok in enumerate(tokens):
-        line = offset + (tok.map[0] + 1 if tok.map else 1)
-        if tok.type == "heading_open":
-            level = int(tok.tag[1])
-            if level == 1:
-                raise ContentError(path, line, "use ## for sections: the chapter title comes from the front matter")
-            if level == 2 or level == 3:
-                inline = tokens[i + 1]
-                toc.append((level, str(tok.attrs.get("id", "")), _plain(inline.content)))
-        if tok.type == "fence" and tok.info.strip().startswith("{"):
-            im = _INFO.match(tok.info.strip())
-            if not im:
-                raise ContentError(path, line, f"directive info {tok.info.strip()!r} must be '{{type}} id'")
-            etype, eid = im.group(1), im.group(2)
-            if etype not in _SCHEMAS:
-                raise ContentError(path, line, f"unknown element type {etype!r} (known: {', '.join(_SCHEMAS)})")
-            if not _ID.match(eid):
-                raise ContentError(path, line, f"element id {eid!r} must match [a-z0-9-]+")
-            if eid in seen:
-                raise ContentError(path, line, f"element id {eid!r} is used twice")
-            seen.add(eid)
-            try:
-                fields = yaml.safe_load(tok.content)
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                yline = line + 1 + (mark.line if mark else 0)
-                raise ContentError(path, yline, f"{etype} {eid!r}: invalid YAML: {exc}") from None
-            flush()
-            element = _validate_element(path, line, etype, eid, fields)
-            element.chapter = meta["number"]
-            blocks.append(element)
-            continue
-        pending.append(tok)
-    flush()
+    parser, env, tokens = _parse_body(path, body, offset)
+    blocks, toc = _chapter_blocks(path, offset, parser, env, tokens, meta["number"])
     return Chapter(
         number=meta["number"],
         slug=meta["slug"],

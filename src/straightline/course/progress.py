@@ -238,6 +238,14 @@ def _build_it_state(state: dict[str, Any] | None) -> dict[str, Any]:
     return {"attempts": 0, "passed": False, "code": "", "result": None, "passed_code": None, "run": None, **(state or {})}
 
 
+def _submission_grade(form: Mapping[str, Any]) -> dict[str, Any]:
+    """The grade (GradeResult.to_dict()) of a submission form; InputError unless its status is known."""
+    result = form.get("result")
+    if not isinstance(result, dict) or result.get("status") not in SUBMISSION_STATUSES:
+        raise InputError("result", "a submission needs its grade", accepted=", ".join(SUBMISSION_STATUSES))
+    return result
+
+
 def _build_it_submission(element: Element, form: Mapping[str, Any], state: dict[str, Any] | None) -> Change:
     """Record a graded submission: form = {"code": str, "result": GradeResult.to_dict()}.
 
@@ -245,9 +253,7 @@ def _build_it_submission(element: Element, form: Mapping[str, Any], state: dict[
     count as an attempt and changes neither `attempts` nor `passed`.
     """
     code = _code_field(form)
-    result = form.get("result")
-    if not isinstance(result, dict) or result.get("status") not in SUBMISSION_STATUSES:
-        raise InputError("result", "a submission needs its grade", accepted=", ".join(SUBMISSION_STATUSES))
+    result = _submission_grade(form)
     counts = bool(result.get("counts_as_attempt", True))
     old = _build_it_state(state)
     passed_now = result["status"] == "passed"
@@ -411,77 +417,107 @@ def _is_text(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value) <= MAX_ANSWER_CHARS
 
 
-def validate_state(element_type: str, status: Any, state: Any) -> str | None:
-    """None if (status, state) is a state this version can hold for the type; else what is wrong."""
-    if element_type not in AVAILABLE_TYPES:
-        return f"type {element_type!r} has no progress in this version (accepted: {', '.join(AVAILABLE_TYPES)})"
-    if status not in ("started", "done"):
-        return f"status must be 'started' or 'done', got {status!r}"
-    if not isinstance(state, dict):
-        return f"state must be an object, got {type(state).__name__}"
-    expected: dict[str, tuple[Callable[[Any], bool], str]]
-    if element_type == "check":
-        expected = {
-            "chosen": (lambda v: _is_int(v, 1, 4), "an integer in 1..4"),
-            "correct": (lambda v: isinstance(v, bool), "true or false"),
-            "attempts": (lambda v: _is_int(v, 1, 10**9), "a positive integer"),
-            "solved": (lambda v: isinstance(v, bool), "true or false"),
-        }
-        want = "done" if state.get("solved") else "started"
-    elif element_type == "checkpoint" and "skipped" in state:
-        expected = {"skipped": (lambda v: v is True, "true (a skipped gate)")}
-        want = "started"
-    elif element_type == "checkpoint":
-        expected = {
-            "answer": (_is_text, f"text of 1..{MAX_ANSWER_CHARS} characters"),
-            "words": (lambda v: _is_int(v, 0, MAX_ANSWER_CHARS), "a word count"),
-            "rating": (lambda v: v is None or v in RATINGS, f"null or one of {', '.join(RATINGS)}"),
-        }
-        want = "done"
-    elif element_type == "derivation":
-        expected = {
-            "hints": (lambda v: _is_int(v, 0, 3), "an integer in 0..3"),
-            "solution": (lambda v: isinstance(v, bool), "true or false"),
-        }
-        want = "done" if state.get("solution") else "started"
-    elif element_type == "adversarial":
-        expected = {
-            "answer": (_is_text, f"text of 1..{MAX_ANSWER_CHARS} characters"),
-            "words": (lambda v: _is_int(v, 0, MAX_ANSWER_CHARS), "a word count"),
-        }
-        want = "done"
-    elif element_type == "build-it":
-        expected = {
-            "attempts": (lambda v: _is_int(v, 0, 10**9), "a non-negative integer"),
-            "passed": (lambda v: isinstance(v, bool), "true or false"),
-            "code": (lambda v: isinstance(v, str) and len(v) <= MAX_CODE_CHARS, f"text of at most {MAX_CODE_CHARS} characters"),
-            "result": (
-                lambda v: v is None or (isinstance(v, dict) and v.get("status") in SUBMISSION_STATUSES),
-                f"null or a grade with a status in {', '.join(SUBMISSION_STATUSES)}",
-            ),
-            "passed_code": (
-                lambda v: v is None or (isinstance(v, str) and len(v) <= MAX_CODE_CHARS),
-                f"null or text of at most {MAX_CODE_CHARS} characters",
-            ),
-            "run": (
-                lambda v: v is None or (isinstance(v, dict) and v.get("status") in RUN_STATUSES),
-                f"null or a run with a status in {', '.join(RUN_STATUSES)}",
-            ),
-        }
-        want = "done" if state.get("passed") else "started"
-        if state.get("passed") and not state.get("passed_code"):
-            return "a passed build-it needs its passing code (passed_code)"
-    else:  # design
-        expected = {
-            "answers": (
-                lambda v: isinstance(v, dict) and set(v) <= {"1", "2", "3", "4"} and all(map(_is_text, v.values())),
-                "an object mapping '1'..'4' to answer texts",
-            ),
-            "design": (lambda v: isinstance(v, bool), "true or false"),
-        }
-        want = "done" if state.get("design") else "started"
-        if state.get("design") and isinstance(state.get("answers"), dict) and len(state["answers"]) != 4:
-            return "design is revealed only after all 4 answers"
+#: What each stored state key must hold: key -> (predicate, description of accepted values).
+_Expected = dict[str, tuple[Callable[[Any], bool], str]]
+#: A type's expected keys, the status its state implies, and a cross-key problem (or None).
+_Shape = tuple[_Expected, str, str | None]
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _check_shape(state: dict) -> _Shape:
+    expected: _Expected = {
+        "chosen": (lambda v: _is_int(v, 1, 4), "an integer in 1..4"),
+        "correct": (_is_bool, "true or false"),
+        "attempts": (lambda v: _is_int(v, 1, 10**9), "a positive integer"),
+        "solved": (_is_bool, "true or false"),
+    }
+    return expected, "done" if state.get("solved") else "started", None
+
+
+def _checkpoint_shape(state: dict) -> _Shape:
+    if "skipped" in state:
+        return {"skipped": (lambda v: v is True, "true (a skipped gate)")}, "started", None
+    expected: _Expected = {
+        "answer": (_is_text, f"text of 1..{MAX_ANSWER_CHARS} characters"),
+        "words": (lambda v: _is_int(v, 0, MAX_ANSWER_CHARS), "a word count"),
+        "rating": (lambda v: v is None or v in RATINGS, f"null or one of {', '.join(RATINGS)}"),
+    }
+    return expected, "done", None
+
+
+def _derivation_shape(state: dict) -> _Shape:
+    expected: _Expected = {
+        "hints": (lambda v: _is_int(v, 0, 3), "an integer in 0..3"),
+        "solution": (_is_bool, "true or false"),
+    }
+    return expected, "done" if state.get("solution") else "started", None
+
+
+def _adversarial_shape(state: dict) -> _Shape:
+    expected: _Expected = {
+        "answer": (_is_text, f"text of 1..{MAX_ANSWER_CHARS} characters"),
+        "words": (lambda v: _is_int(v, 0, MAX_ANSWER_CHARS), "a word count"),
+    }
+    return expected, "done", None
+
+
+def _is_short_code(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_CODE_CHARS
+
+
+def _build_it_shape(state: dict) -> _Shape:
+    expected: _Expected = {
+        "attempts": (lambda v: _is_int(v, 0, 10**9), "a non-negative integer"),
+        "passed": (_is_bool, "true or false"),
+        "code": (_is_short_code, f"text of at most {MAX_CODE_CHARS} characters"),
+        "result": (
+            lambda v: v is None or (isinstance(v, dict) and v.get("status") in SUBMISSION_STATUSES),
+            f"null or a grade with a status in {', '.join(SUBMISSION_STATUSES)}",
+        ),
+        "passed_code": (
+            lambda v: v is None or _is_short_code(v),
+            f"null or text of at most {MAX_CODE_CHARS} characters",
+        ),
+        "run": (
+            lambda v: v is None or (isinstance(v, dict) and v.get("status") in RUN_STATUSES),
+            f"null or a run with a status in {', '.join(RUN_STATUSES)}",
+        ),
+    }
+    problem = None
+    if state.get("passed") and not state.get("passed_code"):
+        problem = "a passed build-it needs its passing code (passed_code)"
+    return expected, "done" if state.get("passed") else "started", problem
+
+
+def _design_shape(state: dict) -> _Shape:
+    expected: _Expected = {
+        "answers": (
+            lambda v: isinstance(v, dict) and set(v) <= {"1", "2", "3", "4"} and all(map(_is_text, v.values())),
+            "an object mapping '1'..'4' to answer texts",
+        ),
+        "design": (_is_bool, "true or false"),
+    }
+    problem = None
+    if state.get("design") and isinstance(state.get("answers"), dict) and len(state["answers"]) != 4:
+        problem = "design is revealed only after all 4 answers"
+    return expected, "done" if state.get("design") else "started", problem
+
+
+_STATE_SHAPES: dict[str, Callable[[dict], _Shape]] = {
+    "check": _check_shape,
+    "checkpoint": _checkpoint_shape,
+    "derivation": _derivation_shape,
+    "adversarial": _adversarial_shape,
+    "build-it": _build_it_shape,
+    "design": _design_shape,
+}
+
+
+def _key_problem(state: dict, expected: _Expected) -> str | None:
+    """What is wrong with the state's keys or values against `expected`, or None."""
     unknown = sorted(set(state) - set(expected))
     if unknown:
         return f"state has unknown key(s) {unknown} (accepted: {', '.join(expected)})"
@@ -491,6 +527,21 @@ def validate_state(element_type: str, status: Any, state: Any) -> str | None:
         if not ok(state[key]):
             shown = repr(state[key])
             return f"state.{key} must be {what}, got {shown[:60]}"
+    return None
+
+
+def validate_state(element_type: str, status: Any, state: Any) -> str | None:
+    """None if (status, state) is a state this version can hold for the type; else what is wrong."""
+    if element_type not in AVAILABLE_TYPES:
+        return f"type {element_type!r} has no progress in this version (accepted: {', '.join(AVAILABLE_TYPES)})"
+    if status not in ("started", "done"):
+        return f"status must be 'started' or 'done', got {status!r}"
+    if not isinstance(state, dict):
+        return f"state must be an object, got {type(state).__name__}"
+    expected, want, problem = _STATE_SHAPES[element_type](state)
+    problem = problem or _key_problem(state, expected)
+    if problem:
+        return problem
     if status != want:
         return f"status must be {want!r} for this state, got {status!r}"
     return None

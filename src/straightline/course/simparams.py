@@ -224,6 +224,11 @@ def _accepted(schema: dict[str, Any]) -> str:
         if "enum" in items:
             return "any of " + ", ".join(str(v) for v in items["enum"]) + " (comma-separated)"
         return "a list"
+    return _accepted_scalar(schema, kind)
+
+
+def _accepted_scalar(schema: dict[str, Any], kind: Any) -> str:
+    """'an integer in 1..10', 'a number >= 0', 'text', ... for a scalar schema of type `kind`."""
     low, high = schema.get("minimum"), schema.get("maximum")
     name = {"integer": "an integer", "number": "a number", "boolean": "true or false", "string": "text"}.get(kind, "a value")
     if low is not None and high is not None:

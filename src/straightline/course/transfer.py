@@ -113,8 +113,8 @@ def _type(value: Any, element_id: str, course: Course, where: str) -> str:
     return value
 
 
-def parse_import(raw: bytes, course: Course) -> ImportPlan:
-    """Validate an uploaded progress file completely; raises ImportFileError on the first problem."""
+def _file_object(raw: bytes) -> dict[str, Any]:
+    """The JSON object of an uploaded file, checked to be this app's format and version."""
     if not raw.strip():
         raise ImportFileError("the file is empty: choose a progress file exported from this course")
     try:
@@ -131,14 +131,11 @@ def parse_import(raw: bytes, course: Course) -> ImportPlan:
         raise ImportFileError(f"format must be {FORMAT!r}, got {data.get('format')!r:.60}: this is not a straightline progress file")
     if type(data.get("version")) is not int or data["version"] != VERSION:
         raise ImportFileError(f"version must be {VERSION} (the version this app reads), got {data.get('version')!r:.60}")
-    _keys(data, "the file", ("format", "version", "exported_at", "elements", "attempts"))
-    _time(data["exported_at"], "exported_at")
-    elements, attempts = data["elements"], data["attempts"]
-    if not isinstance(elements, list) or len(elements) > MAX_ELEMENTS:
-        raise ImportFileError(f"elements must be a list of at most {MAX_ELEMENTS} entries")
-    if not isinstance(attempts, list) or len(attempts) > MAX_ATTEMPTS:
-        raise ImportFileError(f"attempts must be a list of at most {MAX_ATTEMPTS} entries")
+    return data
 
+
+def _element_states(elements: list, course: Course) -> list[ElementState]:
+    """The file's element entries as states; each id once, each state valid for its type."""
     states: list[ElementState] = []
     seen: set[str] = set()
     for i, entry in enumerate(elements):
@@ -153,23 +150,38 @@ def parse_import(raw: bytes, course: Course) -> ImportPlan:
         if problem:
             raise ImportFileError(f"{where} ({eid}): {problem}")
         states.append(ElementState(eid, etype, e["status"], e["state"], _time(e["updated_at"], f"{where}.updated_at")))
+    return states
 
-    history: list[Attempt] = []
-    for i, entry in enumerate(attempts):
-        where = f"attempts[{i}]"
-        a = _keys(entry, where, ("element", "type", "kind", "payload", "at"))
-        eid = _id(a["element"], f"{where}.element")
-        etype = _type(a["type"], eid, course, f"{where}.type")
-        if a["kind"] not in ATTEMPT_KINDS[etype]:
-            raise ImportFileError(f"{where}.kind must be one of {', '.join(ATTEMPT_KINDS[etype])} for a {etype}, got {a['kind']!r:.60}")
-        if not isinstance(a["payload"], dict):
-            raise ImportFileError(f"{where}.payload must be an object, got {type(a['payload']).__name__}")
-        limit = MAX_PAYLOAD_CHARS_BY_KIND.get(a["kind"], MAX_PAYLOAD_CHARS)
-        if len(json.dumps(a["payload"])) > limit:
-            raise ImportFileError(f"{where}.payload is larger than {limit} characters")
-        if a["kind"] == "submission":
-            payload = a["payload"]
-            if not isinstance(payload.get("code"), str) or not isinstance(payload.get("result"), dict):
-                raise ImportFileError(f"{where}.payload of a submission needs its code (text) and result (an object)")
-        history.append(Attempt(eid, etype, a["kind"], a["payload"], _time(a["at"], f"{where}.at")))
+
+def _attempt(entry: Any, where: str, course: Course) -> Attempt:
+    """One attempt entry of the file: a kind its type records, with a payload of bounded size."""
+    a = _keys(entry, where, ("element", "type", "kind", "payload", "at"))
+    eid = _id(a["element"], f"{where}.element")
+    etype = _type(a["type"], eid, course, f"{where}.type")
+    if a["kind"] not in ATTEMPT_KINDS[etype]:
+        raise ImportFileError(f"{where}.kind must be one of {', '.join(ATTEMPT_KINDS[etype])} for a {etype}, got {a['kind']!r:.60}")
+    if not isinstance(a["payload"], dict):
+        raise ImportFileError(f"{where}.payload must be an object, got {type(a['payload']).__name__}")
+    limit = MAX_PAYLOAD_CHARS_BY_KIND.get(a["kind"], MAX_PAYLOAD_CHARS)
+    if len(json.dumps(a["payload"])) > limit:
+        raise ImportFileError(f"{where}.payload is larger than {limit} characters")
+    if a["kind"] == "submission":
+        payload = a["payload"]
+        if not isinstance(payload.get("code"), str) or not isinstance(payload.get("result"), dict):
+            raise ImportFileError(f"{where}.payload of a submission needs its code (text) and result (an object)")
+    return Attempt(eid, etype, a["kind"], a["payload"], _time(a["at"], f"{where}.at"))
+
+
+def parse_import(raw: bytes, course: Course) -> ImportPlan:
+    """Validate an uploaded progress file completely; raises ImportFileError on the first problem."""
+    data = _file_object(raw)
+    _keys(data, "the file", ("format", "version", "exported_at", "elements", "attempts"))
+    _time(data["exported_at"], "exported_at")
+    elements, attempts = data["elements"], data["attempts"]
+    if not isinstance(elements, list) or len(elements) > MAX_ELEMENTS:
+        raise ImportFileError(f"elements must be a list of at most {MAX_ELEMENTS} entries")
+    if not isinstance(attempts, list) or len(attempts) > MAX_ATTEMPTS:
+        raise ImportFileError(f"attempts must be a list of at most {MAX_ATTEMPTS} entries")
+    states = _element_states(elements, course)
+    history = [_attempt(entry, f"attempts[{i}]", course) for i, entry in enumerate(attempts)]
     return ImportPlan(states, history)

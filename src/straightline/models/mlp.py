@@ -11,6 +11,15 @@ from .embedding import TimeEmbedding, condition_module, embed_condition
 __all__ = ["MLP"]
 
 
+def _layers(n_in: int, hidden: int, depth: int, n_out: int) -> nn.Sequential:
+    """`depth` SiLU-activated linear layers of width `hidden`, then a linear output layer."""
+    layers: list[nn.Module] = [nn.Linear(n_in, hidden), nn.SiLU()]
+    for _ in range(depth - 1):
+        layers += [nn.Linear(hidden, hidden), nn.SiLU()]
+    layers.append(nn.Linear(hidden, n_out))
+    return nn.Sequential(*layers)
+
+
 class MLP(nn.Module):
     """v(x, t[, y]) for x of shape [B, ...] with `dim` numbers per sample and t of shape [B].
 
@@ -41,11 +50,7 @@ class MLP(nn.Module):
         self.embed = TimeEmbedding(time_dim)
         self.label = condition_module(num_classes, cond_dim, time_dim)
         extra = time_dim * (2 if self.label is not None else 1)
-        layers: list[nn.Module] = [nn.Linear(dim + extra, hidden), nn.SiLU()]
-        for _ in range(depth - 1):
-            layers += [nn.Linear(hidden, hidden), nn.SiLU()]
-        layers.append(nn.Linear(hidden, dim))
-        self.net = nn.Sequential(*layers)
+        self.net = _layers(dim + extra, hidden, depth, dim)
 
     def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
         if x.ndim < 2 or x[0].numel() != self.dim:

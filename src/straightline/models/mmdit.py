@@ -89,6 +89,25 @@ class _JointBlock(nn.Module):
         return img, lbl
 
 
+def _check_config(config: dict[str, int | None], cond_dim: int | None) -> None:
+    """ValueError naming the first bad size or condition setting of an MMDiT."""
+    dim, heads, patch, image_size = config["dim"], config["heads"], config["patch"], config["image_size"]
+    num_classes = config["num_classes"]
+    for name, value in config.items():
+        if name != "num_classes":
+            check_positive_int(value, name)
+    if dim % heads or (dim // heads) % 2:
+        raise ValueError(f"dim must be a multiple of 2 * heads, got dim={dim}, heads={heads}")
+    if image_size % patch:
+        raise ValueError(f"patch must divide image_size={image_size}, got patch={patch}")
+    if num_classes is not None:
+        check_positive_int(num_classes, "num_classes")
+    if cond_dim is not None:
+        check_positive_int(cond_dim, "cond_dim")
+        if num_classes is not None:
+            raise ValueError(f"a vector condition (cond_dim={cond_dim}) needs num_classes=None, got num_classes={num_classes}")
+
+
 class MMDiT(nn.Module):
     """v(x, t[, y]) for x of shape [B, in_channels, image_size, image_size], t [B] in [0, 1], y [B].
 
@@ -121,49 +140,49 @@ class MMDiT(nn.Module):
         cond_dim: int | None = None,
     ):
         super().__init__()
-        sizes = {"dim": dim, "depth": depth, "heads": heads, "patch": patch, "label_tokens": label_tokens,
-                 "time_dim": time_dim, "mlp_ratio": mlp_ratio, "image_size": image_size, "in_channels": in_channels}
-        for name, value in sizes.items():
-            check_positive_int(value, name)
-        if dim % heads or (dim // heads) % 2:
-            raise ValueError(f"dim must be a multiple of 2 * heads, got dim={dim}, heads={heads}")
-        if image_size % patch:
-            raise ValueError(f"patch must divide image_size={image_size}, got patch={patch}")
-        if num_classes is not None:
-            check_positive_int(num_classes, "num_classes")
-        if cond_dim is not None:
-            check_positive_int(cond_dim, "cond_dim")
-            if num_classes is not None:
-                raise ValueError(f"a vector condition (cond_dim={cond_dim}) needs num_classes=None, got num_classes={num_classes}")
-        self.config = {
+        config = {
             "dim": dim, "depth": depth, "heads": heads, "patch": patch, "label_tokens": label_tokens,
             "num_classes": num_classes, "time_dim": time_dim, "mlp_ratio": mlp_ratio,
             "image_size": image_size, "in_channels": in_channels,
         }
+        _check_config(config, cond_dim)
+        self.config = config
         if cond_dim is not None:
             self.config["cond_dim"] = cond_dim
         self.num_classes, self.cond_dim = num_classes, cond_dim
         self.dim, self.patch, self.image_size, self.in_channels = dim, patch, image_size, in_channels
         self.label_tokens = label_tokens
         n_labels = num_classes + 1 if num_classes is not None else 1  # + the null class
-        grid = image_size // patch
-        # conditioning: time and a pooled label embedding -> [B, dim]
+        self._init_conditioning(time_dim, n_labels)
+        self._init_streams(n_labels)
+        self.blocks = nn.ModuleList(_JointBlock(dim, heads, mlp_ratio, last=i == depth - 1) for i in range(depth))
+        self._init_final()
+
+    def _init_conditioning(self, time_dim: int, n_labels: int) -> None:
+        """Time and a pooled label embedding -> the adaLN conditioning vector [B, dim]."""
+        dim, cond_dim = self.dim, self.cond_dim
         self.embed = TimeEmbedding(time_dim)
         self.time_mlp = nn.Sequential(nn.Linear(time_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
         self.label_pool = nn.Embedding(n_labels, dim) if cond_dim is None else VectorCondition(cond_dim, dim)
-        # streams
-        self.patch_embed = nn.Linear(in_channels * patch * patch, dim)
+
+    def _init_streams(self, n_labels: int) -> None:
+        """The image stream's patch and positional embeddings and the label stream's tokens."""
+        dim, patch, cond_dim = self.dim, self.patch, self.cond_dim
+        grid = self.image_size // patch
+        self.patch_embed = nn.Linear(self.in_channels * patch * patch, dim)
         self.pos = nn.Parameter(torch.randn(1, grid * grid, dim) * 0.02)  # [1, Ni, dim]
         if cond_dim is None:
-            self.label_embed = nn.Embedding(n_labels, label_tokens * dim)
+            self.label_embed = nn.Embedding(n_labels, self.label_tokens * dim)
             nn.init.normal_(self.label_embed.weight, std=0.02)
         else:
-            self.label_embed = VectorCondition(cond_dim, label_tokens * dim)
-        self.blocks = nn.ModuleList(_JointBlock(dim, heads, mlp_ratio, last=i == depth - 1) for i in range(depth))
-        # final layer: adaLN (shift, scale) + linear to patch pixels, zero-initialised (v = 0 at start)
+            self.label_embed = VectorCondition(cond_dim, self.label_tokens * dim)
+
+    def _init_final(self) -> None:
+        """adaLN (shift, scale) + linear to patch pixels, zero-initialised (v = 0 at start)."""
+        dim = self.dim
         self.final_norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.final_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 2 * dim))
-        self.final = nn.Linear(dim, in_channels * patch * patch)
+        self.final = nn.Linear(dim, self.in_channels * self.patch * self.patch)
         for layer in (self.final_modulation[1], self.final):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)

@@ -142,9 +142,8 @@ def _call(model: dict[str, Any], x_1: Tensor, noise: Tensor | None, eps: float |
     return Call(params=params, positional=("model", "x_1"))
 
 
-def _cases(weighted: bool) -> tuple[Case, ...]:
-    gen = torch.Generator().manual_seed(20240 + int(weighted))
-    example = Case(
+def _example_case() -> Case:
+    return Case(
         id="example",
         name="the worked example: x_1 = [[1, 2]], zero noise, prediction [[0.8, 1.9]]",
         visible=True,
@@ -158,65 +157,64 @@ def _cases(weighted: bool) -> tuple[Case, ...]:
         ),
         seed=1,
     )
+
+
+def _hidden_case(
+    case_id: str, name: str, model: dict[str, Any], x_1: Tensor, gen: torch.Generator, seed: int,
+    eps: float | None = None,
+) -> Case:
+    """A hidden case of one call on the batch x_1, with its noise drawn from `gen`."""
+    return Case(id=case_id, name=name, visible=False, calls=(_call(model, x_1, _draw(x_1.shape, gen), eps),), seed=seed)
+
+
+def _fresh_each_call_case(x_1: Tensor, gen: torch.Generator) -> Case:
+    model = _affine(0.5, 1.0, 0.0, -0.7)
+    return Case(
+        id="fresh-each-call",
+        name="two calls on the same batch: fresh noise and fresh times each call",
+        visible=False,
+        calls=(_call(model, x_1, _draw(x_1.shape, gen), None), _call(model, x_1, _draw(x_1.shape, gen), None)),
+        seed=4,
+    )
+
+
+def _custom_eps_case(gen: torch.Generator) -> Case:
+    """The weighted loss's case with eps given; draws its batch, then its noise, from `gen`."""
+    x_eps = _draw((6, 2), gen, 1.0, 0.0)
+    return _hidden_case("custom-eps", "eps passed explicitly (eps=0.05)", _affine(0.3, -0.5, 0.2, 0.8),
+                        x_eps, gen, 6, eps=0.05)
+
+
+def _default_noise_case(x_1: Tensor) -> Case:
+    return Case(
+        id="default-noise",
+        name="called without noise_fn: the default torch.randn_like",
+        visible=False,
+        calls=(_call(_affine(0.9, 0.2, -0.4, 0.6), x_1, None, None),),
+        seed=7,
+    )
+
+
+def _cases(weighted: bool) -> tuple[Case, ...]:
+    """The cases in order. One seeded generator draws, in this order, all batches, then each
+    hidden case's noise (so the hidden data stay the same from version to version)."""
+    gen = torch.Generator().manual_seed(20240 + int(weighted))
     x2 = _draw((6, 3), gen, 1.5, 0.5)
     x4 = _draw((5, 2, 3, 4), gen, 1.2, -0.3)
     x_fresh = _draw((4, 3), gen, 1.0, 1.0)
     x_square = _draw((4, 4), gen, 1.3, 0.2)
     x_default = _draw((32, 2), gen, 1.0, 0.5)
     cases = [
-        example,
-        Case(
-            id="batch-2d",
-            name="a batch of 2-D points [B, D]",
-            visible=False,
-            calls=(_call(_affine(0.7, -1.3, 0.25, 0.9), x2, _draw(x2.shape, gen), None),),
-            seed=2,
-        ),
-        Case(
-            id="images-4d",
-            name="a batch of images [B, C, H, W]",
-            visible=False,
-            calls=(_call(_affine(-0.4, 0.8, -0.1, 1.1), x4, _draw(x4.shape, gen), None),),
-            seed=3,
-        ),
-        Case(
-            id="fresh-each-call",
-            name="two calls on the same batch: fresh noise and fresh times each call",
-            visible=False,
-            calls=(
-                _call(_affine(0.5, 1.0, 0.0, -0.7), x_fresh, _draw(x_fresh.shape, gen), None),
-                _call(_affine(0.5, 1.0, 0.0, -0.7), x_fresh, _draw(x_fresh.shape, gen), None),
-            ),
-            seed=4,
-        ),
-        Case(
-            id="square-batch",
-            name="a batch whose size equals the data dimension [4, 4]",
-            visible=False,
-            calls=(_call(_affine(1.1, 0.6, 0.3, 0.4), x_square, _draw(x_square.shape, gen), None),),
-            seed=5,
-        ),
+        _example_case(),
+        _hidden_case("batch-2d", "a batch of 2-D points [B, D]", _affine(0.7, -1.3, 0.25, 0.9), x2, gen, 2),
+        _hidden_case("images-4d", "a batch of images [B, C, H, W]", _affine(-0.4, 0.8, -0.1, 1.1), x4, gen, 3),
+        _fresh_each_call_case(x_fresh, gen),
+        _hidden_case("square-batch", "a batch whose size equals the data dimension [4, 4]",
+                     _affine(1.1, 0.6, 0.3, 0.4), x_square, gen, 5),
     ]
     if weighted:
-        x_eps = _draw((6, 2), gen, 1.0, 0.0)
-        cases.append(
-            Case(
-                id="custom-eps",
-                name="eps passed explicitly (eps=0.05)",
-                visible=False,
-                calls=(_call(_affine(0.3, -0.5, 0.2, 0.8), x_eps, _draw(x_eps.shape, gen), 0.05),),
-                seed=6,
-            )
-        )
-    cases.append(
-        Case(
-            id="default-noise",
-            name="called without noise_fn: the default torch.randn_like",
-            visible=False,
-            calls=(_call(_affine(0.9, 0.2, -0.4, 0.6), x_default, None, None),),
-            seed=7,
-        )
-    )
+        cases.append(_custom_eps_case(gen))
+    cases.append(_default_noise_case(x_default))
     return tuple(cases)
 
 
