@@ -25,7 +25,7 @@ from straightline.grader.verdict import infrastructure_result
 from straightline.web.app import create_app
 from straightline.web.grading import attach_grader
 
-from web_support import make_settings  # noqa: E402
+from web_support import GOOD_CFM_LOSS as GOOD, make_settings  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     __import__("shutil").which("bwrap") is None, reason="bubblewrap (bwrap) is not installed; `make test` installs it"
@@ -35,15 +35,6 @@ FRAGMENT = {"X-Straightline-Fragment": "1", "Accept": "text/html"}
 JSON = {"Accept": "application/json"}
 BUILD = "b-build"  # the fixture course's Build-It (exercise cfm_loss), after the gate b-gate
 
-GOOD = """import torch
-
-def cfm_loss(model, x_1: torch.Tensor, noise_fn=torch.randn_like):
-    x_0 = noise_fn(x_1)
-    t = torch.rand(x_1.shape[0])
-    tb = t.view(-1, *[1] * (x_1.dim() - 1))
-    x_t = (1 - tb) * x_0 + tb * x_1
-    return ((model(x_t, t) - (x_1 - x_0)) ** 2).mean()
-"""
 REVERSED = GOOD.replace("(x_1 - x_0)", "(x_0 - x_1)")
 SYNTAX = "import torch\ndef cfm_loss(model, x_1:\n    return 0\n"
 

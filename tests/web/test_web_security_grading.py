@@ -15,7 +15,7 @@ import pytest
 
 from straightline.grader import ClientBusy, Grader, GraderSettings, QueueFull
 
-from web_support import FIXTURE_CHAPTERS  # noqa: E402
+from web_support import FIXTURE_CHAPTERS, GOOD_CFM_LOSS as GOOD  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     __import__("shutil").which("bwrap") is None, reason="bubblewrap (bwrap) is not installed; `make test` installs it"
@@ -23,15 +23,6 @@ pytestmark = pytest.mark.skipif(
 
 JSON = {"Accept": "application/json"}
 GATE = {"answer": "trajectories cannot cross because solutions are unique"}
-GOOD = """import torch
-
-def cfm_loss(model, x_1: torch.Tensor, noise_fn=torch.randn_like):
-    x_0 = noise_fn(x_1)
-    t = torch.rand(x_1.shape[0])
-    tb = t.view(-1, *[1] * (x_1.dim() - 1))
-    x_t = (1 - tb) * x_0 + tb * x_1
-    return ((model(x_t, t) - (x_1 - x_0)) ** 2).mean()
-"""
 LOOP = "import torch\n\ndef cfm_loss(model, x_1, noise_fn=torch.randn_like):\n    while True:\n        pass\n"
 
 

@@ -19,19 +19,10 @@ from straightline.web.app import create_app
 from straightline.web.hosts import AllowedHosts, grade_token, parse_host_rule
 from straightline.web.settings import Settings
 
-from web_support import FIXTURE_CHAPTERS, SECRET, make_settings  # noqa: E402
+from web_support import FIXTURE_CHAPTERS, GOOD_CFM_LOSS as GOOD, SECRET, make_settings  # noqa: E402
 
 JSON = {"Accept": "application/json"}
 GATE_ANSWER = {"answer": "trajectories cannot cross because solutions are unique"}
-GOOD = """import torch
-
-def cfm_loss(model, x_1: torch.Tensor, noise_fn=torch.randn_like):
-    x_0 = noise_fn(x_1)
-    t = torch.rand(x_1.shape[0])
-    tb = t.view(-1, *[1] * (x_1.dim() - 1))
-    x_t = (1 - tb) * x_0 + tb * x_1
-    return ((model(x_t, t) - (x_1 - x_0)) ** 2).mean()
-"""
 
 
 def stealing(marker: Path, secret: Path) -> str:

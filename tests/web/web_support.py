@@ -97,3 +97,13 @@ def start_server(
     return server
 
 
+# A correct Build-It cfm_loss, as a learner would write it (the grading tests submit it).
+GOOD_CFM_LOSS = """import torch
+
+def cfm_loss(model, x_1: torch.Tensor, noise_fn=torch.randn_like):
+    x_0 = noise_fn(x_1)
+    t = torch.rand(x_1.shape[0])
+    tb = t.view(-1, *[1] * (x_1.dim() - 1))
+    x_t = (1 - tb) * x_0 + tb * x_1
+    return ((model(x_t, t) - (x_1 - x_0)) ** 2).mean()
+"""
