@@ -202,7 +202,9 @@ PARITY = {
 
 def test_every_report_is_the_same_in_both_modes() -> None:
     """Timeouts, the CPU and memory limits, the output cap, exits and signals: one report for both."""
-    settings = GraderSettings(timeout_s=8, cpu_seconds=1, memory_bytes=1024**3, max_concurrent=2, warm_workers=2)
+    # every case waits at once: the queue must hold them all (the default holds 16)
+    settings = GraderSettings(timeout_s=8, cpu_seconds=1, memory_bytes=1024**3, max_concurrent=2, warm_workers=2,
+                              max_waiting=len(PARITY))
     reports = {}
     for mode in MODES:
         with grader_in_mode(settings, mode) as grader:

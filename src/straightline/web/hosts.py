@@ -34,10 +34,13 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+if TYPE_CHECKING:  # the middleware's types only: the CLI parses host rules without the web stack installed
+    from starlette.responses import Response
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    Refuse = Callable[[Scope, int, str], Response]
 
 
 __all__ = [
@@ -169,9 +172,6 @@ def origin_of(scheme: str, host: str) -> str:
         return f"{scheme}://{host}"
     name, port = split
     return f"{scheme}://{name}" + ("" if port in (None, _DEFAULT_PORT.get(scheme)) else f":{port}")
-
-
-Refuse = Callable[[Scope, int, str], Response]
 
 
 class HostMiddleware:
