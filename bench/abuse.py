@@ -56,7 +56,7 @@ def cfm_loss(model, x_1: torch.Tensor, noise_fn=torch.randn_like):
     x_t = (1 - tb) * x_0 + tb * x_1
     return ((model(x_t, t) - (x_1 - x_0)) ** 2).mean()
 """
-LOOP = "import torch\n\ndef cfm_loss(model, x_1, noise_fn=torch.randn_like):\n    while True:\n        pass\n"
+LOOP = "import torch\n\ndef cfm_loss(model, x_1, noise_fn=None):\n    while True:\n        pass\n"
 JSON = {"Accept": "application/json"}
 LEARNER_SIM = ("particles-flow", {})  # chapter 0's own request
 LEARNER_TIMEOUT_S = 30.0  # an answer later than this counts as a failure

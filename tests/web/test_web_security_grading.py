@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(
 
 JSON = {"Accept": "application/json"}
 GATE = {"answer": "trajectories cannot cross because solutions are unique"}
-LOOP = "import torch\n\ndef cfm_loss(model, x_1, noise_fn=torch.randn_like):\n    while True:\n        pass\n"
+LOOP = "import torch\n\ndef cfm_loss(model, x_1, noise_fn=None):\n    while True:\n        pass\n"
 
 
 async def anonymous(url: str, code: str, local_address: str = "127.0.0.1") -> tuple[httpx.Response, float]:
