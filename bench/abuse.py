@@ -42,20 +42,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import load_average, table  # noqa: E402
+from grader import SOLUTION as GOOD  # noqa: E402  (bench/grader.py's correct cfm_loss)
 from web import free_port, percentile  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD = "c4-build-cfm-loss"
 LEARNER_ADDRESS = "127.0.0.2"
-GOOD = """import torch
-
-def cfm_loss(model, x_1: torch.Tensor, noise_fn=torch.randn_like):
-    x_0 = noise_fn(x_1)
-    t = torch.rand(x_1.shape[0])
-    tb = t.view(-1, *[1] * (x_1.dim() - 1))
-    x_t = (1 - tb) * x_0 + tb * x_1
-    return ((model(x_t, t) - (x_1 - x_0)) ** 2).mean()
-"""
 LOOP = "import torch\n\ndef cfm_loss(model, x_1, noise_fn=None):\n    while True:\n        pass\n"
 JSON = {"Accept": "application/json"}
 LEARNER_SIM = ("particles-flow", {})  # chapter 0's own request
