@@ -15,10 +15,14 @@ from straightline.course.experiments import DEFAULT_EXPERIMENTS_DIR
 COURSE = load_course()
 
 
-def _text(number: int) -> str:
+def _chapter(slug: str):
+    return next(c for c in COURSE.chapters if c.slug == slug)
+
+
+def _text(slug: str) -> str:
     """A chapter's rendered HTML with tags removed (what a learner reads)."""
     parts = []
-    for block in COURSE.chapters[number].blocks:
+    for block in _chapter(slug).blocks:
         html = block.html
         parts.append(json.dumps(html) if not isinstance(html, str) else html)
     return " ".join(re.sub(r"<[^>]+>", " ", " ".join(parts)).split())
@@ -30,7 +34,7 @@ def _experiment(key: str) -> dict:
 
 def test_chapter_6_quotes_the_reflow_experiment_for_the_distilled_students() -> None:
     rows = {r[0]: r for r in _experiment("reflow")["rows"]}
-    text = _text(6)
+    text = _text("reflow")
     for name in ("distilled 1-step student of the 1-rectified flow", "distilled 1-step student of the 2-rectified flow"):
         assert f"{rows[name][2]:.3f}" in text
     assert "warm start" in text and "Train a fresh model" not in text
@@ -52,24 +56,24 @@ def test_the_1d_particle_turns_speeds_up_mid_path_then_coasts() -> None:
     late = [v for t, v in speeds if t > 0.75]
     assert 0.35 < turn < 0.45 and 0.5 < peak < 0.7
     assert max(late) - min(late) < 0.01 and abs(late[-1] - 2.4) < 0.05
-    text = _text(6)
+    text = _text("reflow")
     assert "0.5" in text and "coasts" in text
 
 
 def test_chapters_5_and_8_quote_the_steps_and_guidance_experiments() -> None:
     steps = {(r[0], r[1], r[2]): r[3] for r in _experiment("steps")["rows"]}
-    text5 = _text(5)
+    text5 = _text("sampling")
     assert f"{steps[('moons (W2)', 'flow matching, Euler', 20)]:.3f}" in text5
     assert f"{steps[('digits (FD)', 'DDIM (eta = 0)', 10)]:.1f}" in text5
     guidance = {r[0]: r for r in _experiment("guidance")["rows"]}
-    text8 = _text(8)
+    text8 = _text("flow-vs-diffusion")
     assert f"{guidance[5.0][4]:.1f}" in text8 and f"{guidance[2.0][2]:.2f}" in text8
-    for number in (5, 7, 8):
-        assert "Typical steps" not in _text(number)
+    for slug in ("sampling", "sd3-flux", "flow-vs-diffusion"):
+        assert "Typical steps" not in _text(slug)
 
 
 def test_chapter_7_states_the_shift_facts_and_no_absolute_claims() -> None:
-    text = _text(7)
+    text = _text("sd3-flux")
     assert "Nobody runs" not in text
     assert "fixed factor of 3.0" in text and "number of image tokens" in text and "no shift at all" in text
     assert "less than" in text and "unique skew-symmetric" in text  # log R: unique below angle pi
@@ -77,7 +81,7 @@ def test_chapter_7_states_the_shift_facts_and_no_absolute_claims() -> None:
 
 
 def test_chapter_8_defines_c_k_before_its_simulation_and_names_the_marginal_u_t() -> None:
-    chapter = COURSE.chapters[8]
+    chapter = _chapter("flow-vs-diffusion")
     source = chapter.path.read_text()
     assert source.index("c_k = \\sqrt{\\bar\\alpha_k}") < source.index("{simulation} c8-side-by-side")
     assert "v_t(" not in source
@@ -86,8 +90,8 @@ def test_chapter_8_defines_c_k_before_its_simulation_and_names_the_marginal_u_t(
 
 
 def test_notation_conditional_and_marginal_velocity() -> None:
-    assert "u_t(x \\mid x_1)" in COURSE.chapters[0].path.read_text()
-    assert "u_t(x_t \\mid x_1) = x_1 - x_0" in COURSE.chapters[4].path.read_text()
+    assert "u_t(x \\mid x_1)" in _chapter("paths").path.read_text()
+    assert "u_t(x_t \\mid x_1) = x_1 - x_0" in _chapter("training").path.read_text()
 
 
 def test_chapter_3_pattern_confirms_the_cosine_guess() -> None:
@@ -115,8 +119,8 @@ def test_chapter_4_build_it_shows_noise_fn_keyword_only() -> None:
 
 def test_captions_promise_only_what_their_figures_show() -> None:
     """Each was checked against a Chromium screenshot of its figure (item 8 of issue 13)."""
-    assert "blurry digit-like shape" not in _text(1) and "still looks like noise" in _text(1)
-    assert "scatter much more widely" not in _text(3) and "cosine between them climbs" in _text(3)
+    assert "blurry digit-like shape" not in _text("cnf") and "still looks like noise" in _text("cnf")
+    assert "scatter much more widely" not in _text("cfm") and "cosine between them climbs" in _text("cfm")
     live = COURSE.elements["c4-live-training"].fields["caption"]
     assert "Three panels" not in live and "Two panels" in live and "spirals" in live
     guided = COURSE.elements["c7-guided-digits"].fields["caption"]

@@ -63,9 +63,9 @@ SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("8gaussians-reflow1", "8gaussians", steps=3000, kind="reflow", base="8gaussians-independent", seed=1),
     ModelSpec("8gaussians-reflow2", "8gaussians", steps=3000, kind="reflow", base="8gaussians-reflow1", seed=2),
     ModelSpec("8gaussians-reflow3", "8gaussians", steps=3000, kind="reflow", base="8gaussians-reflow2", seed=3),
-    # Chapter 8: a DDPM ε-model with the same MLP on the same data as moons-independent
+    # Chapter 9: a DDPM ε-model with the same MLP on the same data as moons-independent
     ModelSpec("moons-ddpm", "moons", steps=6000, kind="ddpm"),
-    # Chapter 7: a flow on SO(3) and the tiny class-conditional MMDiT
+    # Chapter 8: a flow on SO(3) and the tiny class-conditional MMDiT
     ModelSpec("rotations-so3", "rotations", steps=3000, kind="so3"),
     ModelSpec("digits-mmdit", "digits", steps=2500, batch_size=128, lr=1e-3, kind="mmdit"),
 )
