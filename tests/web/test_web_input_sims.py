@@ -134,9 +134,11 @@ def gated(api: TestClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple]:
         gate.release.release()
 
 
-def _blocked(engine, gate, count: int, client: str, seed0: int = 100, **limits) -> list:
+def _blocked(engine, gate, count: int, client: str, seed0: int = 100, particles: int = 3, **limits) -> list:
+    """`count` particles-flow computations held at the gate (cheap ones by default, which the
+    light lane may take as well as the pool: hold `engine.workers + 1` to fill both)."""
     futures = [
-        engine.submit("particles-flow", PARAMS["particles-flow"](particles=3, steps=2, seed=seed0 + i), client=client,
+        engine.submit("particles-flow", PARAMS["particles-flow"](particles=particles, steps=2 if particles < 100 else 100, seed=seed0 + i), client=client,
                       limits=SimLimits(**limits) if limits else None)
         for i in range(count)
     ]
@@ -166,8 +168,8 @@ def test_one_client_may_not_hold_more_than_its_share(gated) -> None:
 def test_the_server_queue_is_bounded_but_light_requests_still_run_first(gated) -> None:
     api, runtime, engine, gate = gated
     workers = engine.workers
-    held = _blocked(engine, gate, workers, "10.0.0.1", seed0=200)  # every worker busy
-    for _ in range(workers):
+    held = _blocked(engine, gate, workers + 1, "10.0.0.1", seed0=200)  # every worker busy
+    for _ in range(workers + 1):
         assert gate.started.acquire(timeout=60)
     limits = SimLimits(per_client=100, queued_s=engine.pending_s + 1.0, light_s=0.5)
     heavy = PARAMS["euler-faults"](particles=2000, steps=100, seed=5)  # about 2 s
@@ -177,10 +179,11 @@ def test_the_server_queue_is_bounded_but_light_requests_still_run_first(gated) -
     roomy = SimLimits(per_client=100, queued_s=1000)
     queued = engine.submit("euler-faults", PARAMS["euler-faults"](particles=600, steps=3, seed=6), client="10.0.0.2", limits=roomy)
     light = engine.submit("euler-steps", PARAMS["euler-steps"](particles=20, steps=3, seed=7), client="10.0.0.3", limits=limits)
-    gate.release.release()  # one worker frees up: it takes the cheapest waiting job first
-    assert light.result(timeout=60) and queued.result(timeout=60)
+    gate.release.release()  # one thread frees up: it takes the cheapest waiting job first
+    assert light.result(timeout=60)
     for _ in held[1:]:
         gate.release.release()
+    assert queued.result(timeout=60)
     names = [n for n, _ in gate.order if n != "particles-flow"]
     assert names == ["euler-steps", "euler-faults"], gate.order
 
@@ -189,8 +192,8 @@ def test_one_clients_queue_does_not_hold_up_another(gated) -> None:
     """Fair order: a client's first computation goes before another client's second, even if dearer."""
     api, runtime, engine, gate = gated
     workers = engine.workers
-    held = _blocked(engine, gate, workers, "10.0.0.1", seed0=300)  # every worker busy
-    for _ in range(workers):
+    held = _blocked(engine, gate, workers + 1, "10.0.0.1", seed0=300)  # every worker busy
+    for _ in range(workers + 1):
         assert gate.started.acquire(timeout=60)
     roomy = SimLimits(per_client=100, queued_s=1000)
     mine = [
@@ -204,3 +207,17 @@ def test_one_clients_queue_does_not_hold_up_another(gated) -> None:
         gate.release.release()
     order = [steps for name, steps in gate.order if name == "euler-steps"]
     assert order == [1, 30, 2], gate.order
+
+
+def test_a_chapters_cheap_picture_does_not_wait_behind_the_costliest_requests(gated) -> None:
+    """Every pool worker busy with computations the cap admits but that are not light (another
+    client's): a cheap request still runs at once, in the light lane."""
+    api, runtime, engine, gate = gated
+    held = _blocked(engine, gate, engine.workers, "10.0.0.1", seed0=400, particles=2000)
+    for _ in range(engine.workers):
+        assert gate.started.acquire(timeout=60)
+    cheap = engine.submit("euler-steps", PARAMS["euler-steps"](particles=20, steps=3, seed=9), client="10.0.0.7")
+    assert cheap.result(timeout=60) and not any(f.done() for f in held)
+    for _ in held:
+        gate.release.release()
+    assert all(f.result(timeout=120) for f in held)

@@ -71,6 +71,12 @@ class SimLimits:
     light_s: float = 0.5  # a request estimated under this is never refused for the queue (it runs first)
 
 
+#: a computation estimated under this (seconds on one core) may also run in the light lane: a
+#: chapter's own pictures are (particles-flow at its chapter parameters: 0.025 s), the costliest
+#: requests the cap admits are not (particles-flow at its maxima: 0.4 s)
+LANE_S = 0.1
+
+
 @dataclass(frozen=True)
 class _Job:
     key: tuple[str, str]
@@ -79,6 +85,7 @@ class _Job:
     future: Future
     cost_s: float
     client: str | None
+    light: bool  # estimated under LANE_S: the light lane may take it
 
 
 @dataclass(frozen=True)
@@ -135,7 +142,11 @@ class _Engine:
         self.sims = Simulations(models)
         self.load_seconds = time.perf_counter() - started
         self.workers = workers
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sims")
+        # the pool runs any job, at a slightly lower CPU priority than pages; the light lane (one
+        # thread, normal priority) only takes light jobs, so a chapter's cheap picture never waits
+        # behind the costliest requests the cap admits, whoever sends them
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sims", initializer=_lower_priority)
+        self.lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sims-light")
         self._lock = threading.Lock()
         self._cache = _ByteLRU(cache_bytes)
         self._inflight: dict[tuple[str, str], Future] = {}
@@ -168,7 +179,7 @@ class _Engine:
             cost = estimate(name, params).seconds
             if limits is not None:
                 self._admit(cost, client, limits)
-            job = _Job(key, name, params, Future(), cost, client)
+            job = _Job(key, name, params, Future(), cost, client, cost < LANE_S)
             self._inflight[key] = job.future
             self.pending_s += cost
             self._by_client[client or ""] += 1
@@ -178,7 +189,9 @@ class _Engine:
         if inline:
             self._compute(job)
         else:
-            self.executor.submit(self._run_next)
+            self.executor.submit(self._run_next)  # one pool task per job: no job is ever stranded
+            if job.light:
+                self.lane.submit(self._run_next_light)
         return job.future
 
     def _admit(self, cost: float, client: str | None, limits: SimLimits) -> None:
@@ -194,10 +207,23 @@ class _Engine:
             )
 
     def _run_next(self) -> None:
-        """One pool task per queued job; each runs the first job in fair order when it starts."""
+        """One pool task per queued job; each runs the first job in fair order when it starts
+        (nothing, if the light lane already took every waiting job)."""
         with self._lock:
+            if not self._waiting:
+                return
             *_, job = heapq.heappop(self._waiting)
         self._compute(job)
+
+    def _run_next_light(self) -> None:
+        """The light lane's task: the first light job in fair order, if one is still waiting."""
+        with self._lock:
+            entry = min((e for e in self._waiting if e[-1].light), default=None)
+            if entry is None:
+                return
+            self._waiting.remove(entry)
+            heapq.heapify(self._waiting)
+        self._compute(entry[-1])
 
     def _compute(self, job: _Job) -> None:
         value: SimResult | None = None
@@ -218,6 +244,14 @@ class _Engine:
                     del self._by_client[job.client or ""]
         if value is not None:
             job.future.set_result(value)
+
+
+def _lower_priority() -> None:
+    """A pool thread's CPU priority, a little below the event loop's (Linux: per thread)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
+    except (AttributeError, OSError):
+        pass
 
 
 _ENGINES: dict[str, _Engine] = {}
