@@ -134,8 +134,10 @@ def _report(args: argparse.Namespace, data, result) -> None:
     reference = toy(args.data, n, seed=args.seed + 2) if isinstance(data, str) else data[:n]
     dist = metrics.w2(x_1, reference)
     if isinstance(data, str):
-        floor = metrics.w2_floor(args.data, n)
-        print(f"W2 {dist:.4f} (floor {floor:.4f}, ratio {dist / floor:.2f}) at 100 Euler steps, n={n}")
+        band = metrics.w2_floor_band(args.data, n)
+        verdict = "inside" if dist <= band.high else f"{dist / band.high:.2f}x above"
+        print(f"W2 {dist:.4f} at 100 Euler steps, n={n}; the floor (two fresh draws of the data, "
+              f"{band.repeats} pairs) spans {band.low:.4f}-{band.high:.4f}: {verdict} that band")
     else:
         print(f"W2 {dist:.4f} to {n} of your points at 100 Euler steps")
 
