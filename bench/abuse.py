@@ -15,10 +15,10 @@ and then for `--seconds` while
 
 The abusers share 127.0.0.1 (one machine), or with `--spread` each has a loopback address of its
 own (127.0.1.x: a distributed attack, which per-address limits cannot single out). They run in a
-process of their own at nice 10: a real attacker's HTTP client runs on the attacker's machine, so
-its own CPU (httpx builds a new client per flood request) is not the server's to pay, while every
-request still costs the server what it costs. The learner measures from the main process, whose
-event loop the abusers' clients therefore cannot slow down.
+process of their own, so their HTTP clients (httpx builds a new client per flood request) cannot
+delay the learner's own event loop and inflate what it measures; on this machine their CPU still
+competes with the server's (a remote attacker's would not), which makes the figures pessimistic.
+The note under the table gives the attack's rate, to compare runs.
 
 The learner, meanwhile: submits a correct `cfm_loss` again and again (one at a time, as the page
 allows); requests a chapter simulation cached (the same request) and uncached (a new seed); reads
@@ -201,8 +201,7 @@ def rows(quiet: Learner, attacked: Learner) -> list[tuple]:
 
 
 def attack(url: str, args: argparse.Namespace, gates: list[str], heavy: dict[str, object], stop, counts) -> None:
-    """The abusers, in a process of their own at a lower CPU priority (see the module's docstring)."""
-    os.nice(10)
+    """The abusers, in a process of their own (see the module's docstring)."""
 
     async def main() -> None:
         abusers = Abusers(url, gates, heavy, args.spread)
@@ -261,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.heavy} request particles-flow {urlencode(heavy)} ({where})",
         ["metric", "target", "alone", "n ok/failed", "attacked", "n ok/failed", "verdict"],
         rows(quiet, attacked),
-        [f"abusers' answers: {counts}",
+        [f"abusers' answers: {counts} ({sum(counts.values()) / args.seconds:.1f} requests/s)",
          f"a failure is an answer that is not 200 (for grading: not 'passed') or none within {LEARNER_TIMEOUT_S:.0f} s; "
          "failed requests are not in the percentiles",
          f"load average after: {load_average()}"],
