@@ -131,6 +131,7 @@ def test_citations_link_to_their_entries_and_the_entries_to_arxiv() -> None:
     assert '<a href="#src-lipman2023">Lipman et al., 2023</a>; <a href="#src-liu2023">Liu et al., 2023</a>' in summary
     entry = course.elements["a-sources"].html["sources"][0]
     assert entry["link"] == "https://arxiv.org/abs/2210.02747" and entry["venue"] == "ICLR" and entry["year"] == 2023
+    assert '(<a href="#src-liu2023">2023</a>)' in course.elements["a-check"].html["question"]  # [-@liu2023]
     assert [e[1:] for e in course.chapters[0].toc[-2:]] == [("a-recap", "Recap"), ("a-sources", "Sources")]
 
 

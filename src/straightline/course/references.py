@@ -2,7 +2,7 @@
 
 `cite(body)` finds the chapter's sources block in the raw Markdown, checks it, and replaces every
 `[@key]` (or `[@a; @b]`) with a Markdown link to the entry, `#src-KEY`, labelled author-year
-("Lipman et al., 2023"). It runs before the Markdown is parsed, so prose and element texts alike
+("Lipman et al., 2023"), and `[-@key]` with the year alone, for text that names the authors. It runs before the Markdown is parsed, so prose and element texts alike
 get their links. Errors are `ReferenceError_(line, message)` with the line inside `body`; the
 content loader adds the file.
 """
@@ -15,13 +15,13 @@ from typing import Any
 
 import yaml
 
-__all__ = ["CitationError", "Source", "check_sources", "cite", "source_label"]
+__all__ = ["CitationError", "Source", "check_sources", "cite", "labels", "source_label"]
 
 _KEY = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 # new-style ids (2210.02747, optionally with a version) and old-style ones (math/0501001)
 _ARXIV = re.compile(r"^(\d{4}\.\d{4,5}|[a-z-]+(\.[A-Z]{2})?/\d{7})(v\d+)?$")
 _FENCE = re.compile(r"^(`{3,})\s*\{sources\}")
-_CITATION = re.compile(r"\[(@[^\]\n]*)\]")
+_CITATION = re.compile(r"\[(-?@[^\]\n]*)\]")
 _REQUIRED = ("key", "authors", "title", "venue", "year")
 _OPTIONAL = ("arxiv", "url")
 
@@ -166,13 +166,16 @@ def _sources_block(body: str) -> tuple[int, Any] | None:
 
 
 def _link(line: int, inner: str, known: dict[str, str]) -> str:
-    keys = [part.strip() for part in inner.split(";")]
+    """`@a; @b` -> "(A, 2023; B, 2024)", `-@a` -> "(2023)" (after the authors' names in the text)."""
     links = []
-    for key in keys:
-        if not key.startswith("@") or key[1:] not in known:
+    for key in (part.strip() for part in inner.split(";")):
+        year_only = key.startswith("-@") and inner.strip() == key
+        name = key[2:] if year_only else key[1:]
+        if not key.startswith(("@", "-@")) or name not in known or (key.startswith("-") and not year_only):
             accepted = ", ".join(sorted(known)) or "none: the chapter has no sources block"
             raise CitationError(line, f"citation [{inner}] names unknown source {key!r} (this chapter's keys: {accepted})")
-        links.append(f"[{known[key[1:]]}](#src-{key[1:]})")
+        label = known[name].rsplit(", ", 1)[1] if year_only else known[name]
+        links.append(f"[{label}](#src-{name})")
     return "(" + "; ".join(links) + ")"
 
 
