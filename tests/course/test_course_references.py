@@ -119,7 +119,7 @@ def test_the_recap_and_sources_close_the_chapter(tmp_path: Path) -> None:
     path.write_text(text.replace("```{simulation} a-sim", recap + "\n```{simulation} a-sim"))
     err = _error(directory)
     assert "only the sources block may follow it" in err.message and err.line == _line_of(path.read_text(), "{recap} a-recap")
-    path.write_text(text + "\nA paragraph after the sources.\n")
+    path.write_text((FIXTURES / "00-alpha.md").read_text() + "\nA paragraph after the sources.\n")
     assert "must be the chapter's last block" in _error(directory).message
 
 

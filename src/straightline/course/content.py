@@ -90,9 +90,8 @@ INTERACTIVE_TYPES = ("check", "checkpoint", "derivation", "adversarial", "design
 
 DEFAULT_MIN_WORDS = 20
 
-#: Every chapter must end with a recap and then its sources (until all chapters have them, a
-#: chapter without them loads; one that has them is checked either way).
-REQUIRE_RECAP_AND_SOURCES = False
+#: Every chapter must end with a recap and then its sources.
+REQUIRE_RECAP_AND_SOURCES = True
 ABILITIES = (3, 5)  # how many "You can now ..." items a recap lists
 _END_TOC = {"recap": "Recap", "sources": "Sources"}  # their entries in the table of contents
 
@@ -590,12 +589,10 @@ def _check_chapter_end(path: Path, last_line: int, blocks: list[Section | Elemen
             raise ContentError(path, last_line, f"the chapter has no {{{etype}}} block (end it with ```{{{etype}}} {example})")
     last = len(content) - 1
     for i, block in enumerate(content):
-        if not isinstance(block, Element) or block.type not in ("recap", "sources"):
-            continue
-        after = content[i + 1 :]
-        if block.type == "sources" and after:
+        if _is_sources(block) and i != last:
             raise ContentError(path, block.line, "the sources block must be the chapter's last block")
-        if block.type == "recap" and after and not (i == last - 1 and _is_sources(content[last])):
+    for i, block in enumerate(content):
+        if isinstance(block, Element) and block.type == "recap" and i != last and not (i == last - 1 and _is_sources(content[last])):
             raise ContentError(path, block.line, "the recap closes the chapter: only the sources block may follow it")
 
 
