@@ -37,7 +37,7 @@ def test_recap_and_sources_render_and_citations_reach_their_entries(
     context = _context(browser, traffic, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.goto(f"{live_server.url}/")
-    assert page.locator(".kicker").first.inner_text() == f"A course in {len(real_course.chapters)} chapters"
+    assert page.locator(".kicker").first.text_content() == f"A course in {len(real_course.chapters)} chapters"
     page.goto(f"{live_server.url}/chapters/cfm")
     section = page.locator(f"#{recap.id}")
     assert section.get_by_role("heading", name="You can now…").is_visible()
