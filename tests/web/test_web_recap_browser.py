@@ -61,6 +61,8 @@ def test_recap_and_sources_render_and_citations_reach_their_entries(
     toc = page.locator("nav.toc")
     assert toc.get_by_role("link", name="Recap").get_attribute("href") == f"#{recap.id}"
     assert toc.get_by_role("link", name="Sources").get_attribute("href") == f"#{sources.id}"
+    page.goto(f"{live_server.url}/chapters/curved-spaces")  # three gates still open before it
+    assert page.locator(".gate-notice__title").inner_text() == "3 checkpoints before this chapter are still open."
     context.close()
     traffic.assert_local()
 
