@@ -76,8 +76,20 @@ def test_chapter_7_states_the_shift_facts_and_no_absolute_claims() -> None:
     text = _text("sd3-flux")
     assert "Nobody runs" not in text
     assert "fixed factor of 3.0" in text and "number of image tokens" in text and "no shift at all" in text
+
+
+def test_chapter_10_holds_the_curved_spaces_and_chapter_8_no_longer_does() -> None:
+    text = _text("curved-spaces")
     assert "less than" in text and "unique skew-symmetric" in text  # log R: unique below angle pi
     assert "40 milliseconds" in text and "250 evaluations" in text  # the design brief gives the cost
+    moved = {"c7-rotation-flow", "c7-protein-design"}
+    assert moved <= {e.id for e in _chapter("curved-spaces").elements}  # ids kept: saved progress follows
+    assert not moved & {e.id for e in _chapter("sd3-flux").elements}
+    assert "SO(3)" not in _chapter("sd3-flux").path.read_text()
+    assert _chapter("curved-spaces") is COURSE.chapters[-1]
+    for chapter in COURSE.chapters:  # rotations are referred to where they now are
+        source = chapter.path.read_text()
+        assert not re.search(r"rotations of Chapter 8|Chapter 8[^.]*rotation", source), chapter.path.name
 
 
 def test_chapter_8_defines_c_k_before_its_simulation_and_names_the_marginal_u_t() -> None:

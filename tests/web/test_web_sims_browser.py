@@ -30,7 +30,8 @@ SIMS = {
     "sampling": [("c5-euler-steps", ("range", "steps", "2")), ("c5-solver-orders", ("select", "dataset", "two_clusters")),
                  ("c5-euler-faults", ("check", "faults", "curved-velocity"))],
     "reflow": [("c6-reflow-straightening", ("range", "round", "3"))],
-    "sd3-flux": [("c7-guided-digits", ("range", "w", "4")), ("c7-rotation-flow", ("range", "steps", "3"))],
+    "sd3-flux": [("c7-guided-digits", ("range", "w", "4"))],
+    "curved-spaces": [("c7-rotation-flow", ("range", "steps", "3"))],
     "flow-vs-diffusion": [("c8-side-by-side", ("radio", "scale", "ddpm"))],
 }
 

@@ -1,0 +1,81 @@
+"""A chapter's end in Chromium: the recap ("You can now…" and its paragraph) and the sources list
+render, a citation jumps to its entry, entries link to arXiv, the table of contents reaches both,
+and the end of a chapter is readable on a phone in dark mode (no sideways scroll, not blank)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from straightline.course.content import Course
+
+from test_web_browser import CHROMIUM, Traffic, _context, _pixel_stddev
+from web_support import ServerProcess, start_server  # noqa: E402
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium)"),
+]
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    data = tmp_path_factory.mktemp("recap-server")
+    server = start_server(data, db=f"sqlite:///{data / 'progress.db'}")
+    yield server
+    server.kill()
+
+
+def test_recap_and_sources_render_and_citations_reach_their_entries(
+    browser, live_server: ServerProcess, real_course: Course
+) -> None:
+    traffic = Traffic()
+    chapter = real_course.chapter("cfm")
+    recap, sources = chapter.elements[-2:]
+    context = _context(browser, traffic, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{live_server.url}/")
+    assert page.locator(".kicker").first.text_content() == f"A course in {len(real_course.chapters)} chapters"
+    page.goto(f"{live_server.url}/chapters/cfm")
+    section = page.locator(f"#{recap.id}")
+    assert section.get_by_role("heading", name="You can now…").is_visible()
+    items = section.locator(".recap__abilities li")
+    assert items.count() == len(recap.fields["abilities"]) and 3 <= items.count() <= 5
+    assert items.nth(2).inner_text().startswith("Prove that the CFM and FM losses")
+    assert section.locator(".recap__summary p").inner_text().startswith("The velocity a network should output")
+    entries = page.locator(f"#{sources.id} li.source")
+    assert entries.count() == len(sources.fields["sources"])
+    first = sources.fields["sources"][0]
+    arxiv = page.locator(f"#src-{first['key']} a.source__arxiv")
+    assert arxiv.get_attribute("href") == f"https://arxiv.org/abs/{first['arxiv']}"
+    assert arxiv.inner_text() == f"arXiv:{first['arxiv']}"
+    # a citation in the prose jumps to its entry, which is then on screen
+    cite = page.locator(f'.prose > p a[href="#src-{first["key"]}"]').first
+    assert cite.inner_text() == "2023" or "Lipman" in cite.inner_text()
+    cite.click()
+    page.wait_for_url(f"**#src-{first['key']}")
+    assert page.locator(f"#src-{first['key']}").is_visible()
+    assert page.evaluate(f"document.getElementById('src-{first['key']}').getBoundingClientRect().top") < 900
+    toc = page.locator("nav.toc")
+    assert toc.get_by_role("link", name="Recap").get_attribute("href") == f"#{recap.id}"
+    assert toc.get_by_role("link", name="Sources").get_attribute("href") == f"#{sources.id}"
+    page.goto(f"{live_server.url}/chapters/curved-spaces")  # three gates still open before it
+    assert page.locator(".gate-notice__title").inner_text() == "3 checkpoints before this chapter are still open."
+    context.close()
+    traffic.assert_local()
+
+
+def test_a_chapter_end_on_a_phone_in_dark_mode(browser, live_server: ServerProcess, real_course: Course) -> None:
+    traffic = Traffic()
+    context = _context(browser, traffic, viewport={"width": 375, "height": 780}, color_scheme="dark")
+    page = context.new_page()
+    for chapter in real_course.chapters:
+        page.goto(f"{live_server.url}/chapters/{chapter.slug}#{chapter.elements[-2].id}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375, chapter.slug
+    page.goto(f"{live_server.url}/chapters/reflow#c6-recap")
+    mean, std = _pixel_stddev(browser, page.screenshot())
+    assert mean < 80 and std > 15, (mean, std)  # dark, and not a blank screen
+    context.close()
+    traffic.assert_local()
