@@ -10,7 +10,7 @@ import torch
 import straightline as sl
 
 from .boxes import arrow, blank, box
-from .style import BLUE, GREEN, ORANGE, PINK, new_figure
+from .style import BLUE, GREEN, INK, ORANGE, PINK, new_figure
 from .two_point import two_points
 
 __all__ = ["draw", "facts", "X", "T"]
@@ -28,8 +28,8 @@ def facts() -> dict[str, float]:
 
 
 def draw():
-    fig, ax = new_figure(6.6, 3.6)
-    blank(ax, 13.2, 7.2)
+    fig, ax = new_figure(7.2, 3.6)
+    blank(ax, 14.4, 7.2)
     f = facts()
     nodes = {
         "velocity": (4.6, 2.8, f"velocity v\n{f['velocity']:.3f}", BLUE),
@@ -43,7 +43,8 @@ def draw():
     arrow(ax, (8.2, 2.8), (9.4, 1.5), "x̂₀ = x − t v", style="<->", offset=(-1.2, -0.35))
     arrow(ax, (4.6, 2.8), (3.6, 1.5), "score = −(x − t v) / (1 − t)", style="<->", offset=(-1.9, 0.2))
     arrow(ax, (9.4, 0.75), (3.6, 0.75), "score = −x̂₀ / (1 − t)", style="<->", offset=(0, 0.3))
-    arrow(ax, (11.2, 1.5), (11.2, 5.6), "x = (1 − t) x̂₀ + t x̂₁", style="<->", offset=(0.0, 0.0))
+    arrow(ax, (11.2, 1.5), (11.2, 5.6), style="<->")
+    ax.text(11.4, 3.55, "x = (1 − t) x̂₀\n      + t x̂₁", ha="left", va="center", fontsize=9, color=INK)
     ax.text(0.0, 6.4, f"at x = {X:g}, t = {T:g}\n(data −1 and +1)", fontsize=9.5, va="center")
     fig.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.01)
     return fig

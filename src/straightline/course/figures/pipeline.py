@@ -23,24 +23,24 @@ def facts() -> dict[str, list[float] | float]:
 
 
 def _vec(v: list[float]) -> str:
-    return "(" + ", ".join(f"{a:g}" for a in v) + ")"
+    return "(" + ", ".join(f"{a:g}".replace("-", "−") for a in v) + ")"
 
 
 def draw():
-    fig, ax = new_figure(7.4, 2.5)
-    blank(ax, 14.8, 5.0)
+    fig, ax = new_figure(7.4, 2.4)
+    blank(ax, 15.4, 5.0)
     f = facts()
     steps = [
-        ("1. Sample", f"x₀ ~ N(0, I): {_vec(X_0)}\nx₁ ~ data: {_vec(X_1)}\nt ~ U[0, 1]: {T:g}", BLUE),
-        ("2. Interpolate", f"x_t = (1 − t) x₀ + t x₁\n= {_vec(f['x_t'])}", GREEN),
+        ("1. Sample", f"noise x₀ = {_vec(X_0)}\ndata x₁ = {_vec(X_1)}\ntime t = {T:g}", BLUE),
+        ("2. Interpolate", f"x_t =\n(1 − t) x₀ + t x₁\n= {_vec(f['x_t'])}", GREEN),
         ("3. Target", f"u = x₁ − x₀\n= {_vec(f['u_t'])}", ORANGE),
         ("4. Loss", f"‖v_θ(x_t, t) − u‖²\nv_θ = {_vec(PREDICTION)}\nmean: {f['loss']:g}", PINK),
     ]
     for k, (title, body, colour) in enumerate(steps):
-        x = 0.1 + k * 3.7
-        box(ax, x, 0.3, 3.1, 3.3, body, colour, size=9)
-        ax.text(x + 1.55, 4.1, title, ha="center", va="center", fontsize=11, color=INK, weight="bold")
+        x = 0.1 + k * 3.85
+        box(ax, x, 0.3, 3.35, 3.3, body, colour, size=9.5)
+        ax.text(x + 1.675, 4.1, title, ha="center", va="center", fontsize=11, color=INK, weight="bold")
         if k < 3:
-            arrow(ax, (x + 3.15, 1.95), (x + 3.65, 1.95))
+            arrow(ax, (x + 3.4, 1.95), (x + 3.8, 1.95))
     fig.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.01)
     return fig

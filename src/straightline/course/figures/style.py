@@ -3,7 +3,8 @@
 Figures draw only with the palette below. `to_svg` saves a matplotlib figure with a fixed hash
 salt, no date and text kept as text, then rewrites it for inlining into a page: each palette
 colour becomes a CSS custom property (`var(--fig-ink)`, ... defined in app.css for the light and
-the dark theme), ids get the figure's name as prefix (several figures share a page), matplotlib's
+the dark theme), ids get the figure's name as prefix (several figures share a page), style attributes become
+presentation attributes (the page's Content-Security-Policy ignores inline styles), matplotlib's
 group ids, metadata and page-wide style rule go, and coordinates are rounded to 0.01.
 """
 
@@ -119,12 +120,30 @@ def _compact(svg: str) -> str:
     return "\n".join(line.strip() for line in svg.splitlines() if line.strip())
 
 
+#: the CSS properties matplotlib writes, all of them SVG presentation attributes
+_PRESENTATION = {"fill", "fill-opacity", "stroke", "stroke-width", "stroke-opacity", "stroke-linecap",
+                 "stroke-linejoin", "stroke-dasharray", "stroke-dashoffset", "stroke-miterlimit", "opacity",
+                 "font-size", "font-family", "font-weight", "font-style", "text-anchor", "clip-path"}
+_STYLE = re.compile(r' style="([^"]*)"')
+
+
+def _as_attributes(match: re.Match) -> str:
+    """style="a: b; c: d" as a="b" c="d": the page's Content-Security-Policy ignores style attributes."""
+    out = []
+    for declaration in filter(None, (d.strip() for d in match.group(1).split(";"))):
+        prop, value = (part.strip() for part in declaration.split(":", 1))
+        if prop not in _PRESENTATION:
+            raise ValueError(f"SVG style property {prop!r} has no presentation attribute (known: {sorted(_PRESENTATION)})")
+        out.append(f' {prop}="{value}"')
+    return "".join(out)
+
+
 def _root(svg: str, name: str) -> str:
     """The root element: viewBox only (the page sizes it), the figure's name, one stroke style."""
     head, rest = svg.split(">", 1)
     box = re.search(r'viewBox="([^"]*)"', head).group(1)
     root = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="{box}" class="fig__svg" data-figure="{name}" '
-            f'style="stroke-linejoin: round; stroke-linecap: butt">')
+            'stroke-linejoin="round" stroke-linecap="butt">')
     return root + rest.replace("xlink:href", "href")
 
 
@@ -138,5 +157,6 @@ def to_svg(fig: Figure, name: str) -> str:
     svg = re.sub(r"url\(#([^)]+)\)", rf"url(#fig-{name}-\1)", svg)
     svg = re.sub(r'href="#([^"]+)"', rf'href="#fig-{name}-\1"', svg)
     svg = svg.replace("font-family: 'DejaVu Sans'", "font-family: 'DejaVu Sans', Verdana, sans-serif")
-    svg = _HEX.sub(_colour(name), _NUMBER.sub(_round, svg))
+    svg = re.sub(r'="[^"]*"', lambda m: _NUMBER.sub(_round, m.group(0)), svg)  # attributes, not text
+    svg = _STYLE.sub(_as_attributes, _HEX.sub(_colour(name), svg))
     return svg.rstrip() + "\n"

@@ -37,8 +37,9 @@ def _densities(ax) -> None:
     ]
     for label, density, colour in curves:
         ax.plot(t, density, color=colour, label=label)
-    ax.set(xlabel="time t  (noise 0, data 1)", ylabel="density π(t)", xlim=(0, 1), ylim=(0, 4.4))
-    ax.legend(loc="upper left", fontsize=8.5, ncol=2, columnspacing=1.0, handlelength=1.5)
+    ax.set(xlabel="time t  (noise 0, data 1)", ylabel="density π(t)", xlim=(0, 1), ylim=(0, 3.2))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.62, -0.22), fontsize=9.5, ncol=2, columnspacing=1.2,
+              handlelength=1.5)
 
 
 def _shift(ax) -> None:
@@ -56,7 +57,7 @@ def _shift(ax) -> None:
 
 
 def draw():
-    fig, (left, right) = new_figure(7.4, 3.2, ncols=2, gridspec_kw={"width_ratios": [1.7, 1]})
+    fig, (left, right) = new_figure(7.4, 3.9, ncols=2, gridspec_kw={"width_ratios": [1.7, 1]})
     _densities(left)
     _shift(right)
     fig.tight_layout()
