@@ -42,16 +42,23 @@ def figure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     server.kill()
 
 
-def _figures(browser, base: str, slug: str, scheme: str, width: int) -> list[dict]:
+def _walk(browser, base: str, slugs: list[str], scheme: str, width: int) -> dict[str, list[dict]]:
+    """The figures measured on each chapter page, in one browser context."""
     context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{base}/chapters/{slug}")
-    found = page.evaluate(MEASURE)
+    found = {}
+    for slug in slugs:
+        page.goto(f"{base}/chapters/{slug}")
+        found[slug] = page.evaluate(MEASURE)
     context.close()
     assert not errors, errors  # a Content-Security-Policy refusal shows here
     return found
+
+
+def _figures(browser, base: str, slug: str, scheme: str, width: int) -> list[dict]:
+    return _walk(browser, base, [slug], scheme, width)[slug]
 
 
 @pytest.mark.parametrize("width", [1280, 375])
@@ -66,3 +73,13 @@ def test_figures_render_with_alt_text_and_a_theme_coloured_ink(browser, figure_s
             assert fig["ink"] == fig["page"], fig  # the figure's text is the page's text colour
             assert fig["lineFill"] == "none", fig  # the SVG's own attributes apply (lines are not filled)
     assert light[0]["ink"] != dark[0]["ink"]
+
+
+def test_every_chapters_figures_are_drawn_in_both_themes(browser, figure_server: ServerProcess, real_course) -> None:
+    expected = {c.slug: [e.fields["figure"] for e in c.elements if e.type == "figure"] for c in real_course.chapters}
+    expected = {slug: names for slug, names in expected.items() if names}
+    for scheme in ("light", "dark"):
+        for slug, found in _walk(browser, figure_server.url, list(expected), scheme, 1280).items():
+            assert [f["name"] for f in found] == expected[slug], (slug, scheme)
+            for fig in found:
+                assert fig["width"] > 400 and fig["height"] > 120 and fig["ink"] == fig["page"], (slug, scheme, fig)
