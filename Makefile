@@ -6,13 +6,13 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test system-deps models bench clean
+.PHONY: install serve test system-deps models figures bench clean
 
 $(STAMP): pyproject.toml setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# the toolkit asks for torch>=2.3; constraints.txt keeps the course on the CPU build
-	$(BIN)/pip install -q -c constraints.txt -e '.[course,test,bench]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[course,test,bench,figures]'
 	# the peers torchcfm and rectified-flow-pytorch (bench/flowmaps.py loads its MeanFlow module
 	# alone) require torchvision and more, which would replace the CPU build of torch: install them alone
 	$(BIN)/pip install -q --no-deps torchcfm rectified-flow-pytorch==0.14.0
@@ -47,6 +47,9 @@ test: system-deps $(STAMP)
 
 models: $(STAMP)
 	$(BIN)/straightline build-models
+
+figures: $(STAMP)
+	$(BIN)/straightline build-figures
 
 bench: $(STAMP)
 	$(BIN)/python bench/toy_suite.py

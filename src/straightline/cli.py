@@ -5,6 +5,7 @@
     straightline train --data moons --steps 5000 --out moons.safetensors
     straightline sample --model moons.safetensors --steps 20 --method rk4 --out samples.npy
     straightline grade cfm_loss my_solution.py
+    straightline build-figures [--only NAME ...] [--out DIR]
 
 Usage errors exit with status 2 and a message naming the bad value and what is accepted.
 """
@@ -81,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_build_models)
 
+    p = sub.add_parser("build-figures", help="draw the course's static figures as SVG (needs the figures extra)")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="build only these figures (default: all)")
+    p.add_argument("--out", default=None, metavar="DIR", help="write here instead of the package's figures/svg/ folder")
+    p.set_defaults(handler=_build_figures)
+
     from .cli_toolkit import add_toolkit_commands
 
     add_toolkit_commands(sub, _positive_int)
@@ -99,6 +105,22 @@ def _build_models(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     if unknown:
         parser.error(f"--only: unknown model(s) {unknown}; accepted: {', '.join(known)}")
     shipped.build(args.only, args.out, progress=not args.quiet)
+    return 0
+
+
+def _build_figures(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .course.figures import FIGURES
+
+    unknown = [n for n in (args.only or []) if n not in FIGURES]
+    if unknown:
+        parser.error(f"--only: unknown figure(s) {unknown}; accepted: {', '.join(FIGURES)}")
+    if not _installed("matplotlib"):
+        print("straightline build-figures needs matplotlib; install it with: pip install 'straightline[figures]'",
+              file=sys.stderr)
+        return 2
+    from .course.figures.build import build
+
+    build(args.only, args.out)
     return 0
 
 

@@ -105,3 +105,16 @@ def test_toolkit_commands_work_and_serve_names_the_extra(venv, tmp_path):
     served = _run([str(cli), "serve"], cwd=tmp_path)
     assert served.returncode == 2
     assert "pip install 'straightline[course]'" in served.stderr and "fastapi" in served.stderr
+
+
+def test_the_wheel_ships_the_course_figures_and_offers_the_figures_extra(venv):
+    wheel, _, _ = venv
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        meta = z.read(next(n for n in names if n.endswith("METADATA"))).decode()
+    from straightline.course.figures import FIGURES
+
+    missing = [n for n in FIGURES if f"straightline/course/figures/svg/{n}.svg" not in names]
+    assert not missing, missing
+    assert "straightline/web/templates/elements/figure.html" in names
+    assert any(line.startswith("Requires-Dist: matplotlib") and 'extra == "figures"' in line for line in meta.splitlines())

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from . import figures as figs
 from . import markdown as md
 from . import quotes, references
 
@@ -82,6 +83,7 @@ _SCHEMAS: dict[str, _Schema] = {
     "listing": _Schema(("caption",), ("object", "region", "file", "coming_with"), ("caption",)),
     "recap": _Schema(("abilities", "summary"), (), ("summary",)),
     "sources": _Schema(("sources",)),
+    "figure": _Schema(("figure", "alt", "caption"), (), ("caption",)),
 }
 ELEMENT_TYPES: tuple[str, ...] = tuple(_SCHEMAS)
 
@@ -346,6 +348,24 @@ def _listing_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> 
     return {"code": _resolve_listing(path, line, where, fields)}
 
 
+def _figure_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The shipped SVG of the named figure, labelled with its alt text for assistive technology."""
+    name, alt = fields["figure"], fields["alt"]
+    if not isinstance(name, str) or name not in figs.FIGURES:
+        raise ContentError(path, line, f"{where}: unknown figure {name!r} (accepted: {', '.join(figs.FIGURES)})")
+    if not isinstance(alt, str) or not alt.strip():
+        raise ContentError(path, line, f"{where}: alt must be non-empty text describing the figure, got {alt!r}")
+    try:
+        svg = figs.shipped_svg(name)
+    except OSError:
+        raise ContentError(path, line, f"{where}: figure {name!r} has no SVG yet (run: straightline build-figures)") from None
+    alt = " ".join(alt.split())
+    label = html.escape(alt, quote=True)
+    svg = svg.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1)
+    head, rest = svg.split(">", 1)
+    return {"svg": f"{head}><title>{label}</title>{rest}", "alt": alt}
+
+
 #: Per element type: the checks beyond field names, returning the rendered parts they add.
 _ELEMENT_HTML: dict[str, Callable[[Path, int, str, dict[str, Any]], dict[str, Any]]] = {
     "check": _check_html,
@@ -358,6 +378,7 @@ _ELEMENT_HTML: dict[str, Callable[[Path, int, str, dict[str, Any]], dict[str, An
     "listing": _listing_html,
     "recap": _recap_html,
     "sources": _sources_html,
+    "figure": _figure_html,
 }
 
 

@@ -33,6 +33,8 @@ def cache_key(content_dir: Path) -> str:
     for path in sorted(_PACKAGE.rglob("*.py")):
         if "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(_PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted((_PACKAGE / "course" / "figures" / "svg").glob("*.svg")):  # inlined into pages
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     for name in _LIBRARIES:
         try:
             digest.update(f"{name}={metadata.version(name)}".encode())

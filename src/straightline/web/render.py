@@ -58,6 +58,7 @@ TYPE_LABELS: dict[str, str] = {
     "listing": "Code from the toolkit",
     "recap": "Recap",
     "sources": "Sources",
+    "figure": "Figure",
 }
 _SINGLE_P = re.compile(r"^\s*<p>((?:(?!</?p>).)*)</p>\s*$", re.S)
 _HEADING = re.compile(r"<h([23])[ >]")
