@@ -82,7 +82,7 @@ def _section_documents(chapter: Chapter, prose: str) -> Iterator[Document]:
 def documents(course: Course) -> Iterator[Document]:
     for chapter in course.chapters:
         prose = "".join(b.html for b in chapter.blocks if isinstance(b, Section))
-        yield from (d for d in _section_documents(chapter, prose) if d.body)
+        yield from (d for d in _section_documents(chapter, prose) if d.body or d.anchor)
         for element in chapter.elements:
             body = _element_text(element)
             if body:
