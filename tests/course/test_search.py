@@ -63,6 +63,8 @@ def test_snippets_are_escaped_text_with_only_mark_tags(index: SearchIndex) -> No
         without_marks = hit.snippet_html.replace("<mark>", "").replace("</mark>", "")
         assert "<" not in without_marks and ">" not in without_marks
         assert html.unescape(without_marks).strip()
+        title = hit.title_html.replace("<mark>", "").replace("</mark>", "")
+        assert "<" not in title and html.unescape(title) == hit.title
 
 
 def test_math_is_indexed_by_its_tex_source() -> None:

@@ -58,6 +58,7 @@ class Hit:
     title: str
     href: str
     snippet_html: str
+    title_html: str  # the title, escaped, matches in <mark>
 
 
 def _element_text(element: Element) -> str:
@@ -117,15 +118,20 @@ class SearchIndex:
         if match is None:
             return []
         sql = (
-            "SELECT title, slug, anchor, snippet(docs, 1, ?, ?, ' … ', 24) FROM docs WHERE docs MATCH ? "
+            "SELECT highlight(docs, 0, ?, ?), slug, anchor, snippet(docs, 1, ?, ?, ' … ', 24) FROM docs WHERE docs MATCH ? "
             "ORDER BY bm25(docs, 5.0, 1.0) LIMIT ?"
         )
         with self._lock:
-            rows = self._db.execute(sql, (_START, _END, match, limit)).fetchall()
+            rows = self._db.execute(sql, (_START, _END, _START, _END, match, limit)).fetchall()
         return [self._hit(*row) for row in rows]
 
     def _hit(self, title: str, slug: str, anchor: str, snippet: str) -> Hit:
         chapter = self._chapters[slug]
-        marked = html.escape(snippet).replace(_START, "<mark>").replace(_END, "</mark>")
         href = f"/chapters/{slug}" + (f"#{anchor}" if anchor else "")
-        return Hit(slug, chapter.number, chapter.title, title, href, marked)
+        plain_title = title.replace(_START, "").replace(_END, "")
+        return Hit(slug, chapter.number, chapter.title, plain_title, href, _marked(snippet), _marked(title))
+
+
+def _marked(text: str) -> str:
+    """Escaped text with the matches (between the private-use marks) in <mark>."""
+    return html.escape(text).replace(_START, "<mark>").replace(_END, "</mark>")
