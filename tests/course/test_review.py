@@ -9,7 +9,7 @@ import pytest
 
 from straightline.course.content import Course, load_course
 from straightline.course.progress import apply
-from straightline.course.review import ROUND_SIZE, WEIGHTS, draw, review_answers, review_pool
+from straightline.course.review import ROUND_SIZE, WEIGHTS, draw, review_answers, review_pool, round_size
 from straightline.course.store import ProgressStore
 
 LEARNER = "review-learner-0001"
@@ -68,7 +68,7 @@ def test_the_draw_is_deterministic_and_favours_wrong_first_then_skipped(store_ur
     seen: Counter[str] = Counter()
     for r in range(rounds):
         chosen = draw(pool, LEARNER, r)
-        assert len(chosen) == ROUND_SIZE == len({i.element.id for i in chosen})  # without replacement
+        assert len(chosen) == round_size(len(pool)) == len({i.element.id for i in chosen})  # without replacement
         assert [pool.index(i) for i in chosen] == sorted(pool.index(i) for i in chosen)  # course order
         seen.update(i.reason for i in chosen)
     sizes = Counter(i.reason for i in pool)
@@ -77,6 +77,10 @@ def test_the_draw_is_deterministic_and_favours_wrong_first_then_skipped(store_ur
     assert rate["wrong-first"] > 1.5 * rate["right-first"], rate
     assert rate["wrong-first"] > rate["skipped"] > rate["right-first"], rate
     store.close()
+
+
+def test_a_round_holds_at_most_half_the_pool() -> None:
+    assert [round_size(n) for n in (0, 1, 2, 9, 10, 16, 17, 40)] == [0, 1, 1, 5, 5, 8, ROUND_SIZE, ROUND_SIZE]
 
 
 def test_a_round_out_of_range_is_refused(course: Course) -> None:

@@ -72,7 +72,9 @@ class Glossary:
         return self._pattern
 
     def by_kind(self, kind: str) -> list[GlossaryEntry]:
-        return sorted((e for e in self.entries if e.kind == kind), key=lambda e: e.term.casefold())
+        """The entries of a kind: symbols in the file's order (the notation builds up), terms A to Z."""
+        entries = [e for e in self.entries if e.kind == kind]
+        return entries if kind == "symbol" else sorted(entries, key=lambda e: e.term.casefold())
 
 
 def _alias_regex(alias: str) -> str:

@@ -9,7 +9,8 @@ Every check and checkpoint of the course is in the pool, with a weight from what
                 skipped or never answered                  2   ("skipped")
                 answered (rated "got it", or not rated)    1
 
-A review round draws `ROUND_SIZE` items without replacement, each draw taking an item with
+A review round draws `round_size(len(pool))` items (ROUND_SIZE, at most half the pool, so the
+weights have room to matter) without replacement, each draw taking an item with
 probability proportional to its weight among those left (Efraimidis–Spirakis: the items with the
 largest u ** (1 / weight), u uniform from a generator seeded by the learner id and the round
 number). The same learner and round always get the same questions; `round` 0, 1, 2, ... give new
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from .content import Course, Element
 from .store import Attempt, ElementState
 
-__all__ = ["REASONS", "REVIEW_KINDS", "ROUND_SIZE", "WEIGHTS", "ReviewItem", "draw", "review_pool"]
+__all__ = ["REASONS", "REVIEW_KINDS", "ROUND_SIZE", "WEIGHTS", "ReviewItem", "draw", "review_answers", "review_pool", "round_size"]
 
 ROUND_SIZE = 8
 MAX_ROUND = 10_000
@@ -81,9 +82,15 @@ def review_pool(course: Course, states: Mapping[str, ElementState], attempts: Se
     return items
 
 
-def draw(pool: Sequence[ReviewItem], learner: str, round_number: int = 0, size: int = ROUND_SIZE) -> list[ReviewItem]:
-    """`size` items of `pool` drawn by weight without replacement, seeded by learner and round;
-    returned in course order."""
+def round_size(pool_size: int) -> int:
+    """How many questions a round holds: ROUND_SIZE, but at most half the pool (rounded up)."""
+    return min(ROUND_SIZE, (pool_size + 1) // 2)
+
+
+def draw(pool: Sequence[ReviewItem], learner: str, round_number: int = 0, size: int | None = None) -> list[ReviewItem]:
+    """`size` (default `round_size`) items of `pool` drawn by weight without replacement, seeded by
+    learner and round; returned in course order."""
+    size = round_size(len(pool)) if size is None else size
     if not 0 <= round_number <= MAX_ROUND:
         raise ValueError(f"round {round_number} is out of range: use 0..{MAX_ROUND}")
     seed = hashlib.sha256(f"review\x00{learner}\x00{round_number}".encode()).digest()
