@@ -5,6 +5,7 @@ host name the server does not answer to)."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -182,3 +183,22 @@ def test_the_fixture_course_without_a_glossary_still_serves_every_page(client: T
     assert "This course has no glossary yet" in client.get("/glossary").text
     assert client.get("/search", params={"q": "ordinary differential"}).status_code == 200
     assert client.get("/review").status_code == 200 and client.get("/complete").status_code == 200
+
+
+def test_review_attempts_survive_export_and_import(real_client: TestClient, real_course: Course) -> None:
+    drawn = real_client.get("/review", params={"round": 3}).text
+    check_id = _review_ids(drawn, "check")[0]
+    options = real_course.elements[check_id].html["options"]
+    wrong = next(i for i, o in enumerate(options, 1) if not o["correct"])
+    gate = next(e for e in real_course.elements.values() if e.type == "checkpoint")
+    real_client.post(f"/review/{check_id}", data={"round": "3", "option": str(wrong)}, headers=JSON)
+    real_client.post(f"/review/{gate.id}", data={"round": "3", "answer": "the paths cannot cross each other here"}, headers=JSON)
+    real_client.post(f"/review/{gate.id}", data={"round": "3", "rating": "missed"}, headers=JSON)
+    exported = real_client.get("/progress/export").content
+    assert [a["kind"] for a in json.loads(exported)["attempts"]] == ["review-check", "review-checkpoint", "review-rating"]
+    real_client.post("/review/c0-what-is-v", data={"round": "4", "option": "1"}, headers=JSON)  # replaced by the import
+    r = real_client.post("/progress/import", files={"file": ("p.json", exported, "application/json")}, headers=JSON)
+    assert r.status_code == 200, r.text
+    assert "over 3 recorded actions" in real_client.get("/complete").text
+    page = real_client.get("/review", params={"round": 3}).text
+    assert page.count("feedback--wrong") == 1 and f'id="review-{check_id}-o{wrong}" checked' in page
