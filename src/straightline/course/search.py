@@ -4,7 +4,7 @@ Each document is one section of a chapter (the prose under a `##`/`###` heading,
 one) or one element's text (question, options, explanations, prompt, ...); its link is the
 section's or the element's anchor. Math is indexed by its TeX source (the formulas' `alttext`).
 Words are matched with Porter stemming ("couplings" finds "coupling"); the last word of the query
-also matches as a prefix, so the box finds while one types. Ranking is BM25 with the title counted
+(from 3 letters) also matches as a prefix, so the box finds while one types. Ranking is BM25 with the title counted
 five times as much as the body.
 
 `SearchIndex.search(query)` answers `Hit`s whose `snippet_html` is escaped text with the matches
@@ -26,6 +26,7 @@ __all__ = ["Document", "Hit", "MAX_QUERY_CHARS", "SearchIndex", "documents", "pl
 
 MAX_QUERY_CHARS = 200
 MAX_HITS = 30
+PREFIX_MIN_CHARS = 3
 _START, _END = "\ue000", "\ue001"  # private-use marks around matches, replaced after escaping
 _MATH = re.compile(r'<math\b[^>]*?alttext="([^"]*)"[^>]*>.*?</math>', re.S)
 _TAGS = re.compile(r"<[^>]+>")
@@ -91,13 +92,14 @@ def documents(course: Course) -> Iterator[Document]:
 
 
 def fts_query(query: str) -> str | None:
-    """The learner's words as an FTS5 query (every word required; the last one also as a prefix),
+    """The learner's words as an FTS5 query (every word required; the last one, from 3 letters, also as a prefix),
     or None when the query holds no word. Words are quoted, so no FTS5 syntax gets through."""
     words = _WORD.findall(query.casefold())
     if not words:
         return None
     quoted = [f'"{w}"' for w in words]
-    quoted[-1] += "*"
+    if len(words[-1]) >= PREFIX_MIN_CHARS:  # "t*" would match half the course, slowly
+        quoted[-1] += "*"
     return " ".join(quoted)
 
 
@@ -111,15 +113,18 @@ class SearchIndex:
         self._chapters = {c.slug: c for c in course.chapters}
         rows = [(d.title, d.body, d.chapter.slug, d.anchor) for d in documents(course)]
         self._db.executemany("INSERT INTO docs(title, body, slug, anchor) VALUES (?, ?, ?, ?)", rows)
+        self._db.execute("INSERT INTO docs(docs, rank) VALUES ('rank', 'bm25(5.0, 1.0)')")  # titles count 5x
         self.size = len(rows)
 
     def search(self, query: str, limit: int = MAX_HITS) -> list[Hit]:
         match = fts_query(query)
         if match is None:
             return []
+        # ORDER BY rank (bm25 with the weights configured above) is FTS5's fast path: it ranks every
+        # match but builds highlights and snippets only for the rows returned
         sql = (
-            "SELECT highlight(docs, 0, ?, ?), slug, anchor, snippet(docs, 1, ?, ?, ' … ', 24) FROM docs WHERE docs MATCH ? "
-            "ORDER BY bm25(docs, 5.0, 1.0) LIMIT ?"
+            "SELECT highlight(docs, 0, ?, ?), slug, anchor, snippet(docs, 1, ?, ?, ' … ', 24) FROM docs "
+            "WHERE docs MATCH ? ORDER BY rank LIMIT ?"
         )
         with self._lock:
             rows = self._db.execute(sql, (_START, _END, _START, _END, match, limit)).fetchall()

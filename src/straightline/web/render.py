@@ -398,6 +398,11 @@ class Renderer:
         """An element's rendered fields as markup (what its template shows)."""
         return self._html[element_id]
 
+    @lru_cache(maxsize=1)  # noqa: B019 - one Renderer per app; the page is the same for everyone
+    def glossary_page(self) -> str:
+        """The glossary page (rendered once: it holds nothing per learner)."""
+        return self.page("glossary", symbols=self.glossary.by_kind("symbol"), terms=self.glossary.by_kind("term"))
+
     def page(self, name: str, **context: Any) -> str:
         """A page of PAGES rendered with `context` (the retrieval pages: glossary, search, review, complete)."""
         return self._pages[name].render(page=name, **context)

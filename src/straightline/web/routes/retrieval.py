@@ -33,10 +33,7 @@ _ROUND = Annotated[int, Query(ge=0, le=MAX_ROUND, description=f"which set of que
 
 @router.get("/glossary", response_class=HTMLResponse, summary="The glossary: every symbol and term, where it is introduced")
 async def glossary_page(ctx: Ctx) -> HTMLResponse:
-    glossary = ctx.glossary
-    symbols = glossary.by_kind("symbol") if glossary else []
-    terms = glossary.by_kind("term") if glossary else []
-    return HTMLResponse(ctx.renderer.page("glossary", symbols=symbols, terms=terms))
+    return HTMLResponse(ctx.renderer.glossary_page())
 
 
 def _query_problem(q: str) -> str | None:
@@ -62,7 +59,8 @@ async def search_page(
     problem = _query_problem(q)
     if problem:
         return error_response(request, ctx, 422, problem, field="q", accepted=f"text of at most {MAX_QUERY_CHARS} characters, no control characters")
-    hits = ctx.search.search(q) if ctx.search and q.strip() else []
+    # a query over common words takes milliseconds: off the event loop
+    hits = await run_in_threadpool(ctx.search.search, q) if ctx.search and q.strip() else []
     return HTMLResponse(ctx.renderer.page("search", q=q, hits=hits, searched=bool(q.strip())))
 
 
