@@ -45,6 +45,12 @@ def test_elements_are_found_and_link_to_their_anchor(course: Course, index: Sear
     assert "/chapters/paths#c0-what-is-v" in [h.href for h in index.search(words)]
 
 
+def test_no_explanation_or_model_answer_is_searchable(course: Course, index: SearchIndex) -> None:
+    gate = next(e for e in course.elements.values() if e.type == "checkpoint")
+    answer = " ".join(re.findall(r"[A-Za-z]{4,}", plain_text(gate.html["model_answer"]))[:5])
+    assert f"/chapters/{course.chapters[gate.chapter].slug}#{gate.id}" not in [h.href for h in index.search(answer, limit=200)]
+
+
 def test_stemming_and_a_prefix_last_word(index: SearchIndex) -> None:
     assert any("optimal-transport" in h.href for h in index.search("couplings"))
     assert index.search("logit-norm")  # the last word as typed so far

@@ -1,7 +1,8 @@
 """Full-text search over the course: an in-memory SQLite FTS5 index built at start-up.
 
 Each document is one section of a chapter (the prose under a `##`/`###` heading, up to the next
-one) or one element's text (question, options, explanations, prompt, ...); its link is the
+one) or one element's text as shown before the learner acts (question, options, prompt, ...; no
+explanation or model answer, so search gives no answer away); its link is the
 section's or the element's anchor. Math is indexed by its TeX source (the formulas' `alttext`).
 Words are matched with Porter stemming ("couplings" finds "coupling"); the last word of the query
 (from 3 letters) also matches as a prefix, so the box finds while one types. Ranking is BM25 with the title counted
@@ -33,7 +34,9 @@ _TAGS = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 _HEADING = re.compile(r'<h([23]) id="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
 _WORD = re.compile(r"\w+", re.U)
-_ELEMENT_TEXT = ("title", "question", "prompt", "statement", "scenario", "brief", "caption", "explanation", "model_answer")
+#: what of an element is indexed: what the learner sees before acting. Explanations, model answers
+#: and reference designs are left out, so a search never gives an answer away.
+_ELEMENT_TEXT = ("title", "question", "prompt", "statement", "scenario", "brief", "caption")
 
 
 def plain_text(fragment: str) -> str:
@@ -64,10 +67,8 @@ class Hit:
 
 def _element_text(element: Element) -> str:
     parts = [element.html[k] for k in _ELEMENT_TEXT if isinstance(element.html.get(k), str)]
-    for option in element.html.get("options", []):
-        parts += [option["text"], option["explanation"]]
-    for question in element.html.get("questions", []):
-        parts += [question["question"], question["reference"]]
+    parts += [option["text"] for option in element.html.get("options", [])]
+    parts += [question["question"] for question in element.html.get("questions", [])]
     return plain_text(" ".join(parts))
 
 
