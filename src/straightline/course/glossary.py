@@ -64,12 +64,13 @@ class Glossary:
     entries: list[GlossaryEntry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._pattern = _alias_pattern(self.entries)
+        pairs = sorted(((a, i) for i, e in enumerate(self.entries) for a in e.aliases), key=lambda p: -len(p[0]))
+        self._aliases = [(a.lower(), i, re.compile(_alias_regex(a))) for a, i in pairs]
 
     @property
-    def pattern(self) -> re.Pattern[str] | None:
-        """One regular expression matching every alias (longest first); group name = entry index."""
-        return self._pattern
+    def aliases(self) -> list[tuple[str, int, re.Pattern[str]]]:
+        """(alias in lower case, entry index, its pattern) for every alias, longest first."""
+        return self._aliases
 
     def by_kind(self, kind: str) -> list[GlossaryEntry]:
         """The entries of a kind: symbols in the file's order (the notation builds up), terms A to Z."""
@@ -84,25 +85,29 @@ def _alias_regex(alias: str) -> str:
     return rf"(?<![\w-]){body}(?:e?s)?(?![\w-])"
 
 
-def _alias_pattern(entries: list[GlossaryEntry]) -> re.Pattern[str] | None:
-    pairs = sorted(((a, i) for i, e in enumerate(entries) for a in e.aliases), key=lambda p: -len(p[0]))
-    if not pairs:
-        return None
-    return re.compile("|".join(f"(?P<e{i}_{n}>{_alias_regex(a)})" for n, (a, i) in enumerate(pairs)))
-
-
 # --- loading ------------------------------------------------------------------------------------
 
-def _entry_lines(path: Path, text: str) -> list[int]:
-    """The 1-based line of each top-level list item (for error messages)."""
+class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when present: 10x faster
+    """A safe loader that records each mapping's 1-based line under LINE_KEY (for error messages)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        mapping = super().construct_mapping(node, deep=deep)
+        mapping[LINE_KEY] = node.start_mark.line + 1
+        return mapping
+
+
+LINE_KEY = "\x00line"
+
+
+def _parse(path: Path, text: str) -> list[Any]:
     try:
-        node = yaml.compose(text)
+        items = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ContentError(path, (mark.line + 1) if mark else 1, f"the glossary is not valid YAML: {exc}") from None
-    if not isinstance(node, yaml.SequenceNode):
+    if not isinstance(items, list):
         raise ContentError(path, 1, "the glossary must be a YAML list of entries")
-    return [item.start_mark.line + 1 for item in node.value]
+    return items
 
 
 def _render(path: Path, line: int, where: str, value: Any) -> str:
@@ -117,6 +122,9 @@ def _render(path: Path, line: int, where: str, value: Any) -> str:
 def _fields(path: Path, line: int, raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ContentError(path, line, "a glossary entry must be a mapping (key, term, kind, introduced, definition)")
+    raw = {k: v for k, v in raw.items() if k != LINE_KEY}
+    if isinstance(raw.get("introduced"), dict):
+        raw["introduced"] = {k: v for k, v in raw["introduced"].items() if k != LINE_KEY}
     missing = [k for k in _REQUIRED if k not in raw]
     if missing:
         raise ContentError(path, line, f"glossary entry lacks {missing} (required: {list(_REQUIRED)})")
@@ -175,9 +183,8 @@ def load_glossary(path: Path, course: Course) -> Glossary:
     path = Path(path)
     if not path.is_file():
         return Glossary([])
-    text = path.read_text(encoding="utf-8")
-    lines = _entry_lines(path, text)
-    entries = [_entry(path, line, raw, course) for line, raw in zip(lines, yaml.safe_load(text), strict=True)]
+    items = _parse(path, path.read_text(encoding="utf-8"))
+    entries = [_entry(path, raw.get(LINE_KEY, 1) if isinstance(raw, dict) else 1, raw, course) for raw in items]
     seen: dict[str, int] = {}
     aliases: dict[str, str] = {}
     for e in entries:
@@ -199,22 +206,35 @@ _TAG = re.compile(r"(<[^>]*>)")
 _TAG_NAME = re.compile(r"^<(/?)([a-zA-Z][a-zA-Z0-9]*)")
 
 
+def _first_alias(text: str, lower: str, start: int, glossary: Glossary, linked: set[str]) -> tuple[re.Match[str], int] | None:
+    """The earliest use at or after `start` of an entry not yet linked (the longest alias at a
+    tie), with the entry's index; a substring test on `lower` (the text in lower case) skips the
+    aliases the text cannot hold."""
+    best: tuple[re.Match[str], int] | None = None
+    for alias, index, pattern in glossary.aliases:
+        if glossary.entries[index].key in linked or lower.find(alias, start) < 0:
+            continue
+        m = pattern.search(text, start)
+        if m and (best is None or m.start() < best[0].start()):
+            best = (m, index)
+    return best
+
+
 def _link_text(text: str, glossary: Glossary, linked: set[str]) -> str:
     """`text` (escaped HTML text, no tags) with the first use of each not yet `linked` entry linked."""
-    pattern = glossary.pattern
-    if pattern is None:
+    if len(text) < 2 or text.isspace():
         return text
-
-    def replace(m: re.Match[str]) -> str:
-        name = m.lastgroup or ""
-        entry = glossary.entries[int(name[1:].split("_")[0])]
-        if entry.key in linked:
-            return m.group(0)
+    out: list[str] = []
+    start = 0
+    lower = text.lower()
+    while (found := _first_alias(text, lower, start, glossary, linked)) is not None:
+        m, index = found
+        entry = glossary.entries[index]
         linked.add(entry.key)
         title = html.escape(entry.term.replace("$", ""), quote=True)
-        return f'<a class="gloss" href="/glossary#{entry.anchor}" data-gloss="{entry.key}" title="Glossary: {title}">{m.group(0)}</a>'
-
-    return pattern.sub(replace, text)
+        out += [text[start : m.start()], f'<a class="gloss" href="/glossary#{entry.anchor}" data-gloss="{entry.key}" title="Glossary: {title}">{m.group(0)}</a>']
+        start = m.end()
+    return "".join(out) + text[start:]
 
 
 def link_first_uses(blocks: Iterable[str], glossary: Glossary) -> list[str]:
