@@ -549,8 +549,8 @@ def validate_state(element_type: str, status: Any, state: Any) -> str | None:
 
 #: Attempt kinds each element type records (used to validate imports).
 ATTEMPT_KINDS: dict[str, tuple[str, ...]] = {
-    "check": ("check",),
-    "checkpoint": ("checkpoint-answer", "checkpoint-rating", "checkpoint-skip"),
+    "check": ("check", "review-check"),
+    "checkpoint": ("checkpoint-answer", "checkpoint-rating", "checkpoint-skip", "review-checkpoint", "review-rating"),
     "derivation": ("derivation-hint", "derivation-solution"),
     "adversarial": ("adversarial-answer",),
     "design": ("design-answer", "design-reveal"),

@@ -322,6 +322,18 @@ class ProgressStore:
                 )
         return ElementState(element_id, element_type, result.status, state, now)
 
+    def record(self, learner_id: str, element_id: str, element_type: str, kind: str, payload: dict[str, Any]) -> Attempt:
+        """Append one attempt without touching the element's state (a review answer), committed."""
+        now = _now()
+        payload = scrub(payload)
+        with self._writing() as conn:
+            self._lock_learner(conn, learner_id, now)
+            conn.execute(
+                attempts_table.insert(),
+                dict(learner_id=learner_id, element_id=element_id, element_type=element_type, kind=kind, payload=payload, created_at=now),
+            )
+        return Attempt(element_id, element_type, kind, payload, now)
+
     def replace(self, learner_id: str, states: Iterable[ElementState], attempts: Iterable[Attempt]) -> None:
         """Replace all of a learner's progress with the given states and attempts, atomically."""
         states, attempts = list(states), list(attempts)

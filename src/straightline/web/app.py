@@ -21,6 +21,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from ..course.content import Course
+from ..course.glossary import GLOSSARY_FILE, load_glossary
+from ..course.search import SearchIndex
 from ..course.store import ProgressStore
 from .course_cache import load_course_cached
 from .deps import AppContext
@@ -32,7 +34,7 @@ from .limits import BodyLimitMiddleware
 from .openapi import document_errors
 from .render import STATIC_DIR, Renderer
 from .responses import error_response
-from .routes import buildit, elements, health, pages, sims as sim_routes, transfer
+from .routes import buildit, elements, health, pages, retrieval, sims as sim_routes, transfer
 from .settings import Settings
 from .sim_runtime import SimRuntime
 from .textcheck import TextHygieneMiddleware
@@ -40,7 +42,9 @@ from .textcheck import TextHygieneMiddleware
 __all__ = ["AppContext", "create_app"]
 
 STATUS_MESSAGES = {405: "That method is not allowed here."}
-ROUTERS = (pages.router, elements.router, buildit.router, transfer.router, health.router, sim_routes.router)
+ROUTERS = (
+    pages.router, elements.router, buildit.router, transfer.router, health.router, sim_routes.router, retrieval.router
+)
 
 
 class _CachedStatic(StaticFiles):
@@ -84,9 +88,12 @@ def create_app(settings: Settings, *, course: Course | None = None) -> FastAPI:
 
 def build_context(settings: Settings, course: Course | None = None) -> AppContext:
     """The app's shared state: the course (loaded through the cache unless given), the progress
-    store, the renderer, the cookie signer and the simulation runtime (not yet started)."""
+    store, the renderer, the cookie signer and the simulation runtime (not yet started), the
+    glossary (from `glossary.yaml` beside the chapters; a `ContentError` stops start-up) and the
+    search index."""
     if course is None:
         course = load_course_cached(settings.content_dir, settings.data_dir / "cache")
+    glossary = load_glossary(course.chapters[0].path.parent / GLOSSARY_FILE, course)
     cache_dir = settings.data_dir / "cache"
     cookies = LearnerCookies(
         settings.secret_key, name=settings.cookie_name, max_age_s=settings.cookie_max_age_s, secure=settings.cookie_secure
@@ -95,9 +102,11 @@ def build_context(settings: Settings, course: Course | None = None) -> AppContex
         settings=settings,
         course=course,
         store=ProgressStore(settings.database_url),
-        renderer=Renderer(course, experiments_dir=settings.experiments_dir, cache_dir=cache_dir),
+        renderer=Renderer(course, experiments_dir=settings.experiments_dir, cache_dir=cache_dir, glossary=glossary),
         cookies=cookies,
         sims=SimRuntime.for_course(course),  # the shipped models load in the background at start-up
+        glossary=glossary,
+        search=SearchIndex(course),
     )
 
 

@@ -13,6 +13,8 @@ from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from ..course.content import Chapter, Course, Element
+from ..course.glossary import Glossary
+from ..course.search import SearchIndex
 from ..course.store import ElementState, ProgressStore
 from .hosts import is_same_origin
 from .identity import LearnerCookies
@@ -34,6 +36,8 @@ class AppContext:
     cookies: LearnerCookies
     sims: SimRuntime  # the simulations and live training; its models load in the background
     grader: Any = None  # straightline.grader.Grader (web/grading.py), started by the lifespan
+    glossary: Glossary | None = None  # the course's glossary.yaml, checked against the course
+    search: SearchIndex | None = None  # full-text index of the course, built at start-up
 
 
 # Dependencies are `async def` so FastAPI calls them inline instead of in a worker thread.

@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from ..course.content import Chapter, Course, Element
 from ..course.experiments import Experiment, load_experiment
+from ..course.glossary import Glossary, link_block
 from ..course.markdown import highlight_code
 from ..course.progress import (
     AVAILABLE_TYPES,
@@ -60,6 +61,8 @@ TYPE_LABELS: dict[str, str] = {
     "sources": "Sources",
     "figure": "Figure",
 }
+#: the page templates (templates/NAME.html)
+PAGES = ("home", "chapter", "progress", "error", "glossary", "search", "review", "complete")
 _SINGLE_P = re.compile(r"^\s*<p>((?:(?!</?p>).)*)</p>\s*$", re.S)
 _HEADING = re.compile(r"<h([23])[ >]")
 
@@ -176,10 +179,14 @@ def _element_html(element: Element) -> dict[str, Any]:
 class Renderer:
     """Renders pages for one course; build once per app."""
 
-    def __init__(self, course: Course, *, experiments_dir: Path | None = None, cache_dir: Path | None = None):
+    def __init__(
+        self, course: Course, *, experiments_dir: Path | None = None, cache_dir: Path | None = None, glossary: Glossary | None = None
+    ):
         """`cache_dir`: where compiled templates are kept between starts (Jinja's bytecode cache;
-        compiling every template costs a second or two of a cold start)."""
+        compiling every template costs a second or two of a cold start); `glossary`: its entries'
+        first uses in each chapter's prose are linked to the glossary page."""
         self.course = course
+        self.glossary = glossary or Glossary([])
         self.env = _environment(cache_dir)
         self.static_versions = {
             p.relative_to(STATIC_DIR).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()[:12]
@@ -198,7 +205,7 @@ class Renderer:
             sim_titles=SIM_TITLES,
         )
         self._element_templates = {t: self.env.get_template(f"elements/{t}.html") for t in TYPE_LABELS}
-        self._pages = {name: self.env.get_template(f"{name}.html") for name in ("home", "chapter", "progress", "error")}
+        self._pages = {name: self.env.get_template(f"{name}.html") for name in PAGES}
         self._status = self.env.get_template("_chapter_status.html")
         self._html = {element.id: _element_html(element) for element in course.elements.values()}
         self.experiments: dict[str, Experiment | None] = {
@@ -220,6 +227,7 @@ class Renderer:
     def _prerender(self, chapter: Chapter) -> ChapterView:
         parts: list[bytes | Element] = []
         level = 2
+        linked: set[str] = set()  # glossary entries already linked in this chapter
         for block in chapter.blocks:
             if isinstance(block, Element):
                 self._heading_level[block.id] = min(level + 1, 5)
@@ -231,7 +239,7 @@ class Renderer:
                 found = _HEADING.findall(block.html)
                 if found:
                     level = int(found[-1])
-                parts.append(glue_punctuation(block.html).encode())
+                parts.append(glue_punctuation(link_block(block.html, self.glossary, linked)).encode())
         prev, nxt = self.course.neighbours(chapter)
         view = ChapterView(chapter, parts, prev, nxt)
         page = self._pages["chapter"].render(
@@ -388,6 +396,19 @@ class Renderer:
             message=message,
             error=error,
         )
+
+    def element_html(self, element_id: str) -> dict[str, Any]:
+        """An element's rendered fields as markup (what its template shows)."""
+        return self._html[element_id]
+
+    @lru_cache(maxsize=1)  # noqa: B019 - one Renderer per app; the page is the same for everyone
+    def glossary_page(self) -> str:
+        """The glossary page (rendered once: it holds nothing per learner)."""
+        return self.page("glossary", symbols=self.glossary.by_kind("symbol"), terms=self.glossary.by_kind("term"))
+
+    def page(self, name: str, **context: Any) -> str:
+        """A page of PAGES rendered with `context` (the retrieval pages: glossary, search, review, complete)."""
+        return self._pages[name].render(page=name, **context)
 
     def error_page(self, status: int, title: str, message: str) -> str:
         return self._pages["error"].render(page="error", status=status, title=title, message=message)
