@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from . import explorables, predictions
 from . import markdown as md
 from . import quotes
 
@@ -80,11 +81,13 @@ _SCHEMAS: dict[str, _Schema] = {
     "build-it": _Schema(("exercise", "prompt"), (), ("prompt",)),
     "break-it": _Schema(("lab", "caption"), (), ("caption",)),
     "listing": _Schema(("caption",), ("object", "region", "file", "coming_with"), ("caption",)),
+    "predict": _Schema(("sim", "rule", "question"), ("options",), ("question",)),
+    "explore": _Schema(("model", "text"), ("given", "values"), ()),
 }
 ELEMENT_TYPES: tuple[str, ...] = tuple(_SCHEMAS)
 
 #: Elements a learner acts on, and so which have a progress state.
-INTERACTIVE_TYPES = ("check", "checkpoint", "derivation", "adversarial", "design", "build-it", "break-it")
+INTERACTIVE_TYPES = ("check", "checkpoint", "derivation", "adversarial", "design", "build-it", "break-it", "predict")
 
 DEFAULT_MIN_WORDS = 20
 
@@ -308,6 +311,38 @@ def _listing_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> 
     return {"code": _resolve_listing(path, line, where, fields)}
 
 
+def _predict_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> dict[str, Any]:
+    try:
+        rule = predictions.check_fields(where, fields)
+    except ValueError as exc:
+        raise ContentError(path, line, str(exc)) from None
+    options = fields.get("options") or []
+    rendered = [{"outcome": str(o["outcome"]), "text": _text(path, line, f"{where} option {i}", o["text"])}
+                for i, o in enumerate(options, 1)]
+    return {"options": rendered, "kind": rule.kind, "box": list(rule.box)}
+
+
+def _explore_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The text with each [[name]] a draggable number and each [[=name]] a computed output."""
+    try:
+        explorables.check_fields(where, fields)
+    except ValueError as exc:
+        raise ContentError(path, line, str(exc)) from None
+    found: list[tuple[bool, str]] = []
+
+    def token(m: re.Match) -> str:
+        found.append((m.group(1) == "=", m.group(2)))
+        return f"XPLR{len(found) - 1}Q"
+
+    out = _text(path, line, f"{where} text", explorables.PLACEHOLDER.sub(token, fields["text"]))
+    for i, (is_output, name) in enumerate(found):
+        if f"XPLR{i}Q" not in out:
+            raise ContentError(path, line, f"{where}: [[{'=' if is_output else ''}{name}]] sits inside math; put it outside $...$")
+        kind = "out" if is_output else "var"
+        out = out.replace(f"XPLR{i}Q", f'<span class="xp-{kind}" data-{kind}="{name}">…</span>', 1)
+    return {"text": out, "config": explorables.config(fields)}
+
+
 #: Per element type: the checks beyond field names, returning the rendered parts they add.
 _ELEMENT_HTML: dict[str, Callable[[Path, int, str, dict[str, Any]], dict[str, Any]]] = {
     "check": _check_html,
@@ -318,6 +353,8 @@ _ELEMENT_HTML: dict[str, Callable[[Path, int, str, dict[str, Any]], dict[str, An
     "break-it": _named_html("lab"),
     "build-it": _named_html("exercise"),
     "listing": _listing_html,
+    "predict": _predict_html,
+    "explore": _explore_html,
 }
 
 
@@ -518,6 +555,7 @@ def load_chapter(path: Path) -> Chapter:
     _check_meta(path, meta, int(m.group(1)))
     parser, env, tokens = _parse_body(path, body, offset)
     blocks, toc = _chapter_blocks(path, offset, parser, env, tokens, meta["number"])
+    _check_predict_links(path, [b for b in blocks if isinstance(b, Element)])
     return Chapter(
         number=meta["number"],
         slug=meta["slug"],
@@ -528,6 +566,19 @@ def load_chapter(path: Path) -> Chapter:
         blocks=blocks,
         toc=toc,
     )
+
+
+def _check_predict_links(path: Path, elements: list[Element]) -> None:
+    """Each `{predict}` names a simulation element of its chapter running its rule's simulation."""
+    by_id = {e.id: e for e in elements}
+    for e in elements:
+        if e.type != "predict":
+            continue
+        target, wanted = by_id.get(e.fields["sim"]), predictions.RULES[e.fields["rule"]].sim
+        if target is None or target.type != "simulation" or target.fields.get("sim") != wanted:
+            raise ContentError(
+                path, e.line, f"predict {e.id!r}: sim {e.fields['sim']!r} must be the id of a {wanted!r} simulation in this chapter"
+            )
 
 
 def _plain(inline: str) -> str:

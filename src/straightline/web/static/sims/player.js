@@ -19,6 +19,10 @@
 //   setup(player)                   extra wiring (live training)
 //   autoplay: true|false            play once when first scrolled into view (never under reduced motion)
 // }
+//
+// A prediction (predict.js) can hold a player before it plays: `hold(note, {showStart})` hides the
+// result (controls, time line and text disabled; the canvas blank or at its first frame) until
+// `release()`. A figure with data-hold="1" starts held.
 
 import { el, fmtT, readColours, table as tableNode } from "./core.js";
 
@@ -52,15 +56,44 @@ export class Player {
     this.hasTimeline = spec.timeline !== false;
     this.colours = readColours(figure);
     this.build();
+    if (figure.dataset.hold === "1") this.hold(figure.dataset.holdNote || "Make your prediction first.", { showStart: figure.dataset.holdStart === "1" });
     this.fromHash(true);
     this.syncControls();
-    darkScheme.addEventListener("change", () => { this.colours = readColours(figure); this.render(); });
+    const recolour = () => { this.colours = readColours(figure); this.render(); };
+    darkScheme.addEventListener("change", recolour);
+    document.addEventListener("themechange", recolour);
     window.addEventListener("hashchange", () => { if (this.fromHash(false)) { this.syncControls(); this.load(); } });
     if (spec.setup) spec.setup(this);
     new ResizeObserver(() => this.resize()).observe(this.stage);
     this.resize();
     if (spec.load !== null) this.load();
     if (spec.autoplay && !reducedMotion.matches && this.hasTimeline && !this.restored) this.autoplayWhenVisible();
+  }
+
+  // --- holding the result back until a prediction is committed ---------------------------------------
+
+  hold(note, { showStart = false } = {}) {
+    this.pause();
+    this.held = { showStart };
+    this.veil = this.veil || el("p", { class: "sim__veil", role: "note" });
+    this.veil.textContent = note;
+    if (!this.veil.isConnected) this.stage.prepend(this.veil);
+    for (const part of this.heldParts()) { part.inert = true; part.classList.add("is-held"); }
+    this.figure.dataset.held = "true";
+    this.render();
+  }
+
+  release() {
+    if (!this.held) return;
+    this.held = null;
+    this.veil?.remove();
+    for (const part of this.heldParts()) { part.inert = false; part.classList.remove("is-held"); }
+    this.figure.dataset.held = "false";
+    this.render();
+  }
+
+  heldParts() {
+    return [this.controlBox, this.timebox, this.summaryEl, this.measureEl, this.details, this.link.parentElement].filter(Boolean);
   }
 
   // --- structure -----------------------------------------------------------------------------------
@@ -175,6 +208,7 @@ export class Player {
     this.timeOut = el("output", { class: "sim__time", for: `${id}-time` });
     const row = el("div", { class: "sim__timeline" }, this.backBtn, this.playBtn, this.fwdBtn, this.scrub, this.timeOut);
     const box = el("div", { class: "sim__timebox" }, row);
+    this.timebox = box;
     if (this.spec.marks) {
       const marks = el("div", { class: "sim__marks", role: "group", "aria-label": "Jump to a time" });
       for (const t of this.spec.marks) {
@@ -346,6 +380,7 @@ export class Player {
     this.figure.dataset.state = "ready";
     this.figure.dataset.frames = String(count);
     this.setFrame(this.frame, false);
+    this.figure.dispatchEvent(new Event("sim:loaded"));
     if (this.spec.frameParam) this.prefetch();
   }
 
@@ -417,7 +452,7 @@ export class Player {
   }
 
   play() {
-    if (!this.hasTimeline || this.frameCount() < 2) return;
+    if (!this.hasTimeline || this.frameCount() < 2 || this.held) return;
     if (this.frame >= this.frameCount() - 1) this.setFrame(0, false);
     this.playing = true;
     this.figure.dataset.playing = "true";
@@ -464,7 +499,7 @@ export class Player {
   }
 
   onKey(event) {
-    if (!this.hasTimeline || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (this.held || !this.hasTimeline || event.altKey || event.ctrlKey || event.metaKey) return;
     const target = event.target;
     const onScrub = target === this.scrub;
     if (!onScrub && target !== this.canvas && target !== this.figure) return;  // controls keep their keys
@@ -511,9 +546,12 @@ export class Player {
       ctx.fillStyle = this.colours.bg;
       ctx.fillRect(0, 0, w, h);
       if (!this.data && this.spec.load !== null) return;
-      const state = this.state();
+      if (this.held && !this.held.showStart) return;
+      const state = this.held ? { ...this.state(), frame: 0, t: this.timeOf(0) } : this.state();
       this.spec.draw(ctx, state);
-      this.updateText(state);
+      if (this.spec.overlay && !this.held) this.spec.overlay(ctx, state);
+      if (this.onDrawn) this.onDrawn(ctx, state);
+      if (!this.held) this.updateText(state);
       if (!this.drawn) { this.drawn = true; this.figure.dispatchEvent(new Event("sim:ready")); }
       this.figure.dataset.drawn = String((Number(this.figure.dataset.drawn) || 0) + 1);
     });
