@@ -334,9 +334,11 @@ def _explore_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> 
         found.append((m.group(1) == "=", m.group(2)))
         return f"XPLR{len(found) - 1}Q"
 
-    out = _text(path, line, f"{where} text", explorables.PLACEHOLDER.sub(token, fields["text"]))
+    source = explorables.PLACEHOLDER.sub(token, fields["text"])
+    prose = re.sub(r"\$\$.*?\$\$|\$[^$]*\$", "", source, flags=re.S)  # the text outside math
+    out = _text(path, line, f"{where} text", source)
     for i, (is_output, name) in enumerate(found):
-        if f"XPLR{i}Q" not in out:
+        if f"XPLR{i}Q" not in prose or f"XPLR{i}Q" not in out:
             raise ContentError(path, line, f"{where}: [[{'=' if is_output else ''}{name}]] sits inside math; put it outside $...$")
         kind = "out" if is_output else "var"
         out = out.replace(f"XPLR{i}Q", f'<span class="xp-{kind}" data-{kind}="{name}">…</span>', 1)
