@@ -16,7 +16,10 @@
 //   frames(data) -> count, time(data, i) -> t, initialFrame(data) -> i
 //   height(width) -> px
 //   draw(ctx, state), summary(state) -> text, measure(state) -> text|node, table(state) -> {caption, columns, rows}
-//   setup(player)                   extra wiring (live training)
+//   setup(player)                   extra wiring (live training, linked views, the SO(3) camera)
+//   overlay(ctx, state)             drawn over the frame (linked views: the particle pointed at)
+//   onKey(event, player) -> bool    keys of the picture handled before the time line's
+//   presets: [{label, params}]      "Try this" buttons beside the controls
 //   autoplay: true|false            play once when first scrolled into view (never under reduced motion)
 // }
 //
@@ -93,7 +96,7 @@ export class Player {
   }
 
   heldParts() {
-    return [this.controlBox, this.timebox, this.summaryEl, this.measureEl, this.details, this.link.parentElement].filter(Boolean);
+    return [this.presetBox, this.controlBox, this.timebox, this.summaryEl, this.measureEl, this.details, this.link.parentElement].filter(Boolean);
   }
 
   // --- structure -----------------------------------------------------------------------------------
@@ -112,6 +115,7 @@ export class Player {
     this.stage = el("div", { class: "sim__stage" }, this.canvas, this.status);
     this.ctx = this.canvas.getContext("2d");
     const parts = [this.controlBox, this.stage];
+    if (this.spec.presets) parts.unshift(this.buildPresets(this.spec.presets));
     if (this.hasTimeline) parts.push(this.buildTimeline());
     this.summaryEl = el("p", { class: "sim__summary", id: `${id}-summary`, "aria-live": "polite" });
     this.measureEl = el("div", { class: "sim__measure" });
@@ -119,10 +123,31 @@ export class Player {
     this.details = el("details", { class: "sim__data" }, el("summary", { text: "Numbers behind the picture (table)" }), this.tableBox);
     this.details.addEventListener("toggle", () => this.updateTable());
     this.link = el("a", { class: "sim__link", href: `#sim=${id}` , text: "Link to these settings" });
-    parts.push(this.summaryEl, this.measureEl, this.details, el("p", { class: "sim__share" }, this.link));
+    this.copied = el("span", { class: "sim__copied", role: "status" });
+    this.link.addEventListener("click", () => this.copyLink());
+    parts.push(this.summaryEl, this.measureEl, this.details, el("p", { class: "sim__share" }, this.link, this.copied));
     app.append(...parts);
     this.figure.classList.add("is-live");
     this.figure.addEventListener("keydown", (event) => this.onKey(event));
+  }
+
+  buildPresets(presets) {
+    const box = el("div", { class: "sim__presets", role: "group", "aria-label": "Try these settings" }, el("span", { text: "Try this:" }));
+    for (const preset of presets) {
+      const b = el("button", { type: "button", class: "sim__preset", text: preset.label });
+      b.addEventListener("click", () => this.applyPreset(preset.params));
+      box.append(b);
+    }
+    this.presetBox = box;
+    return box;
+  }
+
+  applyPreset(params) {
+    Object.assign(this.params, params);
+    this.syncControls();
+    this.writeHash();
+    this.figure.addEventListener("sim:loaded", () => { if (this.hasTimeline) { this.setFrame(0, false); this.play(); } }, { once: true });
+    this.load();
   }
 
   buildControl(c) {
@@ -220,6 +245,16 @@ export class Player {
     }
     box.append(el("p", { class: "sim__keys", text: "Keys, with the picture selected: Space plays or pauses, ← and → step, Home and End jump to the ends." }));
     return box;
+  }
+
+  // the link's address goes to the clipboard too; "Copied" (or how to copy it by hand) says so
+  async copyLink() {
+    const url = new URL(this.link.getAttribute("href"), location.href).href;
+    let text = "Copied: paste it to share these settings.";
+    try { await navigator.clipboard.writeText(url); } catch { text = "The address bar now holds the link to these settings: copy it from there."; }
+    this.copied.textContent = text;
+    clearTimeout(this.copiedTimer);
+    this.copiedTimer = setTimeout(() => { this.copied.textContent = ""; }, 6000);
   }
 
   syncControls() {
@@ -499,8 +534,10 @@ export class Player {
   }
 
   onKey(event) {
-    if (this.held || !this.hasTimeline || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (this.held || event.altKey || event.ctrlKey || event.metaKey) return;
     const target = event.target;
+    if (this.spec.onKey && (target === this.canvas || target === this.figure) && this.spec.onKey(event, this)) return;
+    if (!this.hasTimeline) return;
     const onScrub = target === this.scrub;
     if (!onScrub && target !== this.canvas && target !== this.figure) return;  // controls keep their keys
     if (event.key === " " || event.key === "Spacebar") {
