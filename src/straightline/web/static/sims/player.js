@@ -249,6 +249,7 @@ export class Player {
 
   // the link's address goes to the clipboard too; "Copied" (or how to copy it by hand) says so
   async copyLink() {
+    this.link.href = `#${this.hashParams().toString()}`;  // the settings shown now (the default follows)
     const url = new URL(this.link.getAttribute("href"), location.href).href;
     let text = "Copied: paste it to share these settings.";
     try { await navigator.clipboard.writeText(url); } catch { text = "The address bar now holds the link to these settings: copy it from there."; }
