@@ -135,7 +135,8 @@ function hintText(player) {
   const q = live(player).quality;
   if (!q || q.converged !== false) return "";
   const fix = q.fix ? ` Set Training steps to ${q.fix.value} and train again: that is the setting that fixes it (bench/live_convergence.py measured it on every dataset).` : " This is already the most steps the page allows.";
-  return `Not converged: the samples lie W2 = ${fmt(q.w2, 3)} from the data, more than twice the data's own floor (${fmt(q.floor_low, 3)}–${fmt(q.floor_high, 3)} between two samples of ${q.n} points).${fix}`;
+  return `Not converged: the samples lie on average ${fmt(q.off_data, 3)} from the nearest data point, against ${fmt(q.floor, 3)} for a second sample of the data ` +
+    `(${q.n} points each; W2 to the data ${fmt(q.w2, 3)}).${fix}`;
 }
 
 function batchPicture(ctx, view, b, col) {
