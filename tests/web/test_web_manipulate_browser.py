@@ -290,3 +290,16 @@ def test_step_mode_shows_one_minibatch_at_a_time(page, server: ServerProcess) ->
     page.locator("#c4-live-training .sim__pause").click()  # Resume
     _wait(page, f"() => {fig}.dataset.paused === 'false'")
     page.locator("#c4-live-training .sim__stop").click()
+
+
+def test_a_run_that_has_not_converged_names_the_setting_that_fixes_it(page, server: ServerProcess) -> None:
+    page.goto(server.url + "/chapters/training")
+    page.locator("#c4-live-training-steps").select_option("500")  # too short for the moons
+    page.locator("#c4-live-training .sim__start").click()
+    _wait(page, "() => document.querySelector('#c4-live-training figure.sim').dataset.liveStatus === 'done'", timeout=180_000)
+    hint = page.locator("#c4-live-training .sim__hint")
+    assert hint.is_visible()
+    text = hint.text_content()
+    assert text.startswith("Not converged") and "Set Training steps to 5000" in text
+    quality = page.evaluate("() => document.querySelector('#c4-live-training figure.sim').player.live.quality")
+    assert quality["converged"] is False and f"{quality['off_data']:.3f}" in text

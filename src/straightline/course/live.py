@@ -40,8 +40,11 @@ PAUSE_LIMIT_S = 900.0  # a job paused this long is cancelled (it holds one of th
 #: than this many times two data samples do (their 90 % point) is reported as not converged;
 #: Gaussian noise scores 2.3 (spirals) to 13 (eight Gaussians) (bench/live_convergence.py)
 CONVERGED_RATIO = 1.6
-#: the setting that fixes a run that has not converged, and what it measured (bench/live_convergence.py)
+#: the setting that fixes a run that has not converged: the most steps the page offers; measured
+#: (bench/results/live_convergence.txt) to bring moons and checkerboard from not converged at 1500
+#: steps to converged, but not the spirals (off the data 0.191 -> 0.174, the data's own 0.083)
 FIX_STEPS = 5000
+FIXED_BY_STEPS = ("two_clusters", "8gaussians", "moons", "checkerboard")
 
 
 class Busy(RuntimeError):
@@ -289,7 +292,8 @@ def quality(p: LiveParams, model: torch.nn.Module, noise: torch.Tensor, referenc
         converged = out["off_data"] <= CONVERGED_RATIO * high
         out.update(floor=round(mean, 4), floor_high=round(high, 4), converged=converged)
         if not converged:
-            out["fix"] = {"setting": "steps", "value": FIX_STEPS} if p.steps < FIX_STEPS else None
+            fixed = p.steps < FIX_STEPS and (p.dataset or "moons") in FIXED_BY_STEPS
+            out["fix"] = {"setting": "steps", "value": FIX_STEPS} if fixed else None
     return out
 
 
