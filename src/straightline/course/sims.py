@@ -75,6 +75,7 @@ SIDE_EVAL_SEED = 211  # side-by-side: the noise behind each model's W2 (beside t
 KDE_SEED = 424_242  # the fixed sample behind the moons' kernel density estimate (no learner seed)
 ROTATION_DATA_SEED = 7  # the rotation dataset sample the flow's distances are compared with
 PARTNER_SEED = 313  # particles-flow: the data half of the training minibatch whose pairs are shown
+UNDER_PANEL = 400  # data points drawn faintly under the 2-D panels that show no particles of their own
 PARTNERS = 150  # particles-flow: the first particles, one training minibatch, whose partners are sent
 
 # --- sizes and bounds ------------------------------------------------------------------------------
@@ -318,6 +319,7 @@ def mixture_oracle(sims: Simulations, p: MixtureParams) -> dict:
         "points": encode(points),
         "oracle": encode(clamp(u)),
         "model": encode(clamp(v)),
+        "data": encode(data("two_clusters", UNDER_PANEL, p.seed)),  # drawn faintly under both panels
         "density": encode(density / density.max(), scale=10000.0),
         "agreement": _field_agreement(model, p),
         "gradients": _gradient_agreement(p.seed, p.samples),
@@ -392,6 +394,7 @@ def velocity_field(sims: Simulations, p: FieldParams) -> dict:
     out: dict[str, Any] = {
         "points": encode(points), "velocities": encode(clamp(v)),
         "max_speed": _r(float(v.norm(dim=1).max())),
+        "data": encode(data(p.dataset, UNDER_PANEL, p.seed)),  # drawn faintly under the arrows
     }
     if p.particles:
         x = noise(p.particles, p.seed)
