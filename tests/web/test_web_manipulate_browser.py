@@ -294,7 +294,8 @@ def test_step_mode_shows_one_minibatch_at_a_time(page, server: ServerProcess) ->
 
 def test_a_run_that_has_not_converged_names_the_setting_that_fixes_it(page, server: ServerProcess) -> None:
     page.goto(server.url + "/chapters/training")
-    page.locator("#c4-live-training-steps").select_option("500")  # too short for the moons
+    page.locator("#c4-live-training-dataset").select_option("checkerboard")
+    page.locator("#c4-live-training-steps").select_option("500")  # too short: 1500 steps are (bench/results/live_convergence.txt)
     page.locator("#c4-live-training .sim__start").click()
     _wait(page, "() => document.querySelector('#c4-live-training figure.sim').dataset.liveStatus === 'done'", timeout=180_000)
     hint = page.locator("#c4-live-training .sim__hint")
