@@ -82,6 +82,7 @@ def test_a_choice_prediction_holds_the_simulation_and_reveals_its_own_numbers(pa
     assert f"round 3: {rows[3]['one_step']['w2']:.3f}" in text and "You predicted “After the third round”" in text
     assert ("Your prediction matched" in text) == (str(first) == "3")
     assert page.locator(_fig("c6-reflow-straightening")).get_attribute("data-held") == "false"
+    assert page.locator("#c6-predict-floor .el__status").text_content().strip() == "prediction committed, answer revealed"
     page.reload()
     assert page.locator("#c6-predict-floor").get_attribute("data-status") == "done"
     assert page.locator("#c6-predict-floor-g3").is_checked() and page.locator("#c6-predict-floor-g3").is_disabled()

@@ -3,7 +3,8 @@
 // state; then the simulation plays with the rule's settings and a sentence compares the guess
 // with what the model did, computed from the simulation's own result by the rule below.
 
-import { View, decode, fmt } from "./core.js";
+import { updateChapterProgress } from "../progress.js";
+import { View, fmt } from "./core.js";
 
 const pt = (p) => `(${fmt(p[0])}, ${fmt(p[1])})`;
 
@@ -159,7 +160,13 @@ async function commit(form, player, rule) {
   const guess = answer.state.guess;
   form.dataset.guess = guess;
   for (const input of form.querySelectorAll("input, button")) input.disabled = true;
-  form.closest("[data-element]").dataset.status = "done";
+  const element = form.closest("[data-element]");
+  element.dataset.status = "done";
+  const status = element.querySelector(".el__status");
+  if (status) { status.textContent = answer.description; status.className = "el__status status--done"; }
+  form.querySelector("button[type=submit]").textContent = "Prediction committed";
+  form.querySelector(".el__actions .muted").textContent = "The simulation below now shows what the model does.";
+  updateChapterProgress(`${answer.chapter.done}/${answer.chapter.total}`);
   await revealAndPlay(form, player, rule, guess, true);
 }
 
