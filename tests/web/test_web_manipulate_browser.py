@@ -305,3 +305,20 @@ def test_a_run_that_has_not_converged_names_the_setting_that_fixes_it(page, serv
     assert text.startswith("Not converged") and "Set Training steps to 5000" in text
     quality = page.evaluate("() => document.querySelector('#c4-live-training figure.sim').player.live.quality")
     assert quality["converged"] is False and f"{quality['off_data']:.3f}" in text
+
+
+def test_linked_views_across_the_diffusion_and_flow_panels(page, server: ServerProcess) -> None:
+    page.goto(server.url + "/chapters/flow-vs-diffusion")
+    _ready(page, "c8-side-by-side")
+    stats = "() => { const c = document.querySelector('#c8-side-by-side canvas.sim__canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let h = 0; for (let i = 0; i < d.length; i += 4) h = (h * 31 + d[i] + 7 * d[i + 1]) % 1000000007; return h; }"
+    before = page.evaluate(stats)
+    page.locator("#c8-side-by-side canvas.sim__canvas").focus()
+    page.keyboard.press("[")  # backwards from nothing: the last particle that can be picked
+    figure = page.locator(_fig("c8-side-by-side"))
+    assert figure.get_attribute("data-picked") == "59"
+    page.keyboard.press("]")
+    page.keyboard.press("]")
+    assert figure.get_attribute("data-picked") == "1"
+    page.wait_for_timeout(100)
+    assert page.evaluate(stats) != before  # the particle's two routes are drawn
+    assert page.locator("#c8-side-by-side .sim__linked").text_content().startswith("Particle 2: started at")
