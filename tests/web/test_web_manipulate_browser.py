@@ -14,8 +14,9 @@ import httpx
 import pytest
 import torch
 
-from straightline.timesteps import shift
+from straightline.course.content import load_course
 from straightline.guidance import guided_velocity
+from straightline.timesteps import shift
 
 from test_web_browser import CHROMIUM, Traffic, _context  # noqa: E402
 from web_support import ServerProcess, start_server  # noqa: E402
@@ -50,6 +51,15 @@ def page(browser, traffic: Traffic):
     traffic.assert_local()
 
 
+COURSE = load_course()
+
+
+def _url(server: ServerProcess, element_id: str) -> str:
+    """The chapter page holding the element (chapters may be renumbered or split; ids stay)."""
+    chapter = next(c for c in COURSE.chapters if any(e.id == element_id for e in c.elements))
+    return f"{server.url}/chapters/{chapter.slug}"
+
+
 def _wait(page, js: str, arg=None, timeout: float = 90_000) -> None:
     page.wait_for_function(js, arg=arg, timeout=timeout)
 
@@ -65,7 +75,7 @@ def _ready(page, eid: str) -> None:
 # --- predict, then reveal ------------------------------------------------------------------------------
 
 def test_a_choice_prediction_holds_the_simulation_and_reveals_its_own_numbers(page, server: ServerProcess) -> None:
-    page.goto(server.url + "/chapters/reflow")
+    page.goto(_url(server, "c6-predict-floor"))
     _ready(page, "c6-reflow-straightening")
     assert page.locator(_fig("c6-reflow-straightening")).get_attribute("data-held") == "true"
     assert page.locator("#c6-reflow-straightening .sim__summary").text_content() == ""  # the answer is not on the page yet
@@ -91,7 +101,7 @@ def test_a_choice_prediction_holds_the_simulation_and_reveals_its_own_numbers(pa
 
 
 def test_a_click_prediction_marks_the_canvas_and_compares_with_one_euler_step(page, server: ServerProcess) -> None:
-    page.goto(server.url + "/chapters/sampling")
+    page.goto(_url(server, "c5-predict-one-step"))
     _ready(page, "c5-euler-steps")
     canvas = page.locator("#c5-euler-steps canvas.sim__canvas")
     box = canvas.bounding_box()
@@ -117,7 +127,7 @@ def test_a_click_prediction_marks_the_canvas_and_compares_with_one_euler_step(pa
 # --- numbers you can drag -------------------------------------------------------------------------------
 
 def test_drag_t_in_the_straight_path_by_keys_and_mouse(page, server: ServerProcess) -> None:
-    page.goto(server.url + "/chapters/paths")
+    page.goto(_url(server, "c0-explore-lerp"))
     root = "#c0-explore-lerp"
     slider = page.locator(f"{root} [role=slider]").first
     _wait(page, "() => document.querySelector('#c0-explore-lerp .explore').classList.contains('is-live')")
@@ -142,7 +152,7 @@ def test_drag_t_in_the_straight_path_by_keys_and_mouse(page, server: ServerProce
 
 
 def test_drag_the_shift_and_the_guidance_scale_against_the_toolkit(page, server: ServerProcess) -> None:
-    page.goto(server.url + "/chapters/training")
+    page.goto(_url(server, "c4-explore-shift"))
     alpha = page.locator("#c4-explore-shift [role=slider]").first
     alpha.focus()
     for key, value in (("ArrowRight", 3.25), ("PageDown", 0.75), ("Home", 0.5), ("End", 6.0)):
@@ -155,7 +165,7 @@ def test_drag_the_shift_and_the_guidance_scale_against_the_toolkit(page, server:
     share = 0.5 * (1 + math.erf(math.log(r / (1 - r)) / math.sqrt(2)))
     assert page.locator("#c4-explore-shift [data-out=share_noisy]").first.text_content() == f"{round(100 * share)}%"
 
-    page.goto(server.url + "/chapters/flow-vs-diffusion")
+    page.goto(_url(server, "c9-explore-guidance"))
     w = page.locator("#c9-explore-guidance [role=slider]").first
     w.focus()
 
@@ -176,7 +186,7 @@ def test_drag_the_shift_and_the_guidance_scale_against_the_toolkit(page, server:
 # --- linked views, presets, copied links, theme, SO(3) ----------------------------------------------------
 
 def test_linked_views_show_a_particles_training_partner_by_keys_and_pointer(page, server: ServerProcess) -> None:
-    page.goto(server.url + "/chapters/paths")
+    page.goto(_url(server, "c0-particles"))
     _ready(page, "c0-particles")
     canvas = page.locator("#c0-particles canvas.sim__canvas")
     canvas.focus()
@@ -213,7 +223,7 @@ def test_copied_feedback_and_the_theme_toggle(browser, traffic: Traffic, server:
     context = _context(browser, traffic, viewport={"width": 1280, "height": 900}, reduced_motion="reduce", color_scheme="dark")
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     page = context.new_page()
-    page.goto(server.url + "/chapters/paths")
+    page.goto(_url(server, "c0-particles"))
     assert page.evaluate("() => document.documentElement.dataset.theme") == "dark"  # follows the system
     dark_bg = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
     _ready(page, "c0-particles")
@@ -238,7 +248,7 @@ def test_copied_feedback_and_the_theme_toggle(browser, traffic: Traffic, server:
 
 
 def test_the_rotation_view_turns_with_keys_and_drag(page, server: ServerProcess) -> None:
-    page.goto(server.url + "/chapters/sd3-flux")
+    page.goto(_url(server, "c7-rotation-flow"))
     _ready(page, "c7-rotation-flow")
     figure = page.locator(_fig("c7-rotation-flow"))
     assert figure.get_attribute("data-camera") == "35,22"
@@ -262,7 +272,7 @@ def test_the_rotation_view_turns_with_keys_and_drag(page, server: ServerProcess)
 # --- step mode ----------------------------------------------------------------------------------------------
 
 def test_step_mode_shows_one_minibatch_at_a_time(page, server: ServerProcess) -> None:
-    page.goto(server.url + "/chapters/training")
+    page.goto(_url(server, "c4-live-training"))
     fig = "document.querySelector('#c4-live-training figure.sim')"
     page.locator("#c4-live-training .sim__start").click()
     _wait(page, f"() => Number({fig}.dataset.snapshots) >= 1", timeout=120_000)
@@ -294,7 +304,7 @@ def test_step_mode_shows_one_minibatch_at_a_time(page, server: ServerProcess) ->
 
 
 def test_a_run_that_has_not_converged_names_the_setting_that_fixes_it(page, server: ServerProcess) -> None:
-    page.goto(server.url + "/chapters/training")
+    page.goto(_url(server, "c4-live-training"))
     page.locator("#c4-live-training-dataset").select_option("checkerboard")
     page.locator("#c4-live-training-steps").select_option("500")  # too short: 1500 steps are (bench/results/live_convergence.txt)
     page.locator("#c4-live-training .sim__start").click()
@@ -308,7 +318,7 @@ def test_a_run_that_has_not_converged_names_the_setting_that_fixes_it(page, serv
 
 
 def test_linked_views_across_the_diffusion_and_flow_panels(page, server: ServerProcess) -> None:
-    page.goto(server.url + "/chapters/flow-vs-diffusion")
+    page.goto(_url(server, "c8-side-by-side"))
     _ready(page, "c8-side-by-side")
     stats = "() => { const c = document.querySelector('#c8-side-by-side canvas.sim__canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let h = 0; for (let i = 0; i < d.length; i += 4) h = (h * 31 + d[i] + 7 * d[i + 1]) % 1000000007; return h; }"
     before = page.evaluate(stats)
