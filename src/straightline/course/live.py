@@ -262,10 +262,10 @@ def shown_step(state: sl.TrainState, data: str | torch.Tensor, g: torch.Generato
         after = float(((model(path.x_t, t) - path.u_t) ** 2).mean())
     return {
         "type": "batch", "step": step, "batch": BATCH_SIZE,
-        "x_0": encode(x_0), "x_1": encode(x_1), "t": [round(float(v), 4) for v in t],
+        "x_0": encode(x_0), "x_1": encode(x_1), "t": [round(float(ti), 4) for ti in t],
         "x_t": encode(path.x_t), "u_t": encode(path.u_t.clamp(-30, 30)), "v": encode(v.detach().clamp(-30, 30)),
         "pair_loss": encode(per_pair.detach().clamp(max=30)),
-        "loss": round(float(per_pair.mean()), 4), "loss_after": round(after, 4),
+        "loss": round(float(per_pair.detach().mean()), 4), "loss_after": round(after, 4),
     }
 
 
