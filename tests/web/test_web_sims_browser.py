@@ -61,11 +61,18 @@ def traffic() -> Traffic:
     return Traffic()
 
 
+# the predictions that hold these simulations back until a guess is committed (tests/web/
+# test_web_manipulate_browser.py tests them); this learner commits them first
+PREDICTIONS = {"c2-predict-ot": "smaller", "c4-predict-field": "one-point", "c5-predict-one-step": "0,0", "c6-predict-floor": "1"}
+
+
 @pytest.fixture
-def page(browser, traffic: Traffic):
+def page(browser, traffic: Traffic, sim_server: ServerProcess):
     # reduced motion: nothing plays by itself, so every picture is the one the test asks for
     context = _context(browser, traffic, viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
     pg = context.new_page()
+    for eid, guess in PREDICTIONS.items():
+        assert pg.request.post(f"{sim_server.url}/elements/{eid}/predict", form={"guess": guess}).ok
     yield pg
     context.close()
     traffic.assert_local()

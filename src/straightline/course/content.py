@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from . import figures as figs
+from . import explorables, predictions
 from . import markdown as md
 from . import quotes, references
 
@@ -84,11 +85,13 @@ _SCHEMAS: dict[str, _Schema] = {
     "recap": _Schema(("abilities", "summary"), (), ("summary",)),
     "sources": _Schema(("sources",)),
     "figure": _Schema(("figure", "alt", "caption"), (), ("caption",)),
+    "predict": _Schema(("sim", "rule", "question"), ("options",), ("question",)),
+    "explore": _Schema(("model", "text"), ("given", "values"), ()),
 }
 ELEMENT_TYPES: tuple[str, ...] = tuple(_SCHEMAS)
 
 #: Elements a learner acts on, and so which have a progress state.
-INTERACTIVE_TYPES = ("check", "checkpoint", "derivation", "adversarial", "design", "build-it", "break-it")
+INTERACTIVE_TYPES = ("check", "checkpoint", "derivation", "adversarial", "design", "build-it", "break-it", "predict")
 
 DEFAULT_MIN_WORDS = 20
 
@@ -364,6 +367,38 @@ def _figure_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> d
     svg = svg.replace("<svg ", f'<svg role="img" aria-label="{label}" ', 1)
     head, rest = svg.split(">", 1)
     return {"svg": f"{head}><title>{label}</title>{rest}", "alt": alt}
+def _predict_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> dict[str, Any]:
+    try:
+        rule = predictions.check_fields(where, fields)
+    except ValueError as exc:
+        raise ContentError(path, line, str(exc)) from None
+    options = fields.get("options") or []
+    rendered = [{"outcome": str(o["outcome"]), "text": _text(path, line, f"{where} option {i}", o["text"])}
+                for i, o in enumerate(options, 1)]
+    return {"options": rendered, "kind": rule.kind, "box": list(rule.box)}
+
+
+def _explore_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The text with each [[name]] a draggable number and each [[=name]] a computed output."""
+    try:
+        explorables.check_fields(where, fields)
+    except ValueError as exc:
+        raise ContentError(path, line, str(exc)) from None
+    found: list[tuple[bool, str]] = []
+
+    def token(m: re.Match) -> str:
+        found.append((m.group(1) == "=", m.group(2)))
+        return f"XPLR{len(found) - 1}Q"
+
+    source = explorables.PLACEHOLDER.sub(token, fields["text"])
+    prose = re.sub(r"\$\$.*?\$\$|\$[^$]*\$", "", source, flags=re.S)  # the text outside math
+    out = _text(path, line, f"{where} text", source)
+    for i, (is_output, name) in enumerate(found):
+        if f"XPLR{i}Q" not in prose or f"XPLR{i}Q" not in out:
+            raise ContentError(path, line, f"{where}: [[{'=' if is_output else ''}{name}]] sits inside math; put it outside $...$")
+        kind = "out" if is_output else "var"
+        out = out.replace(f"XPLR{i}Q", f'<span class="xp-{kind}" data-{kind}="{name}">…</span>', 1)
+    return {"text": out, "config": explorables.config(fields)}
 
 
 #: Per element type: the checks beyond field names, returning the rendered parts they add.
@@ -379,6 +414,8 @@ _ELEMENT_HTML: dict[str, Callable[[Path, int, str, dict[str, Any]], dict[str, An
     "recap": _recap_html,
     "sources": _sources_html,
     "figure": _figure_html,
+    "predict": _predict_html,
+    "explore": _explore_html,
 }
 
 
@@ -586,6 +623,7 @@ def load_chapter(path: Path) -> Chapter:
     parser, env, tokens = _parse_body(path, body, offset)
     blocks, toc = _chapter_blocks(path, offset, parser, env, tokens, meta["number"])
     _check_chapter_end(path, offset + max(1, len(body.splitlines())), blocks)
+    _check_predict_links(path, [b for b in blocks if isinstance(b, Element)])
     return Chapter(
         number=meta["number"],
         slug=meta["slug"],
@@ -619,6 +657,17 @@ def _check_chapter_end(path: Path, last_line: int, blocks: list[Section | Elemen
 
 def _is_sources(block: Section | Element) -> bool:
     return isinstance(block, Element) and block.type == "sources"
+def _check_predict_links(path: Path, elements: list[Element]) -> None:
+    """Each `{predict}` names a simulation element of its chapter running its rule's simulation."""
+    by_id = {e.id: e for e in elements}
+    for e in elements:
+        if e.type != "predict":
+            continue
+        target, wanted = by_id.get(e.fields["sim"]), predictions.RULES[e.fields["rule"]].sim
+        if target is None or target.type != "simulation" or target.fields.get("sim") != wanted:
+            raise ContentError(
+                path, e.line, f"predict {e.id!r}: sim {e.fields['sim']!r} must be the id of a {wanted!r} simulation in this chapter"
+            )
 
 
 def _plain(inline: str) -> str:

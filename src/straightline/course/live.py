@@ -33,6 +33,19 @@ from .sims import encode
 __all__ = ["LiveParams", "LiveTraining", "LiveWorker", "Job", "Busy", "shared_worker"]
 
 TERMINAL = ("done", "cancelled", "error")
+CONTROLS = ("pause", "step", "resume")
+BATCH_SIZE = 256  # every training step's minibatch, a shown step's too
+PAUSE_LIMIT_S = 900.0  # a job paused this long is cancelled (it holds one of the few job slots)
+#: a finished run whose samples lie off the data (mean distance to the nearest data point) by more
+#: than this many times two data samples do (their 90 % point) is reported as not converged;
+#: Gaussian noise scores 2.3 (spirals) to 13 (eight Gaussians); at the default 1500 steps the
+#: checkerboard scores 2.04 and the spirals 2.30 (bench/results/live_convergence.txt)
+CONVERGED_RATIO = 2.0
+#: the setting that fixes a run that has not converged: the most steps the page offers; measured
+#: (bench/results/live_convergence.txt) to bring the checkerboard from not converged at 1500 steps
+#: to converged (2.04 -> 1.41), but not the spirals (2.30 -> 2.10)
+FIX_STEPS = 5000
+FIXED_BY_STEPS = ("two_clusters", "8gaussians", "moons", "checkerboard")
 
 
 class Busy(RuntimeError):
@@ -52,6 +65,9 @@ class Job:
     outcome: str | None = None  # done | cancelled | error, once the job has ended
     snapshots: int = 0
     on_cancel: Any = None  # tells a worker process (isolated jobs)
+    on_control: Any = None  # passes pause / step / resume to a worker process (isolated jobs)
+    commands: queue.Queue = field(default_factory=queue.Queue)  # pause / step / resume, read between steps
+    paused: bool = False
 
     @property
     def state(self) -> str:
@@ -62,6 +78,15 @@ class Job:
         self.cancelled.set()
         if self.on_cancel is not None and not self.done.is_set():
             self.on_cancel(self.id)
+
+    def control(self, command: str) -> None:
+        """Step mode: "pause" after the current minibatch, "step" one shown minibatch, "resume"."""
+        if command not in CONTROLS:
+            raise ValueError(f"command must be one of {', '.join(CONTROLS)}, got {command!r}")
+        if self.on_control is not None:
+            self.on_control(self.id, command)
+        else:
+            self.commands.put(command)
 
     def publish(self, event: dict[str, Any]) -> None:
         try:
@@ -164,24 +189,113 @@ def run_job(job: Job, grid_size: int = 15, samples: int = 300) -> None:
             job.snapshots += 1
             job.publish(event)
 
+        shown = torch.Generator().manual_seed(p.seed + 7)  # the minibatches of step mode
+
         def callback(state: sl.TrainState) -> bool:
             step = state.step
             losses.append(state.loss)
             job.steps_done = step + 1
             if (step + 1) % p.snapshot_every == 0 or step + 1 == p.steps:
                 snapshot(step, state.model)
+            obey(job, lambda: shown_step(state, data, shown, job.steps_done))
             return job.cancelled.is_set()
 
-        sl.train(model, data, steps=p.steps, batch_size=256, lr=2e-3, ema=None, seed=p.seed,
+        sl.train(model, data, steps=p.steps, batch_size=BATCH_SIZE, lr=2e-3, ema=None, seed=p.seed,
                  progress=False, callback=callback)
         job.outcome = "cancelled" if job.cancelled.is_set() else "done"
-        job.publish({"type": job.outcome, "step": job.steps_done,
-                     "elapsed": round(time.perf_counter() - job.started, 2)})
+        end = {"type": job.outcome, "step": job.steps_done, "elapsed": round(time.perf_counter() - job.started, 2)}
+        if job.outcome == "done":
+            end["quality"] = quality(p, model, noise, reference)
+        job.publish(end)
     except Exception as exc:  # report, never kill the server
         job.outcome = "error"
         job.publish({"type": "error", "message": f"training failed: {exc}"})
     finally:
         job.done.set()
+
+
+# --- step mode and the end-of-run check ------------------------------------------------------------
+
+def obey(job: Any, step: Any) -> None:
+    """Between two training steps: apply pause / step / resume commands; while paused, wait (a
+    "step" publishes `step()`'s event); returns when running again, or cancelled, or paused too long."""
+    since = time.monotonic()
+    while not job.cancelled.is_set():
+        try:
+            command = job.commands.get(timeout=0.1) if job.paused else job.commands.get_nowait()
+        except queue.Empty:
+            if not job.paused:
+                return
+            if time.monotonic() - since > PAUSE_LIMIT_S:
+                job.cancelled.set()
+            continue
+        if command == "pause" and not job.paused:
+            job.paused = True
+            job.publish({"type": "paused", "step": job.steps_done})
+        elif command == "resume" and job.paused:
+            job.paused = False
+            job.publish({"type": "resumed", "step": job.steps_done})
+            return
+        elif command == "step" and job.paused:
+            since = time.monotonic()
+            job.publish(step())
+
+
+def shown_step(state: sl.TrainState, data: str | torch.Tensor, g: torch.Generator, step: int) -> dict[str, Any]:
+    """One minibatch trained in the open: its pairs, times, x_t, targets u_t, the model's v and
+    each pair's loss before the update (the mean of these is the batch's CFM loss), then one
+    optimizer step on exactly this batch, and the batch's loss after it."""
+    model, optimizer = state.model, state.optimizer
+    if isinstance(data, torch.Tensor):
+        x_1 = data[torch.randint(len(data), (BATCH_SIZE,), generator=g)]  # [B, 2]
+    else:
+        x_1 = sl.data.toy(data, BATCH_SIZE, seed=int(torch.randint(2**31 - 1, (1,), generator=g)))  # [B, 2]
+    x_0 = torch.randn(BATCH_SIZE, 2, generator=g)  # [B, 2]
+    t = torch.rand(BATCH_SIZE, generator=g)  # [B]
+    path = sl.LinearPath().sample(x_0, x_1, t)  # x_t = (1 - t) x_0 + t x_1, u_t = x_1 - x_0
+    v = model(path.x_t, t)  # [B, 2]
+    per_pair = ((v - path.u_t) ** 2).mean(dim=1)  # [B]: the squared error, averaged over the 2 coordinates
+    optimizer.zero_grad(set_to_none=True)
+    per_pair.mean().backward()
+    optimizer.step()
+    with torch.no_grad():
+        after = float(((model(path.x_t, t) - path.u_t) ** 2).mean())
+    return {
+        "type": "batch", "step": step, "batch": BATCH_SIZE,
+        "x_0": encode(x_0), "x_1": encode(x_1), "t": [round(float(ti), 4) for ti in t],
+        "x_t": encode(path.x_t), "u_t": encode(path.u_t.clamp(-30, 30)), "v": encode(v.detach().clamp(-30, 30)),
+        "pair_loss": encode(per_pair.detach().clamp(max=30)),
+        "loss": round(float(per_pair.detach().mean()), 4), "loss_after": round(after, 4),
+    }
+
+
+def off_data(x: torch.Tensor, reference: torch.Tensor) -> float:
+    """The mean distance from each point of x [N, 2] to its nearest reference point [M, 2]."""
+    return float(torch.cdist(x, reference).min(dim=1).values.mean())
+
+
+def _off_data_floor(dataset: str, n: int, repeats: int = 10) -> tuple[float, float]:
+    """off_data between two fresh n-samples of the dataset: mean and 90 % point over `repeats` pairs."""
+    values = sorted(off_data(sl.data.toy(dataset, n, seed=30_000 + 2 * r), sl.data.toy(dataset, n, seed=30_001 + 2 * r)) for r in range(repeats))
+    return sum(values) / repeats, values[int(0.9 * (repeats - 1))]
+
+
+def quality(p: LiveParams, model: torch.nn.Module, noise: torch.Tensor, reference: torch.Tensor) -> dict[str, Any]:
+    """The finished model's samples against the data: W2, and how far the samples lie off the data
+    (mean distance to the nearest data point; W2 cannot tell a Gaussian from two spirals at this
+    size). For a named dataset, the same off-data distance between two samples of the data, and
+    whether the run converged (off-data <= CONVERGED_RATIO x that floor's 90 % point)."""
+    with torch.no_grad():
+        x = sl.sample(model, noise, steps=20).clamp(-30, 30)  # [samples, 2]
+    out: dict[str, Any] = {"w2": round(sl.metrics.w2(x, reference), 4), "off_data": round(off_data(x, reference), 4), "n": len(noise)}
+    if p.points is None:
+        mean, high = _off_data_floor(p.dataset or "moons", len(noise))
+        converged = out["off_data"] <= CONVERGED_RATIO * high
+        out.update(floor=round(mean, 4), floor_high=round(high, 4), converged=converged)
+        if not converged:
+            fixed = p.steps < FIX_STEPS and (p.dataset or "moons") in FIXED_BY_STEPS
+            out["fix"] = {"setting": "steps", "value": FIX_STEPS} if fixed else None
+    return out
 
 
 # --- the worker process (isolate=True) ------------------------------------------------------------
@@ -193,6 +307,8 @@ class _RemoteJob:
         self.id, self.params, self._send = job_id, params, send
         self.cancelled, self.done = threading.Event(), threading.Event()
         self.steps_done, self.snapshots, self.outcome = 0, 0, None
+        self.commands: queue.Queue = queue.Queue()
+        self.paused = False
         self.started = time.perf_counter()
 
     def publish(self, event: dict[str, Any]) -> None:
@@ -232,6 +348,10 @@ def _worker_main(conn, torch_threads: int) -> None:  # pragma: no cover - runs i
             job = jobs.get(message[1])
             if job is not None:
                 job.cancelled.set()
+        elif kind == "control":
+            job = jobs.get(message[1])
+            if job is not None:
+                job.commands.put(message[2])
         elif kind == "ping":
             send(("", {"type": "pong"}, 0))
         elif kind == "stop":
@@ -280,6 +400,7 @@ class LiveWorker:
             with self._lock:
                 self._jobs[job.id] = job
                 job.on_cancel = self._cancel
+                job.on_control = self._control
                 self._conn.send(("start", job.id, job.params.model_dump(), grid, samples))
         except Exception as exc:  # report on the job, like a failure inside it
             self._end(job, {"type": "error", "message": f"training could not start: {exc}"})
@@ -289,6 +410,14 @@ class LiveWorker:
             if self._conn is not None and job_id in self._jobs:
                 try:
                     self._conn.send(("cancel", job_id))
+                except (OSError, ValueError):
+                    pass
+
+    def _control(self, job_id: str, command: str) -> None:
+        with self._lock:
+            if self._conn is not None and job_id in self._jobs:
+                try:
+                    self._conn.send(("control", job_id, command))
                 except (OSError, ValueError):
                     pass
 

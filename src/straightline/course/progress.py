@@ -15,6 +15,8 @@ only place that knows its shape per element type:
                  `code` and `result`: the last submission and its grade (the grader's
                  GradeResult.to_dict()); `passed_code`: the latest passing submission, the one
                  "run it in the simulation" runs; `run`: the last run's summary numbers
+    predict      {"guess": str}: an outcome of the rule, or "x,y" (predictions.py); final once
+                 committed (status "done")
 
 `apply(element, action, form, state)` validates the form fields and returns a `Change` (new state,
 status, attempts to record) or raises `InputError` naming the field, what was wrong and what is
@@ -30,6 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import predictions
 from .content import DEFAULT_MIN_WORDS, Chapter, Course, Element
 from .store import Change, ElementState
 
@@ -56,7 +59,7 @@ __all__ = [
 ]
 
 #: Interactive types whose machinery exists in this version (they count towards progress).
-AVAILABLE_TYPES = ("check", "checkpoint", "derivation", "adversarial", "design", "build-it")
+AVAILABLE_TYPES = ("check", "checkpoint", "derivation", "adversarial", "design", "build-it", "predict")
 
 #: Which issue brings the machinery of the element types that only show a placeholder today.
 #: (Simulations and Break-It labs exist; like the reading, they are explored, not tracked.)
@@ -280,6 +283,20 @@ def _build_it_run(element: Element, form: Mapping[str, Any], state: dict[str, An
     return Change({**old, "run": run}, "done", [("run", run)])
 
 
+def _predict_guess(element: Element, form: Mapping[str, Any], state: dict[str, Any] | None) -> Change:
+    """Commit a guess before the simulation plays: form = {"guess": outcome or "x,y"}."""
+    rule = predictions.RULES[element.fields["rule"]]
+    accepted = "one of " + ", ".join(o["outcome"] for o in element.html["options"]) if rule.kind == "choice" else "x,y"
+    raw = _field(form, "guess", accepted)
+    if state and state.get("guess"):
+        raise InputError("guess", f"your prediction ({state['guess']}) is already committed; it cannot change", status=409)
+    try:
+        guess = predictions.parse_guess(rule, element.html["options"], raw)
+    except ValueError as exc:
+        raise InputError("guess", str(exc), accepted=accepted) from None
+    return Change({"guess": guess}, "done", [("prediction", {"guess": guess})])
+
+
 #: (element type, action name) -> the function that applies it.
 ACTIONS: dict[tuple[str, str], Action] = {
     ("check", "answer"): _check_answer,
@@ -292,6 +309,7 @@ ACTIONS: dict[tuple[str, str], Action] = {
     ("design", "reveal"): _design_reveal,
     ("build-it", "submission"): _build_it_submission,
     ("build-it", "run"): _build_it_run,
+    ("predict", "guess"): _predict_guess,
 }
 
 
@@ -367,6 +385,8 @@ def describe(element: Element, state: ElementState | None) -> str:
         if s.get("design"):
             return "all questions answered, reference design revealed"
         return f"{len(s.get('answers', {}))} of 4 questions answered"
+    if element.type == "predict":
+        return "prediction committed, answer revealed"
     if element.type == "build-it":
         n = int(s.get("attempts", 0))
         tries = f"{n} attempt{'s' if n != 1 else ''}"
@@ -506,6 +526,11 @@ def _design_shape(state: dict) -> _Shape:
     return expected, "done" if state.get("design") else "started", problem
 
 
+def _predict_shape(state: dict) -> _Shape:
+    expected: _Expected = {"guess": (lambda v: isinstance(v, str) and 0 < len(v) <= 40, "a committed guess (text of 1..40 characters)")}
+    return expected, "done", None
+
+
 _STATE_SHAPES: dict[str, Callable[[dict], _Shape]] = {
     "check": _check_shape,
     "checkpoint": _checkpoint_shape,
@@ -513,6 +538,7 @@ _STATE_SHAPES: dict[str, Callable[[dict], _Shape]] = {
     "adversarial": _adversarial_shape,
     "build-it": _build_it_shape,
     "design": _design_shape,
+    "predict": _predict_shape,
 }
 
 
@@ -555,4 +581,5 @@ ATTEMPT_KINDS: dict[str, tuple[str, ...]] = {
     "adversarial": ("adversarial-answer",),
     "design": ("design-answer", "design-reveal"),
     "build-it": ("submission", "run"),
+    "predict": ("prediction",),
 }

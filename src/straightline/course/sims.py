@@ -74,6 +74,9 @@ REFLOW_EVAL_SEED = 101  # reflow-straightening: the noise behind every round's m
 SIDE_EVAL_SEED = 211  # side-by-side: the noise behind each model's W2 (beside the drawn particles)
 KDE_SEED = 424_242  # the fixed sample behind the moons' kernel density estimate (no learner seed)
 ROTATION_DATA_SEED = 7  # the rotation dataset sample the flow's distances are compared with
+PARTNER_SEED = 313  # particles-flow: the data half of the training minibatch whose pairs are shown
+UNDER_PANEL = 400  # data points drawn faintly under the 2-D panels that show no particles of their own
+PARTNERS = 150  # particles-flow: the first particles, one training minibatch, whose partners are sent
 
 # --- sizes and bounds ------------------------------------------------------------------------------
 EVAL_POINTS = 2000  # at most this many points enter a W2 (rounded down to a size `floors.py` tabulates)
@@ -220,13 +223,27 @@ class Simulations:
 # --- the simulations ---------------------------------------------------------------------------------
 def particles_flow(sims: Simulations, p: ParticlesParams) -> dict:
     model = sims.model(p.dataset, p.coupling)
-    traj = sl.integrate(model, noise(p.particles, p.seed), steps=p.steps, keep_path=True)
+    x_0 = noise(p.particles, p.seed)  # [particles, 2]
+    traj = sl.integrate(model, x_0, steps=p.steps, keep_path=True)
     return {
         "ts": times(traj),
         "frames": encode(traj.xs),  # [steps + 1, particles, 2]
         "data": encode(data(p.dataset, min(p.particles, 1000), p.seed)),
+        "partners": encode(training_partners(x_0[:PARTNERS], p.dataset, p.coupling, p.seed)),  # [<= 150, 2]
         "nfe": traj.nfe,
     }
+
+
+def training_partners(x_0: Tensor, dataset: str, coupling: str, seed: int) -> Tensor:
+    """The data point each noise point is paired with in one training minibatch of len(x_0) pairs:
+    as drawn (independent), or by the exact optimal-transport assignment of the batch."""
+    x_1 = data(dataset, len(x_0), seed + PARTNER_SEED)  # [B, 2]
+    if coupling == "independent":
+        return x_1
+    perm = sl.couplings.exact_ot_permutation(x_0, x_1)  # x_0[perm[j]] goes with x_1[j]
+    partners = torch.empty_like(x_1)
+    partners[perm] = x_1
+    return partners
 
 
 def digit_emerging(sims: Simulations, p: DigitsParams) -> dict:
@@ -302,6 +319,7 @@ def mixture_oracle(sims: Simulations, p: MixtureParams) -> dict:
         "points": encode(points),
         "oracle": encode(clamp(u)),
         "model": encode(clamp(v)),
+        "data": encode(data("two_clusters", UNDER_PANEL, p.seed)),  # drawn faintly under both panels
         "density": encode(density / density.max(), scale=10000.0),
         "agreement": _field_agreement(model, p),
         "gradients": _gradient_agreement(p.seed, p.samples),
@@ -376,6 +394,7 @@ def velocity_field(sims: Simulations, p: FieldParams) -> dict:
     out: dict[str, Any] = {
         "points": encode(points), "velocities": encode(clamp(v)),
         "max_speed": _r(float(v.norm(dim=1).max())),
+        "data": encode(data(p.dataset, UNDER_PANEL, p.seed)),  # drawn faintly under the arrows
     }
     if p.particles:
         x = noise(p.particles, p.seed)

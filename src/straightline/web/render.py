@@ -60,6 +60,8 @@ TYPE_LABELS: dict[str, str] = {
     "recap": "Recap",
     "sources": "Sources",
     "figure": "Figure",
+    "predict": "Predict, then see",
+    "explore": "Drag the numbers",
 }
 #: the page templates (templates/NAME.html)
 PAGES = ("home", "chapter", "progress", "error", "glossary", "search", "review", "complete")

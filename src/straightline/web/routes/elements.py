@@ -1,5 +1,5 @@
 """Element actions (POST): answer a check, write a checkpoint answer and rate it, reveal derivation
-hints, commit an adversarial explanation, answer the design questions.
+hints, commit an adversarial explanation, answer the design questions, commit a prediction.
 
 Each route answers a plain form post with a 303 redirect back to the element, an
 `X-Straightline-Fragment: 1` request with the element's new HTML, and an `Accept: application/json`
@@ -47,6 +47,7 @@ _FIELDS: dict[str, dict[str, dict[str, Any]]] = {
         "question": {"type": "string", "description": "the question answered, 1..4"},
         "answer": {"type": "string", "description": "your answer (at least 5 words)"},
     },
+    "predict": {"guess": {"type": "string", "description": "one of the prediction's outcomes, or a point 'x,y' for a click prediction"}},
 }
 
 
@@ -122,6 +123,7 @@ _ROUTES = {
     "adversarial": ("adversarial", "answer"),
     "design": ("design", "answer"),
     "design/reveal": ("design", "reveal"),
+    "predict": ("predict", "guess"),
 }
 
 #: (route suffix, operation name, summary) of each element action, in the schema's order
@@ -135,6 +137,7 @@ _ACTIONS = (
     ("design/reveal", "reveal_design", "Reveal the reference design (after all four questions are answered)"),
     ("checkpoint/skip", "skip_checkpoint",
      "Move on without answering the checkpoint; recorded as skipped (answer it later to clear it)"),
+    ("predict", "commit_prediction", "Commit a prediction before its simulation plays (final once committed)"),
 )
 
 

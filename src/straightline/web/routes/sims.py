@@ -324,6 +324,50 @@ async def cancel_live_training(job_id: str, request: Request, ctx: Ctx) -> Respo
     return JSONResponse(_job_json(job))
 
 
+_CONTROLS = ("pause", "step", "resume")
+
+
+def _control_command(raw: bytes) -> str:
+    """The command of a step-mode request body {"command": "pause" | "step" | "resume"}."""
+    accepted = ", ".join(_CONTROLS)
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        body = None
+    command = body.get("command") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or set(body) != {"command"} or command not in _CONTROLS:
+        shown = repr(command)[:40] if isinstance(body, dict) and "command" in body else "no command"
+        raise InputProblem("command", f"the body must be {{\"command\": ...}} with one of {accepted}; got {shown}", accepted)
+    return command
+
+
+@router.post(
+    "/live-training/{job_id}/control",
+    summary="Step mode: pause a live-training job, train one shown minibatch, or resume",
+    description='The body is `{"command": "pause" | "step" | "resume"}`. A paused job waits between two steps; '
+    'each "step" trains one minibatch in the open and sends a `batch` event (pairs, times, x_t, targets u_t, the '
+    "model's v, each pair's loss, the batch loss before and after); `paused` and `resumed` events confirm the others. "
+    "A job paused for 15 minutes is cancelled.",
+    status_code=202,
+    responses={**_JOB_RESPONSES, 202: {"description": "passed to the job; its events follow on the stream"},
+               403: {"description": "sent by a page on another site"}},
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"command": {"type": "string", "enum": list(_CONTROLS)}}, "required": ["command"]}}}}},
+    dependencies=[Depends(same_origin)],
+)
+async def control_live_training(job_id: str, request: Request, ctx: Ctx) -> Response:
+    job, missing = _job_or_404(request, ctx, job_id)
+    if missing:
+        return missing
+    try:
+        command = _control_command(await request.body())
+    except InputProblem as problem:
+        return _refuse(request, problem)
+    if not job.done.is_set():
+        job.control(command)
+    return JSONResponse(_job_json(job), status_code=202)
+
+
 def _sse(event: dict[str, Any]) -> str:
     return f"event: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
 

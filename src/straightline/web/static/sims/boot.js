@@ -9,6 +9,7 @@ async function start(figure) {
   try {
     const module = await import(`./${figure.dataset.sim}.js`);
     figure.player = new Player(figure, module.default);
+    figure.dispatchEvent(new Event("sim:started"));
   } catch (error) {
     const app = figure.querySelector("[data-sim-app]");
     const note = document.createElement("p");

@@ -3,6 +3,7 @@
 
 import { COUPLING_NAMES, DATASET_NAMES, View, axesCross, clip, decode, fmt, fmtT, label, legend, panel, panels, stacked } from "./core.js";
 import * as c from "./controls.js";
+import { linked } from "./linked.js";
 
 const BOX = [-4, 4, -3.2, 3.2];
 const SHOWN = [12, 40];  // pairs drawn in each panel (the errors average over every particle)
@@ -74,7 +75,38 @@ function drawSet(ctx, view, set, count, colour, t, { exactDash = false, nodes = 
   ctx.restore();
 }
 
+function views(s) {
+  return panels(s.width, s.height, 2).map((rect) => new View(rect.x, rect.y + 22, rect.w, rect.h - 22, BOX));
+}
+
+// linked views: a pair's straight route (with its curved one dashed) on the left, the learned
+// flow's route from the same noise on the right; the partner is the pair's data point
+const LINKED = linked((s) => {
+  const d = s.data, [F, n] = d.straight.ref.shape, [left, right] = views(s);
+  const partner = (i) => [d.straight.ref.data[((F - 1) * n + i) * 2], d.straight.ref.data[((F - 1) * n + i) * 2 + 1]];
+  const common = { n, ts: d.straight.reference_ts, frame: s.frame, partner, partnerText: "its pair's data point is" };
+  return [
+    { ...common, view: left, xs: d.straight.ref.data, extra: [d.curved.ref.data], count: SHOWN[0] },
+    { ...common, view: right, xs: d.learned.ref.data, count: SHOWN[1] },
+  ];
+});
+
+// the data (every pair's end point) drawn faintly under a panel
+function dataUnder(ctx, view, d, col) {
+  const [F, n] = d.straight.ref.shape, xs = d.straight.ref.data;
+  ctx.save();
+  ctx.globalAlpha = 0.35;
+  ctx.fillStyle = col.data;
+  for (let i = 0; i < n; i++) ctx.fillRect(view.px(xs[((F - 1) * n + i) * 2]) - 1.2, view.py(xs[((F - 1) * n + i) * 2 + 1]) - 1.2, 2.4, 2.4);
+  ctx.restore();
+}
+
 export default {
+  ...LINKED,
+  presets: [
+    { label: "1 step + independent pairs", params: { steps: 1, coupling: "independent" } },
+    { label: "1 step + OT", params: { steps: 1, coupling: "exact_ot" } },
+  ],
   label: "Curved and straight paths with Euler's method, and the learned flow's paths",
   controls: [c.steps("Euler steps", 100), c.coupling(), c.dataset(), c.seed("New pairs")],
   defaults: { steps: 4, coupling: "independent", dataset: "two_clusters", seed: 0 },
@@ -91,14 +123,15 @@ export default {
 
   draw(ctx, s) {
     const { data: d, colours: col, t } = s;
-    const rects = panels(s.width, s.height, 2);
+    const rects = panels(s.width, s.height, 2), vs = views(s);
     const titles = [`${SHOWN[0]} pairs, each on its own path`, `Learned flow, ${COUPLING_NAMES[d.params.coupling]}`];
     rects.forEach((rect, k) => {
       panel(ctx, rect, col);
-      const view = new View(rect.x, rect.y + 22, rect.w, rect.h - 22, BOX);
+      const view = vs[k];
       ctx.save();
       clip(ctx, rect);
       axesCross(ctx, view, col);
+      dataUnder(ctx, view, d, col);
       const count = Math.min(SHOWN[k], d.straight.ref.shape[1]);
       if (k === 0) {
         drawSet(ctx, view, d.curved, count, col.b, t);

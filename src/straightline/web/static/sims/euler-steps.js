@@ -3,7 +3,7 @@
 
 import { COUPLING_NAMES, DATASET_NAMES, View, fmt, fmtT, label, legend, moments } from "./core.js";
 import * as c from "./controls.js";
-import { TRAJECTORY_FRAMES, drawTrajectories } from "./trajectories.js";
+import { TRAJECTORY_FRAMES, drawTrajectories, trajectoryLayers } from "./trajectories.js";
 
 const BOX = [-4, 4, -3.1, 3.1];
 const PATHS = 90;
@@ -25,6 +25,12 @@ export default {
   controls: [c.steps("Euler steps", 100), c.dataset(), c.coupling(), c.seed()],
   defaults: { steps: 10, dataset: "moons", coupling: "independent", seed: 0 },
   ...TRAJECTORY_FRAMES,
+  ...trajectoryLayers((s) => new View(0, 0, s.width, s.height, BOX), PATHS),
+  presets: [
+    { label: "1 step + independent pairs", params: { steps: 1, coupling: "independent" } },
+    { label: "1 step + OT", params: { steps: 1, coupling: "exact_ot" } },
+    { label: "4 steps + OT", params: { steps: 4, coupling: "exact_ot" } },
+  ],
   initialFrame: (d) => d.ts.length - 1,
   height: (w) => Math.round(Math.min(w * 0.68, 470)),
 

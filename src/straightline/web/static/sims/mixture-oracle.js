@@ -1,7 +1,7 @@
 // Chapter 3: the closed-form marginal velocity u_t(x) of a two-cluster Gaussian mixture beside the
 // field a network learned from pair velocities alone; below, Monte Carlo CFM vs FM gradients.
 
-import { View, arrows, axesCross, clip, decode, el, fmt, fmtT, gridRows, label, panel, panels, stacked } from "./core.js";
+import { View, arrows, axesCross, clip, decode, el, fmt, fmtT, gridRows, label, panel, panels, points, stacked } from "./core.js";
 import * as c from "./controls.js";
 
 const TIMES = Array.from({ length: 20 }, (_, i) => Math.round(i * 5) / 100);
@@ -47,7 +47,7 @@ export default {
   ],
   defaults: { samples: 4096, seed: 0, t: 0.5 },
   frameParam: { name: "t", values: TIMES },
-  prepare: (body) => ({ ...body, pts: decode(body.points), u: decode(body.oracle), v: decode(body.model), dens: decode(body.density) }),
+  prepare: (body) => ({ ...body, pts: decode(body.points), u: decode(body.oracle), v: decode(body.model), dens: decode(body.density), under: body.data ? decode(body.data) : null }),
   height: (w) => (stacked(w) ? Math.round(w * 2 + 10) : Math.round(Math.min(w / 2, 360))),
 
   draw(ctx, s) {
@@ -63,6 +63,7 @@ export default {
       clip(ctx, rect);
       shade(ctx, view, d, col.c);
       axesCross(ctx, view, col);
+      if (d.under) points(ctx, view, d.under.data, 0, d.under.shape[0], 1.4, col.data, 0.35);
       arrows(ctx, view, d.pts.data, sets[k][0].data, sets[k][2], { unit: ((2 * e) / (d.params.grid - 1)) / UNIT_SPEED * 0.95, maxLen: cell * 1.25, width: 1.4 });
       ctx.restore();
       label(ctx, sets[k][1], rect.x + 8, rect.y + 6, col, { weight: 600, colour: sets[k][2] });

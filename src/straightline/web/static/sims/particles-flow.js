@@ -2,7 +2,7 @@
 
 import { COUPLING_NAMES, DATASET_NAMES, View, fmt, fmtT, label, legend, moments } from "./core.js";
 import * as c from "./controls.js";
-import { TRAJECTORY_FRAMES, drawTrajectories } from "./trajectories.js";
+import { TRAJECTORY_FRAMES, drawTrajectories, trajectoryLayers } from "./trajectories.js";
 
 const BOX = [-4.2, 4.2, -3.3, 3.3];
 const TRAILS = 150;  // paths drawn for the first particles only: enough to see the flow, not a smear
@@ -13,6 +13,11 @@ export default {
   defaults: { dataset: "two_clusters", coupling: "independent", particles: 500, seed: 0 },
   autoplay: true,
   ...TRAJECTORY_FRAMES,
+  ...trajectoryLayers((s) => new View(0, 0, s.width, s.height, BOX), TRAILS),
+  presets: [
+    { label: "two moons, independent pairs", params: { dataset: "moons", coupling: "independent" } },
+    { label: "two moons, optimal-transport pairs", params: { dataset: "moons", coupling: "exact_ot" } },
+  ],
   initialFrame: () => 0,
   height: (w) => Math.round(Math.min(w * 0.68, 470)),
 
@@ -25,6 +30,7 @@ export default {
       { colour: col.b, text: "particles", kind: "dot" },
       { colour: col.a, text: "their paths so far", kind: "line" },
       { colour: col.data, text: "data", kind: "square" },
+      { colour: col.ink, text: "point at a particle: its path and training partner", kind: "line" },
     ], 6, s.height - 6, s.width - 12, col);
   },
 

@@ -16,9 +16,16 @@
 //   frames(data) -> count, time(data, i) -> t, initialFrame(data) -> i
 //   height(width) -> px
 //   draw(ctx, state), summary(state) -> text, measure(state) -> text|node, table(state) -> {caption, columns, rows}
-//   setup(player)                   extra wiring (live training)
+//   setup(player)                   extra wiring (live training, linked views, the SO(3) camera)
+//   overlay(ctx, state)             drawn over the frame (linked views: the particle pointed at)
+//   onKey(event, player) -> bool    keys of the picture handled before the time line's
+//   presets: [{label, params}]      "Try this" buttons beside the controls
 //   autoplay: true|false            play once when first scrolled into view (never under reduced motion)
 // }
+//
+// A prediction (predict.js) can hold a player before it plays: `hold(note, {showStart})` hides the
+// result (controls, time line and text disabled; the canvas blank or at its first frame) until
+// `release()`. A figure with data-hold="1" starts held.
 
 import { el, fmtT, readColours, table as tableNode } from "./core.js";
 
@@ -52,15 +59,44 @@ export class Player {
     this.hasTimeline = spec.timeline !== false;
     this.colours = readColours(figure);
     this.build();
+    if (figure.dataset.hold === "1") this.hold(figure.dataset.holdNote || "Make your prediction first.", { showStart: figure.dataset.holdStart === "1" });
     this.fromHash(true);
     this.syncControls();
-    darkScheme.addEventListener("change", () => { this.colours = readColours(figure); this.render(); });
+    const recolour = () => { this.colours = readColours(figure); this.render(); };
+    darkScheme.addEventListener("change", recolour);
+    document.addEventListener("themechange", recolour);
     window.addEventListener("hashchange", () => { if (this.fromHash(false)) { this.syncControls(); this.load(); } });
     if (spec.setup) spec.setup(this);
     new ResizeObserver(() => this.resize()).observe(this.stage);
     this.resize();
     if (spec.load !== null) this.load();
     if (spec.autoplay && !reducedMotion.matches && this.hasTimeline && !this.restored) this.autoplayWhenVisible();
+  }
+
+  // --- holding the result back until a prediction is committed ---------------------------------------
+
+  hold(note, { showStart = false } = {}) {
+    this.pause();
+    this.held = { showStart };
+    this.veil = this.veil || el("p", { class: "sim__veil", role: "note" });
+    this.veil.textContent = note;
+    if (!this.veil.isConnected) this.stage.prepend(this.veil);
+    for (const part of this.heldParts()) { part.inert = true; part.classList.add("is-held"); }
+    this.figure.dataset.held = "true";
+    this.render();
+  }
+
+  release() {
+    if (!this.held) return;
+    this.held = null;
+    this.veil?.remove();
+    for (const part of this.heldParts()) { part.inert = false; part.classList.remove("is-held"); }
+    this.figure.dataset.held = "false";
+    this.render();
+  }
+
+  heldParts() {
+    return [this.presetBox, this.controlBox, this.timebox, this.summaryEl, this.measureEl, this.details, this.link.parentElement].filter(Boolean);
   }
 
   // --- structure -----------------------------------------------------------------------------------
@@ -79,6 +115,7 @@ export class Player {
     this.stage = el("div", { class: "sim__stage" }, this.canvas, this.status);
     this.ctx = this.canvas.getContext("2d");
     const parts = [this.controlBox, this.stage];
+    if (this.spec.presets) parts.unshift(this.buildPresets(this.spec.presets));
     if (this.hasTimeline) parts.push(this.buildTimeline());
     this.summaryEl = el("p", { class: "sim__summary", id: `${id}-summary`, "aria-live": "polite" });
     this.measureEl = el("div", { class: "sim__measure" });
@@ -86,10 +123,31 @@ export class Player {
     this.details = el("details", { class: "sim__data" }, el("summary", { text: "Numbers behind the picture (table)" }), this.tableBox);
     this.details.addEventListener("toggle", () => this.updateTable());
     this.link = el("a", { class: "sim__link", href: `#sim=${id}` , text: "Link to these settings" });
-    parts.push(this.summaryEl, this.measureEl, this.details, el("p", { class: "sim__share" }, this.link));
+    this.copied = el("span", { class: "sim__copied", role: "status" });
+    this.link.addEventListener("click", () => this.copyLink());
+    parts.push(this.summaryEl, this.measureEl, this.details, el("p", { class: "sim__share" }, this.link, this.copied));
     app.append(...parts);
     this.figure.classList.add("is-live");
     this.figure.addEventListener("keydown", (event) => this.onKey(event));
+  }
+
+  buildPresets(presets) {
+    const box = el("div", { class: "sim__presets", role: "group", "aria-label": "Try these settings" }, el("span", { text: "Try this:" }));
+    for (const preset of presets) {
+      const b = el("button", { type: "button", class: "sim__preset", text: preset.label });
+      b.addEventListener("click", () => this.applyPreset(preset.params));
+      box.append(b);
+    }
+    this.presetBox = box;
+    return box;
+  }
+
+  applyPreset(params) {
+    Object.assign(this.params, params);
+    this.syncControls();
+    this.writeHash();
+    this.figure.addEventListener("sim:loaded", () => { if (this.hasTimeline) { this.setFrame(0, false); this.play(); } }, { once: true });
+    this.load();
   }
 
   buildControl(c) {
@@ -175,6 +233,7 @@ export class Player {
     this.timeOut = el("output", { class: "sim__time", for: `${id}-time` });
     const row = el("div", { class: "sim__timeline" }, this.backBtn, this.playBtn, this.fwdBtn, this.scrub, this.timeOut);
     const box = el("div", { class: "sim__timebox" }, row);
+    this.timebox = box;
     if (this.spec.marks) {
       const marks = el("div", { class: "sim__marks", role: "group", "aria-label": "Jump to a time" });
       for (const t of this.spec.marks) {
@@ -186,6 +245,17 @@ export class Player {
     }
     box.append(el("p", { class: "sim__keys", text: "Keys, with the picture selected: Space plays or pauses, ← and → step, Home and End jump to the ends." }));
     return box;
+  }
+
+  // the link's address goes to the clipboard too; "Copied" (or how to copy it by hand) says so
+  async copyLink() {
+    this.link.href = `#${this.hashParams().toString()}`;  // the settings shown now (the default follows)
+    const url = new URL(this.link.getAttribute("href"), location.href).href;
+    let text = "Copied: paste it to share these settings.";
+    try { await navigator.clipboard.writeText(url); } catch { text = "The address bar now holds the link to these settings: copy it from there."; }
+    this.copied.textContent = text;
+    clearTimeout(this.copiedTimer);
+    this.copiedTimer = setTimeout(() => { this.copied.textContent = ""; }, 6000);
   }
 
   syncControls() {
@@ -346,6 +416,7 @@ export class Player {
     this.figure.dataset.state = "ready";
     this.figure.dataset.frames = String(count);
     this.setFrame(this.frame, false);
+    this.figure.dispatchEvent(new Event("sim:loaded"));
     if (this.spec.frameParam) this.prefetch();
   }
 
@@ -417,7 +488,7 @@ export class Player {
   }
 
   play() {
-    if (!this.hasTimeline || this.frameCount() < 2) return;
+    if (!this.hasTimeline || this.frameCount() < 2 || this.held) return;
     if (this.frame >= this.frameCount() - 1) this.setFrame(0, false);
     this.playing = true;
     this.figure.dataset.playing = "true";
@@ -464,8 +535,10 @@ export class Player {
   }
 
   onKey(event) {
-    if (!this.hasTimeline || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (this.held || event.altKey || event.ctrlKey || event.metaKey) return;
     const target = event.target;
+    if (this.spec.onKey && (target === this.canvas || target === this.figure) && this.spec.onKey(event, this)) return;
+    if (!this.hasTimeline) return;
     const onScrub = target === this.scrub;
     if (!onScrub && target !== this.canvas && target !== this.figure) return;  // controls keep their keys
     if (event.key === " " || event.key === "Spacebar") {
@@ -511,9 +584,12 @@ export class Player {
       ctx.fillStyle = this.colours.bg;
       ctx.fillRect(0, 0, w, h);
       if (!this.data && this.spec.load !== null) return;
-      const state = this.state();
+      if (this.held && !this.held.showStart) return;
+      const state = this.held ? { ...this.state(), frame: 0, t: this.timeOf(0) } : this.state();
       this.spec.draw(ctx, state);
-      this.updateText(state);
+      if (this.spec.overlay && !this.held) this.spec.overlay(ctx, state);
+      if (this.onDrawn) this.onDrawn(ctx, state);
+      if (!this.held) this.updateText(state);
       if (!this.drawn) { this.drawn = true; this.figure.dispatchEvent(new Event("sim:ready")); }
       this.figure.dataset.drawn = String((Number(this.figure.dataset.drawn) || 0) + 1);
     });

@@ -3,7 +3,7 @@
 
 import { View, fmt, fmtT, label, legend } from "./core.js";
 import * as c from "./controls.js";
-import { TRAJECTORY_FRAMES, drawTrajectories } from "./trajectories.js";
+import { TRAJECTORY_FRAMES, drawTrajectories, trajectoryLayers } from "./trajectories.js";
 
 const BOX = [-4, 4, -3.4, 3.4];
 const PATHS = 80;
@@ -17,6 +17,7 @@ export default {
   ],
   defaults: { round: 0, steps: 40, seed: 0 },
   ...TRAJECTORY_FRAMES,
+  ...trajectoryLayers((s) => new View(0, 24, s.width, s.height - 24, BOX), PATHS),
   initialFrame: (d) => d.ts.length - 1,
   height: (w) => Math.round(Math.min(w * 0.7, 480)),
 

@@ -3,10 +3,12 @@
 // w = log R; the page rebuilds R (Rodrigues) and draws, left, where R sends the z axis (a point on
 // the unit sphere, with a tick towards R's x axis), right, w itself inside the ball of radius π.
 
-import { View, clip, decode, fmt, fmtT, label, legend, panel, panels, stacked } from "./core.js";
+import { View, clip, decode, el, fmt, fmtT, label, legend, panel, panels, stacked } from "./core.js";
 import * as c from "./controls.js";
 
-const YAW = (35 * Math.PI) / 180, TILT = (22 * Math.PI) / 180;
+const DEG = Math.PI / 180;
+const HOME = { yaw: 35 * DEG, tilt: 22 * DEG };
+const camera = { ...HOME };  // turned by dragging the picture or with the arrow keys on the "Turn" control
 
 // R v for the rotation vector w (Rodrigues)
 function rotate(w0, w1, w2, v) {
@@ -19,11 +21,48 @@ function rotate(w0, w1, w2, v) {
   return [0, 1, 2].map((i) => v[i] * cos + cross[i] * sin + k[i] * dot * (1 - cos));
 }
 
-// a fixed oblique camera: [screen x, screen y, depth towards the viewer]
+// an oblique camera: [screen x, screen y, depth towards the viewer]
 function project(p) {
-  const a = Math.cos(YAW) * p[0] + Math.sin(YAW) * p[1];
-  const b = -Math.sin(YAW) * p[0] + Math.cos(YAW) * p[1];
-  return [b, -Math.sin(TILT) * a + Math.cos(TILT) * p[2], Math.cos(TILT) * a + Math.sin(TILT) * p[2]];
+  const { yaw, tilt } = camera;
+  const a = Math.cos(yaw) * p[0] + Math.sin(yaw) * p[1];
+  const b = -Math.sin(yaw) * p[0] + Math.cos(yaw) * p[1];
+  return [b, -Math.sin(tilt) * a + Math.cos(tilt) * p[2], Math.cos(tilt) * a + Math.sin(tilt) * p[2]];
+}
+
+function turn(player, dYaw, dTilt) {
+  camera.yaw = (camera.yaw + dYaw) % (2 * Math.PI);
+  camera.tilt = Math.max(-89 * DEG, Math.min(89 * DEG, camera.tilt + dTilt));
+  player.figure.dataset.camera = `${Math.round(camera.yaw / DEG)},${Math.round(camera.tilt / DEG)}`;
+  player.turnOut.textContent = `turned ${Math.round(camera.yaw / DEG)}°, tilted ${Math.round(camera.tilt / DEG)}°`;
+  player.render();
+}
+
+// drag the picture to turn both spheres; or focus "Turn the view" and use the arrow keys (Home resets)
+function turnControl(player) {
+  const pad = el("button", { type: "button", class: "btn btn--secondary sim__btn-text", text: "Turn the view",
+    "aria-describedby": `${player.elementId}-turn-help` });
+  player.turnOut = el("output", { class: "sim__value", "aria-live": "polite" });
+  const help = el("span", { class: "visually-hidden", id: `${player.elementId}-turn-help`, text: "Arrow keys turn the view; Home resets it. You can also drag the picture." });
+  pad.addEventListener("keydown", (event) => {
+    const step = (event.shiftKey ? 30 : 10) * DEG;
+    const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
+    if (event.key in moves) turn(player, ...moves[event.key]);
+    else if (event.key === "Home") turn(player, HOME.yaw - camera.yaw, HOME.tilt - camera.tilt);
+    else return;
+    event.preventDefault();
+  });
+  pad.addEventListener("click", () => turn(player, 30 * DEG, 0));
+  let drag = null;
+  player.canvas.addEventListener("pointerdown", (e) => { drag = { x: e.clientX, y: e.clientY }; player.canvas.setPointerCapture(e.pointerId); });
+  player.canvas.addEventListener("pointermove", (e) => {
+    if (!drag) return;
+    turn(player, (e.clientX - drag.x) * 0.01, (e.clientY - drag.y) * 0.01);
+    drag = { x: e.clientX, y: e.clientY };
+  });
+  for (const end of ["pointerup", "pointercancel"]) player.canvas.addEventListener(end, () => { drag = null; });
+  player.canvas.style.touchAction = "none";
+  player.controlBox.append(el("div", { class: "sim__control sim__seed" }, pad, player.turnOut, help));
+  turn(player, 0, 0);
 }
 
 function outline(ctx, view, radius, colour) {
@@ -51,6 +90,7 @@ export default {
     c.seed(),
   ],
   defaults: { steps: 40, particles: 150, seed: 0 },
+  setup: turnControl,
   prepare: (body) => ({ ...body, w: decode(body.frames), m: decode(body.modes) }),
   frames: (d) => d.ts.length,
   time: (d, i) => d.ts[i],

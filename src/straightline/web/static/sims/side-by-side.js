@@ -4,9 +4,20 @@
 
 import { View, axesCross, clip, decode, fmt, label, legend, moments, panel, panels, points, stacked, trails } from "./core.js";
 import * as c from "./controls.js";
+import { linked } from "./linked.js";
 
 const BOX = [-4, 4, -3.2, 3.2];
 const PATHS = 60;
+
+// linked views: the same noise point's route under DDIM (left) and Euler on the flow (right);
+// the diffusion's states are at its own times, which the frames share with the flow's
+const LINKED = linked((s) => {
+  const d = s.data;
+  return panels(s.width, s.height, 2).map((rect, k) => {
+    const set = k === 0 ? d.diff : d.flowd;
+    return { view: new View(rect.x, rect.y + 22, rect.w, rect.h - 22, BOX), xs: set.path.data, n: set.path.shape[1], ts: set.ts, frame: s.frame, count: PATHS };
+  });
+});
 
 function verdict(q) {
   return q.words;
@@ -20,6 +31,11 @@ export default {
     c.seed(),
   ],
   defaults: { steps: 20, scale: "flow", seed: 0 },
+  ...LINKED,
+  presets: [
+    { label: "1 step each", params: { steps: 1 } },
+    { label: "5 steps each", params: { steps: 5 } },
+  ],
   prepare: (body) => ({
     ...body,
     diff: { ...body.diffusion, path: decode(body.diffusion.frames) },

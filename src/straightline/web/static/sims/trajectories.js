@@ -3,9 +3,10 @@
 // drawn particle's trail up to the shown frame, and every particle where it is then.
 
 import { axesCross, clip, decode, panel, points, trails } from "./core.js";
+import { linked } from "./linked.js";
 
 export const TRAJECTORY_FRAMES = {
-  prepare: (body) => ({ ...body, path: decode(body.frames), target: decode(body.data) }),
+  prepare: (body) => ({ ...body, path: decode(body.frames), target: decode(body.data), partners: body.partners ? decode(body.partners) : null }),
   frames: (d) => d.ts.length,
   time: (d, i) => d.ts[i],
 };
@@ -27,4 +28,18 @@ export function drawTrajectories(ctx, s, view, { count, dataAlpha = 0.5, trail =
   points(ctx, view, d.path.data, frame * n, n, dot[0], col.b, dot[1]);
   ctx.restore();
   return drawn;
+}
+
+// Linked views (linked.js) of a one-panel run drawn in `viewOf(state)`: the first `count`
+// particles can be picked; the training partners come with the run when the server sends them.
+export function trajectoryLayers(viewOf, count) {
+  return linked((s) => {
+    const d = s.data, [, n] = d.path.shape, p = d.partners;
+    const ot = d.params.coupling === "exact_ot";
+    return [{
+      view: viewOf(s), xs: d.path.data, n, ts: d.ts, frame: s.frame, count,
+      partner: p ? (i) => (i < p.shape[0] ? [p.data[2 * i], p.data[2 * i + 1]] : null) : null,
+      partnerText: ot ? "its optimal-transport partner in a training batch of 150 is" : "its independent partner in a training batch of 150 is",
+    }];
+  });
 }

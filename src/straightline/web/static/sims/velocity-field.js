@@ -18,7 +18,7 @@ export default {
   defaults: { dataset: "moons", coupling: "independent", grid: 21, particles: 0, t: 0.5 },
   frameParam: { name: "t", values: TIMES },
   prepare(body) {
-    const out = { ...body, pts: decode(body.points), vel: decode(body.velocities) };
+    const out = { ...body, pts: decode(body.points), vel: decode(body.velocities), under: body.data ? decode(body.data) : null };
     if (body.particles) out.dots = decode(body.particles);
     let sum = 0;
     for (let k = 0; k < out.vel.data.length; k += 2) sum += Math.hypot(out.vel.data[k], out.vel.data[k + 1]);
@@ -37,6 +37,7 @@ export default {
     ctx.save();
     clip(ctx, rect);
     axesCross(ctx, view, col);
+    if (d.under) points(ctx, view, d.under.data, 0, d.under.shape[0], 1.4, col.data, 0.35);
     if (d.dots) points(ctx, view, d.dots.data, 0, d.dots.shape[0], 1.8, col.b, 0.75);
     arrows(ctx, view, d.pts.data, d.vel.data, col.a, { unit: ((2 * e) / (d.params.grid - 1)) / UNIT_SPEED * 0.95, maxLen: cell * 1.25, width: 1.3 });
     ctx.restore();
