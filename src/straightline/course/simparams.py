@@ -129,6 +129,11 @@ class FlowMapNFEParams(SimParams):
     nfe: Literal[1, 2, 4, 8] = Field(1, description="network evaluations (steps or jumps) of every sampler")
     particles: int = Field(500, ge=10, le=1000, description="number of particles drawn (same noise for every model)")
 
+    @field_validator("nfe", mode="before")
+    @classmethod
+    def _from_text(cls, v: Any) -> Any:
+        return int(v) if isinstance(v, str) and v.strip().isdigit() else v  # a query parameter arrives as text
+
 
 class FlowMapJumpsParams(SimParams):
     particles: int = Field(60, ge=1, le=150, description="number of particles whose paths and jumps are sent")
