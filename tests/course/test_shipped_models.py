@@ -144,7 +144,8 @@ def test_missing_weights_say_how_to_build(tmp_path):
 
 
 # Chapter 7's flow maps: how close one jump comes to the data, in units of the floor band's top
-# (two draws of the data at the same n). Measured when they were built: see docs/simulations.md.
+# (two draws of the data at the same n). When built: MeanFlow 0.196, shortcut 0.205 at n = 2000, the
+# band being 0.091-0.161 (1.22x and 1.27x its top).
 FLOWMAP_BOUND = {"moons-meanflow": 1.5, "moons-shortcut": 1.5}
 
 
