@@ -37,6 +37,10 @@ CASES: list[tuple[str, dict, str]] = [
     ("guided-digits", {"images": 32, "steps": 50}, "API max"),
     ("rotation-flow", {"particles": 500, "steps": 200}, "API max"),
     ("side-by-side", {"particles": 400, "steps": 200}, "API max"),
+    ("flowmap-nfe", {"nfe": 8}, "course max"),
+    ("flowmap-nfe", {"particles": 1000, "nfe": 8}, "API max"),
+    ("flowmap-jumps", {}, "course"),
+    ("flowmap-jumps", {"particles": 150, "grid": 20}, "API max"),
 ]
 
 

@@ -29,3 +29,9 @@ def test_quick_run_writes_the_experiment_file(tmp_path):
     assert all(math.isfinite(c) for row in exp.rows for c in row if isinstance(c, (int, float)))
     curves = json.loads((tmp_path / "flowmaps.json").read_text())["meanflow_curves"]
     assert "straightline MeanFlow" in curves and all(len(p) == 4 for p in curves["straightline MeanFlow"])
+    data = json.loads((tmp_path / "flowmaps.json").read_text())
+    paper = data["paper_defaults_meanflow"]  # the adversarial scenario: rows over training, for the chapter to quote
+    assert len(paper["rows"]) == 8 and all(len(r) == len(paper["columns"]) == 5 for r in paper["rows"])
+    assert [r[0] for r in paper["rows"]] == sorted(r[0] for r in paper["rows"]) and len(paper["between_checkpoints"]) == 7
+    assert {v["target"] for v in data["verdicts"]} >= {"MeanFlow 1-step W2 on moons <= 1.5x floor"}
+    assert all(isinstance(v["met"], bool) for v in data["verdicts"]) and "--quick" in data["notes"]

@@ -141,3 +141,31 @@ def test_retraining_reproduces_a_shipped_model(tmp_path, models):
 def test_missing_weights_say_how_to_build(tmp_path):
     with pytest.raises(FileNotFoundError, match="run `straightline build-models`"):
         shipped.load_shipped(tmp_path)
+
+
+# Chapter 7's flow maps: how close one jump comes to the data, in units of the floor band's top
+# (two draws of the data at the same n). When built: MeanFlow 0.196, shortcut 0.205 at n = 2000, the
+# band being 0.091-0.161 (1.22x and 1.27x its top).
+FLOWMAP_BOUND = {"moons-meanflow": 1.5, "moons-shortcut": 1.5}
+
+
+@pytest.mark.parametrize("name", list(FLOWMAP_BOUND))
+def test_flow_maps_draw_the_moons_in_one_jump(models, name):
+    model = models[name]
+    assert shipped.spec(name).kind == "flowmap" and isinstance(model, sl.models.FlowMapMLP)
+    x_0 = torch.randn(N, 2, generator=torch.Generator().manual_seed(44))
+    traj = sl.flowmaps.sample(model, x_0, steps=1)
+    assert traj.nfe == 1
+    w = sl.metrics.w2(traj.x, sl.data.toy("moons", N, seed=45))
+    band = floor_band("moons", N)
+    assert w <= FLOWMAP_BOUND[name] * band.high, (name, w, band)
+
+
+def test_moons_reflow_round_is_straighter_and_better_in_one_step(models):
+    x_0 = torch.randn(1000, 2, generator=torch.Generator().manual_seed(46))
+    data = sl.data.toy("moons", 1000, seed=47)
+    names = ("moons-independent", "moons-reflow1")
+    straight = [sl.metrics.straightness(models[n], x_0, steps=50) for n in names]
+    one_step = [sl.metrics.w2(sl.sample(models[n], x_0, steps=1), data) for n in names]
+    assert straight[1] < 0.1 * straight[0], straight
+    assert one_step[1] < 0.5 * one_step[0], one_step

@@ -113,6 +113,10 @@ def test_digits_emerge(sims):
         ("rotation-flow", {"steps": 201}, "steps"),
         ("side-by-side", {"steps": 0}, "steps"),
         ("side-by-side", {"scale": "sde"}, "scale"),
+        ("flowmap-nfe", {"nfe": 3}, "nfe"),
+        ("flowmap-nfe", {"particles": 1001}, "particles"),
+        ("flowmap-jumps", {"grid": 21}, "grid"),
+        ("flowmap-jumps", {"particles": 0}, "particles"),
     ],
 )
 def test_bounds(sims, name, params, field):
@@ -243,9 +247,50 @@ def test_side_by_side_same_noise_and_both_reach_the_data(sims):
     ("guided-digits", {"images": 32, "steps": 50}),
     ("rotation-flow", {"particles": 500, "steps": 200}),
     ("side-by-side", {"particles": 400, "steps": 60}),
+    ("flowmap-nfe", {"particles": 1000, "nfe": 8}),
+    ("flowmap-jumps", {"particles": 150, "grid": 20}),
 ])
 def test_new_simulations_are_deterministic_and_compact_at_their_largest(sims, name, params):
     out = sims.run(name, {**params, "seed": 9})
     assert len(json.dumps(out)) <= 300_000
     again = Simulations(sims.models).run(name, {**params, "seed": 9})
     assert again == out
+
+
+def test_flowmap_nfe_same_noise_and_flow_maps_beat_euler_at_one_step(sims):
+    import torch
+
+    out = sims.run("flowmap-nfe", {"particles": 50, "nfe": 1, "seed": 3})
+    frames = {k: decode(v["frames"]) for k, v in out["samplers"].items()}
+    assert set(frames) == {"fm", "reflow", "shortcut", "meanflow"} and out["ts"] == [0.0, 1.0]
+    starts = [f[0] for f in frames.values()]
+    assert all(f.shape == (2, 50, 2) for f in frames.values()) and all(np.abs(s - starts[0]).max() == 0 for s in starts)
+    # the jump is the model's own: x_1 = x_0 + u(x_0, 0, 1) for the first particle
+    x_0 = torch.tensor(starts[0][:1], dtype=torch.float32)
+    with torch.no_grad():
+        u = sims.models["moons-meanflow"](x_0, torch.zeros(1), torch.ones(1))
+    assert np.allclose(frames["meanflow"][1][:1], (x_0 + u).numpy(), atol=2e-3)
+    q = {k: v["quality"] for k, v in out["samplers"].items()}
+    assert all(v["nfe"] == 1 for v in out["samplers"].values())
+    assert q["meanflow"]["w2"] < q["fm"]["w2"] and q["shortcut"]["w2"] < q["fm"]["w2"], q
+    eight = sims.run("flowmap-nfe", {"particles": 50, "nfe": 8, "seed": 3})
+    assert decode(eight["samplers"]["fm"]["frames"]).shape == (9, 50, 2)
+    assert eight["samplers"]["fm"]["quality"]["w2"] < q["fm"]["w2"]  # more Euler steps, better flow matching
+
+
+def test_flowmap_jumps_land_where_the_map_says_and_near_the_ode_path(sims):
+    import torch
+
+    out = sims.run("flowmap-jumps", {"particles": 12, "grid": 4, "seed": 2})
+    paths, jumps = decode(out["paths"]), decode(out["jumps"])
+    assert paths.shape == (5, 12, 2) and jumps.shape == (10, 12, 2) and len(out["mean_gap"]) == 10
+    # pair (1, 3) is row 0..3 for s = 0, then (1, 2) = 4, (1, 3) = 5
+    x_s = torch.tensor(paths[1], dtype=torch.float32)
+    s, t = torch.full((12,), 0.25), torch.full((12,), 0.75)
+    with torch.no_grad():
+        expected = x_s + 0.5 * sims.models["moons-meanflow"](x_s, s, t)
+    assert np.allclose(jumps[5], expected.numpy(), atol=2e-3)
+    # a learned map lands near the path of the flow-matching model; a zero jump would not
+    gap = np.linalg.norm(jumps[3] - paths[4], axis=-1).mean()  # s = 0 to t = 1
+    assert abs(gap - out["mean_gap"][3]) < 2e-3
+    assert gap < 0.5 * np.linalg.norm(paths[0] - paths[4], axis=-1).mean(), gap

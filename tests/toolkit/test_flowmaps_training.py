@@ -154,3 +154,32 @@ def test_tensor_data_trains_in_shuffled_epochs():
     data = toy("8gaussians", 100, seed=0)  # [100, 2]: 256-row batches wrap around the epochs
     result = flowmaps.train(sl.models.FlowMapMLP(2, 16, 1), data, method="shortcut", steps=3, progress=False)
     assert len(result.losses) == 3 and all(math.isfinite(v) for v in result.losses)
+
+
+def _short_run(method, steps=6, **options):
+    torch.manual_seed(1)
+    model = sl.models.FlowMapMLP(2, 16, 1)
+    return flowmaps.train(model, "moons", method=method, steps=steps, seed=1, progress=False, **options)
+
+
+def test_shortcut_bootstraps_from_the_ema_copy_by_default_and_lsd_from_itself():
+    weights = {}
+    for method in ("shortcut", "lsd"):
+        for teacher in (None, "ema", "self"):
+            weights[method, teacher] = _short_run(method, teacher=teacher).model.state_dict()
+    same = lambda a, b: all(torch.equal(weights[a][k], weights[b][k]) for k in weights[a])  # noqa: E731
+    assert same(("shortcut", None), ("shortcut", "ema")) and not same(("shortcut", "ema"), ("shortcut", "self"))
+    assert same(("lsd", None), ("lsd", "self")) and not same(("lsd", "ema"), ("lsd", "self"))
+    # without an EMA copy there is nothing else to bootstrap from: "ema" is the current weights
+    a, b = (_short_run("shortcut", teacher=t, ema=None).model.state_dict() for t in ("ema", "self"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_ema_teacher_keeps_the_callers_callback_and_bad_teachers_are_named():
+    seen = []
+    result = _short_run("shortcut", steps=4, callback=lambda state: seen.append(state.step) or state.step == 2)
+    assert seen == [0, 1, 2] and len(result.losses) == 3  # the callback still runs and can stop training
+    with pytest.raises(ValueError, match=r"teacher must be 'ema' or 'self', got 'best'"):
+        _short_run("lsd", teacher="best")
+    with pytest.raises(ValueError, match=r"teacher='ema' applies to shortcut and lsd only"):
+        _short_run("meanflow", teacher="ema")

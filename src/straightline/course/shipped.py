@@ -35,8 +35,10 @@ class ModelSpec:
     seed: int = 0
     #: flow (flow matching, MLP) | reflow (one round from `base`) | ddpm (ε-prediction, same MLP)
     #: | mmdit (the class-conditional digits transformer) | so3 (a flow on rotations)
+    #: | flowmap (a FlowMapMLP u(x, s, t) trained from scratch by `straightline.flowmaps.train`)
     kind: str = "flow"
     base: str | None = None  # reflow: the model whose own pairs it is retrained on
+    method: str | None = None  # flowmap: meanflow | shortcut | lsd
 
     @property
     def file(self) -> str:
@@ -63,6 +65,10 @@ SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("8gaussians-reflow1", "8gaussians", steps=3000, kind="reflow", base="8gaussians-independent", seed=1),
     ModelSpec("8gaussians-reflow2", "8gaussians", steps=3000, kind="reflow", base="8gaussians-reflow1", seed=2),
     ModelSpec("8gaussians-reflow3", "8gaussians", steps=3000, kind="reflow", base="8gaussians-reflow2", seed=3),
+    # Chapter 7 (jumping): one reflow round on moons, and two flow maps learned from scratch on moons
+    ModelSpec("moons-reflow1", "moons", steps=3000, kind="reflow", base="moons-independent", seed=1),
+    ModelSpec("moons-meanflow", "moons", steps=8000, kind="flowmap", method="meanflow"),
+    ModelSpec("moons-shortcut", "moons", steps=8000, kind="flowmap", method="shortcut"),
     # Chapter 9: a DDPM ε-model with the same MLP on the same data as moons-independent
     ModelSpec("moons-ddpm", "moons", steps=6000, kind="ddpm"),
     # Chapter 8: a flow on SO(3) and the tiny class-conditional MMDiT
@@ -74,6 +80,10 @@ SPECS: tuple[ModelSpec, ...] = (
 REFLOW_PAIRS, REFLOW_SOLVE_STEPS = 20_000, 50
 #: the DDPM model's schedule (straightline.diffusion.make_schedule)
 DDPM_SCHEDULE, DDPM_T = "linear", 1000
+#: flow maps: the same widths as the 2-D flows; MeanFlow with uniform time pairs and half the batch
+#: on s = t (bench/flowmaps.py: the paper's logit-normal pairs leave the one-step corner (0, 1) untrained
+#: on 2-D data), shortcut with the paper's settings (EMA teacher)
+FLOWMAP_OPTIONS = {"meanflow": {"time_sampler": sl.timesteps.uniform(), "diagonal": 0.5}, "shortcut": {}, "lsd": {}}
 #: the MMDiT's size: 16 patch tokens of 2 x 2 pixels and 4 label tokens, two joint blocks
 MMDIT_CONFIG = {"dim": 64, "depth": 2, "heads": 4, "patch": 2, "label_tokens": 4}
 
@@ -137,6 +147,10 @@ def _train_one(s: ModelSpec, progress: bool, out_dir: Path = WEIGHTS_DIR) -> tup
         model = sl.models.MLP(dim=2, **MLP_2D)
         result = sl.diffusion.train_ddpm(model, s.dataset, steps=s.steps, schedule=DDPM_SCHEDULE, T=DDPM_T,
                                          batch_size=s.batch_size, lr=s.lr, seed=s.seed, progress=progress)
+    elif s.kind == "flowmap":
+        model = sl.models.FlowMapMLP(dim=2, **MLP_2D)
+        result = sl.flowmaps.train(model, s.dataset, method=s.method, steps=s.steps, batch_size=s.batch_size, lr=s.lr,
+                                   seed=s.seed, progress=progress, **FLOWMAP_OPTIONS[s.method])
     elif s.kind == "so3":
         result = _train_so3(s, progress)
     elif s.kind == "mmdit":
@@ -160,6 +174,7 @@ def _train_one(s: ModelSpec, progress: bool, out_dir: Path = WEIGHTS_DIR) -> tup
         )
     meta = {
         "spec": s.name, "dataset": s.dataset, "coupling": s.coupling, "path": s.path, "kind": s.kind,
+        **({"method": s.method} if s.method else {}),
         "steps": str(s.steps), "seed": str(s.seed), "final_loss": f"{sum(result.losses[-200:]) / 200:.5f}",
         "train_seconds": f"{result.seconds:.1f}",
     }

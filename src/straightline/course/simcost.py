@@ -57,6 +57,11 @@ _MODELS: dict[str, tuple[Callable[[Any], float], tuple[str, ...]]] = {
     "guided-digits": (lambda p: 350 * _ROW_S * p.images * p.steps, ("images", "steps")),
     "rotation-flow": (lambda p: 2.5 * _ROW_S * p.particles * p.steps, ("particles", "steps")),
     "side-by-side": (lambda p: 0.3 + 6 * _ROW_S * p.particles * p.steps, ("particles", "steps")),
+    # four samplers on the drawn particles and 1000 more, and four W2 of 1000 points
+    "flowmap-nfe": (lambda p: 4 * _w2(1000) + 4 * _ROW_S * (p.particles + 1000) * p.nfe, ("particles", "nfe")),
+    # RK4 paths (4 x 200 evaluations per particle, with the solver's bookkeeping) and one jump per pair of grid times
+    "flowmap-jumps": (lambda p: 0.05 + _ROW_S * p.particles * (1200 + (p.grid + 1) * (p.grid + 2) / 2),
+                      ("particles", "grid")),
 }
 
 

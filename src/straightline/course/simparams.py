@@ -17,6 +17,7 @@ __all__ = [
     "SimParams", "ParticlesParams", "DigitsParams", "CurvedParams", "FieldParams", "EulerParams",
     "BreakItParams", "SolverParams", "MixtureParams", "LiveParams", "describe_accepted",
     "LogDensityParams", "ReflowParams", "GuidedParams", "RotationParams", "SideBySideParams",
+    "FlowMapNFEParams", "FlowMapJumpsParams",
 ]
 
 Dataset2D = Literal["two_clusters", "moons", "8gaussians"]
@@ -124,6 +125,21 @@ class SideBySideParams(SimParams):
     )
 
 
+class FlowMapNFEParams(SimParams):
+    nfe: Literal[1, 2, 4, 8] = Field(1, description="network evaluations (steps or jumps) of every sampler")
+    particles: int = Field(500, ge=10, le=1000, description="number of particles drawn (same noise for every model)")
+
+    @field_validator("nfe", mode="before")
+    @classmethod
+    def _from_text(cls, v: Any) -> Any:
+        return int(v) if isinstance(v, str) and v.strip().isdigit() else v  # a query parameter arrives as text
+
+
+class FlowMapJumpsParams(SimParams):
+    particles: int = Field(60, ge=1, le=150, description="number of particles whose paths and jumps are sent")
+    grid: int = Field(20, ge=2, le=20, description="times 0, 1/grid, ..., 1 at which the jumps X_{s,t} start and land")
+
+
 PARAMS: dict[str, type[SimParams]] = {
     "particles-flow": ParticlesParams,
     "digit-emerging": DigitsParams,
@@ -138,6 +154,8 @@ PARAMS: dict[str, type[SimParams]] = {
     "guided-digits": GuidedParams,
     "rotation-flow": RotationParams,
     "side-by-side": SideBySideParams,
+    "flowmap-nfe": FlowMapNFEParams,
+    "flowmap-jumps": FlowMapJumpsParams,
 }
 
 #: one line per simulation, for the API documentation
@@ -161,6 +179,10 @@ SIM_SUMMARIES: dict[str, str] = {
                      "with the mean geodesic distance to the nearest mode.",
     "side-by-side": "DDIM (a DDPM model) and Euler (a flow-matching model) on the same data from the same noise, "
                     "paths on the linear-path scale, W2 of each.",
+    "flowmap-nfe": "Flow matching (Euler), a 2-rectified flow (Euler), a shortcut model and MeanFlow (jumps) on the moons "
+                   "from the same noise with 1, 2, 4 or 8 network evaluations, W2 of each.",
+    "flowmap-jumps": "Particles' ODE paths under the moons flow-matching model (fine RK4) and the MeanFlow model's "
+                     "jumps X_{s,t} from every grid time s to every later grid time t.",
 }
 
 #: a short title per simulation, shown above its figure (the caption says what to look for)
@@ -179,6 +201,8 @@ SIM_TITLES: dict[str, str] = {
     "guided-digits": "Guidance on a tiny MMDiT",
     "rotation-flow": "A flow on the rotation group",
     "side-by-side": "Diffusion and flow matching side by side",
+    "flowmap-nfe": "Few-step samplers side by side",
+    "flowmap-jumps": "Jumps of a flow map over the ODE path",
 }
 
 #: simulations named in the chapters whose machinery another issue brings

@@ -43,6 +43,8 @@ from .simparams import (  # noqa: F401 - re-exported: the parameter models live 
     EulerParams,
     FaultName,
     FieldParams,
+    FlowMapJumpsParams,
+    FlowMapNFEParams,
     GuidedParams,
     LogDensityParams,
     MixtureParams,
@@ -57,7 +59,7 @@ from .simparams import (  # noqa: F401 - re-exported: the parameter models live 
 __all__ = [
     "Simulations", "SIMULATIONS", "PARAMS", "ParticlesParams", "DigitsParams", "CurvedParams", "FieldParams",
     "EulerParams", "BreakItParams", "SolverParams", "MixtureParams", "LogDensityParams", "ReflowParams",
-    "GuidedParams", "RotationParams", "SideBySideParams", "encode",
+    "GuidedParams", "RotationParams", "SideBySideParams", "FlowMapNFEParams", "FlowMapJumpsParams", "encode",
 ]
 
 assert set(FaultName.__args__) == set(FAULTS)  # the API's choices are the toolkit's registry
@@ -93,6 +95,12 @@ REFLOW_ROUNDS = ("8gaussians-independent", "8gaussians-reflow1", "8gaussians-ref
 REFLOW_EVAL = 1000  # noise points for every round's straightness and one-step W2
 SIDE_FRAMES = 50  # steps kept per path in side-by-side and rotation-flow (all of them up to 50 steps)
 SIDE_EVAL = 1000  # points behind side-by-side's W2
+FLOWMAP_EVAL_SEED = 307  # flowmap-nfe: the noise behind each sampler's W2 (beside the drawn particles)
+FLOWMAP_EVAL = 1000  # points behind flowmap-nfe's W2
+#: flowmap-nfe's samplers: (key, shipped model, velocity field sampled by Euler or flow map that jumps)
+FLOWMAP_SAMPLERS = (("fm", "moons-independent", "velocity"), ("reflow", "moons-reflow1", "velocity"),
+                    ("shortcut", "moons-shortcut", "flowmap"), ("meanflow", "moons-meanflow", "flowmap"))
+JUMP_PATH_STEPS = 200  # RK4 steps of flowmap-jumps' reference paths (error far below a pixel)
 NEAR_A_MODE = 0.5  # radians; about 99 % of rotation_dataset lies this close to its mode
 KDE_POINTS, KDE_BANDWIDTH = 8000, 0.08
 SOLVER_STEPS = (2, 4, 8, 16, 32, 64)
@@ -597,6 +605,51 @@ def side_by_side(sims: Simulations, p: SideBySideParams) -> dict:
     }
 
 
+def flowmap_nfe(sims: Simulations, p: FlowMapNFEParams) -> dict:
+    """The same noise through four few-step samplers on the moons, each with `nfe` network calls:
+    flow matching and its 2-rectified flow by Euler, the shortcut and MeanFlow flow maps by jumps
+    x <- x + (t' - t) u(x, t, t'). Every state on the grid 0, 1/nfe, ..., 1; W2 of each on 1000
+    further points beside the floor band."""
+    n = p.particles
+    x_0 = torch.cat([noise(n, p.seed), noise(FLOWMAP_EVAL, p.seed + FLOWMAP_EVAL_SEED)])  # [n + 1000, 2]
+    out = {}
+    for key, name, kind in FLOWMAP_SAMPLERS:
+        model = sims.models[name]
+        if kind == "flowmap":
+            traj = sl.flowmaps.sample(model, x_0, steps=p.nfe, keep_path=True)
+        else:
+            traj = sl.integrate(model, x_0, steps=p.nfe, keep_path=True)
+        out[key] = {"frames": encode(clamp(traj.xs[:, :n])),  # [nfe + 1, n, 2]
+                    "quality": sims.w2(traj.x[n:], "moons", p.seed), "nfe": traj.nfe, "model_name": name}
+    return {"nfe": p.nfe, "ts": [_r(k / p.nfe) for k in range(p.nfe + 1)], "samplers": out,
+            "data": encode(data("moons", 500, p.seed))}
+
+
+def flowmap_jumps(sims: Simulations, p: FlowMapJumpsParams) -> dict:
+    """Each particle's path under the flow-matching model (RK4, fine steps) at the grid times
+    t_i = i / grid, and the MeanFlow model's jump from its path point at every grid time s = t_i
+    to every later grid time t = t_j: X_{s,t}(x_s) = x_s + (t - s) u(x_s, s, t), for the client
+    to draw for any pair of handles. Jumps travel in pair order (i, j) with i < j, row by row."""
+    x_0 = noise(p.particles, p.seed)
+    path = sl.integrate(sims.models["moons-independent"], x_0, steps=JUMP_PATH_STEPS, method="rk4", keep_path=True)
+    on_grid = path.xs[torch.linspace(0, JUMP_PATH_STEPS, p.grid + 1).round().long()]  # [grid + 1, P, 2]
+    pairs = [(i, j) for i in range(p.grid + 1) for j in range(i + 1, p.grid + 1)]
+    i_idx, j_idx = torch.tensor([a for a, _ in pairs]), torch.tensor([b for _, b in pairs])  # [K] each
+    s, t = i_idx.float() / p.grid, j_idx.float() / p.grid  # [K] each
+    x_s = on_grid[i_idx]  # [K, P, 2]
+    rows = x_s.reshape(-1, 2)  # [K * P, 2]
+    s_rows, t_rows = s.repeat_interleave(p.particles), t.repeat_interleave(p.particles)  # [K * P] each
+    with torch.no_grad():
+        landed = rows + (t_rows - s_rows)[:, None] * sims.models["moons-meanflow"](rows, s_rows, t_rows)  # [K * P, 2]
+    gap = (landed.reshape(len(pairs), p.particles, 2) - on_grid[j_idx]).norm(dim=-1)  # [K, P]
+    return {"grid": p.grid, "ts": [_r(i / p.grid) for i in range(p.grid + 1)],
+            "paths": encode(clamp(on_grid)), "fine": encode(clamp(path.xs[::4])),  # [grid + 1, P, 2], [51, P, 2]
+            "jumps": encode(clamp(landed.reshape(len(pairs), p.particles, 2))),  # [K, P, 2]
+            "mean_gap": [_r(float(g), 3) for g in gap.mean(1)],  # per pair: mean distance landing - ODE point
+            "data": encode(data("moons", 500, p.seed)),
+            "model_names": {"path": "moons-independent", "jumps": "moons-meanflow"}}
+
+
 #: name -> the function that computes it (its parameter model is `PARAMS[name]`)
 SIMULATIONS: dict[str, Callable[[Simulations, Any], dict]] = {
     "particles-flow": particles_flow,
@@ -612,6 +665,8 @@ SIMULATIONS: dict[str, Callable[[Simulations, Any], dict]] = {
     "guided-digits": guided_digits,
     "rotation-flow": rotation_flow,
     "side-by-side": side_by_side,
+    "flowmap-nfe": flowmap_nfe,
+    "flowmap-jumps": flowmap_jumps,
 }
 assert set(SIMULATIONS) == set(PARAMS)
 

@@ -24,7 +24,8 @@ converted to this toolkit's time (noise at 0, data at 1):
   "convex" stop-gradient); 75 % of the batch on the diagonal (their diag_fraction).
 
 `teacher` (shortcut and LSD) is the flow map that makes the targets, under torch.no_grad(): the
-student itself by default (the papers use an EMA copy or the current weights).
+student itself by default. `flowmaps.train` passes the EMA copy for shortcut models (their code
+bootstraps from the EMA weights) and the current weights for LSD (the paper's stop-gradient).
 """
 
 from __future__ import annotations

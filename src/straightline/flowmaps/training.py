@@ -11,7 +11,7 @@ from ..training import train as train_velocity
 from .losses import lsd_loss, meanflow_loss, shortcut_loss
 from .maps import check_flow_map
 
-__all__ = ["train", "LOSSES"]
+__all__ = ["train", "LOSSES", "TEACHERS"]
 
 LOSSES: dict[str, Callable[..., Tensor]] = {"meanflow": meanflow_loss, "shortcut": shortcut_loss, "lsd": lsd_loss}
 _OPTIONS = {
@@ -19,6 +19,43 @@ _OPTIONS = {
     "shortcut": ("noise_fn", "diagonal", "max_steps"),
     "lsd": ("noise_fn", "diagonal"),
 }
+# Who makes the self-distillation targets by default, as in the papers' code: shortcut models bootstrap
+# from the EMA weights (kvfrans/shortcut-models, bootstrap_ema = 1, rate 0.999); LSD's teacher is the
+# current weights under stop-gradient (the paper's sg). MeanFlow's target needs no teacher network.
+TEACHERS = {"shortcut": "ema", "lsd": "self"}
+
+
+class _EMATeacher:
+    """The loop's EMA copy as a teacher: the live model until the first callback hands the copy over."""
+
+    def __init__(self, callback: Callable[[Any], Any] | None):
+        self.model: nn.Module | None = None
+        self.user_callback = callback
+
+    def __call__(self, state: Any) -> Any:
+        self.model = state.ema_model
+        return self.user_callback(state) if self.user_callback is not None else False
+
+    def teacher(self, live: nn.Module) -> nn.Module:
+        return live if self.model is None else self.model
+
+
+def _with_teacher(method: str, loss: Callable[..., Tensor], chosen: dict[str, Any], teacher: str | None,
+                  options: dict[str, Any]) -> Callable[..., Tensor]:
+    """loss(net, x_1) with the chosen teacher ("ema" or "self"); may wrap options["callback"]."""
+    if method not in TEACHERS:
+        if teacher is not None:
+            raise ValueError(f"teacher={teacher!r} applies to shortcut and lsd only; method {method!r} has no teacher")
+        return lambda net, x_1, **cond: loss(net, x_1, **chosen)
+    teacher = TEACHERS[method] if teacher is None else teacher
+    if teacher not in ("ema", "self"):
+        raise ValueError(f"teacher must be 'ema' or 'self', got {teacher!r}")
+    if teacher == "self":
+        return lambda net, x_1, **cond: loss(net, x_1, **chosen)
+    config = options.get("config")
+    holder = _EMATeacher(options.get("callback", getattr(config, "callback", None)))
+    options["callback"] = holder
+    return lambda net, x_1, **cond: loss(net, x_1, teacher=holder.teacher(net), **chosen)
 
 
 def train(
@@ -29,6 +66,7 @@ def train(
     steps: int,
     seed: int = 0,
     loss_options: dict[str, Any] | None = None,
+    teacher: str | None = None,
     **options: Any,
 ) -> TrainResult:
     """Train a flow-map network u(x, s, t) from data with `method` = "meanflow", "shortcut" or "lsd".
@@ -40,6 +78,11 @@ def train(
     `loss_options` (or the loss's own keywords given directly) go to the method's loss (see
     `meanflow_loss`, `shortcut_loss`, `lsd_loss`; the papers' settings are the defaults). Returns
     a `TrainResult` whose `ema_model` is the flow map to sample with `flowmaps.sample`.
+    `teacher` (shortcut and LSD): "ema" makes the self-distillation targets with the EMA copy,
+    "self" with the current weights under no_grad; default as in the papers' code (`TEACHERS`:
+    shortcut "ema", LSD "self"). With ema=None there is no copy and "ema" falls back to "self";
+    after a resume the first step uses the current weights (the copy is handed over by the
+    first callback).
     """
     if method not in LOSSES:
         raise ValueError(f"unknown method {method!r}; accepted: {', '.join(LOSSES)}")
@@ -51,7 +94,6 @@ def train(
         raise ValueError(f"unknown option(s) {', '.join(wrong)} for method {method!r}; "
                          f"accepted: {', '.join(_OPTIONS[method])}")
     check_flow_map(model, "model")
-    loss = LOSSES[method]
     options.setdefault("desc", f"{method} training")
-    return train_velocity(model, data, loss=lambda net, x_1, **cond: loss(net, x_1, **chosen), steps=steps, seed=seed,
-                          **options)
+    loss = _with_teacher(method, LOSSES[method], chosen, teacher, options)
+    return train_velocity(model, data, loss=loss, steps=steps, seed=seed, **options)
