@@ -134,8 +134,9 @@ def _course_with(tmp_path: Path, block: str) -> tuple[Path, int]:
     shutil.copytree(FIXTURES, content)
     path = content / "00-alpha.md"
     text = path.read_text()
-    path.write_text(text + block)
-    return path, text.count("\n") + block.index("```") + 1
+    at = text.index("```{recap}")  # before the chapter's recap and sources, which must end it
+    path.write_text(text[:at] + block + "\n" + text[at:])
+    return path, text[:at].count("\n") + block.index("```") + 1
 
 
 def test_a_figure_block_loads_and_renders_its_svg(tmp_path: Path) -> None:

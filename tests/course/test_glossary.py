@@ -52,7 +52,7 @@ def test_a_valid_glossary_loads_with_its_section_titles(tmp_path: Path, course: 
     ("text", "line", "message"),
     [
         (entry() + entry("x", "x", "x", section="no-such-section"), 8,
-         "chapter 'beta' has no section 'no-such-section' (its sections: before-the-gate, after-the-gate)"),
+         "chapter 'beta' has no section 'no-such-section' (its sections: before-the-gate, after-the-gate, "),
         (entry(chapter="gamma"), 1, "no chapter 'gamma' (chapters: alpha, beta)"),
         (entry() + entry(aliases="other"), 8, "glossary key 'gate' is also used at line 1"),
         (entry() + entry("g2", aliases="Gate"), 8, "alias 'Gate' of 'g2' is also an alias of 'gate'"),

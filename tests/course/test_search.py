@@ -51,6 +51,13 @@ def test_no_explanation_or_model_answer_is_searchable(course: Course, index: Sea
     assert f"/chapters/{course.chapters[gate.chapter].slug}#{gate.id}" not in [h.href for h in index.search(answer, limit=200)]
 
 
+def test_a_chapters_sources_are_found_by_author_and_link_to_its_list(course: Course, index: SearchIndex) -> None:
+    chapter = next(c for c in course.chapters if any(e.type == "sources" for e in c.elements))
+    sources = next(e for e in chapter.elements if e.type == "sources")
+    title = sources.html["sources"][0]["title"]
+    assert f"/chapters/{chapter.slug}#{sources.id}" in [h.href for h in index.search(title, limit=200)]
+
+
 def test_stemming_and_a_prefix_last_word(index: SearchIndex) -> None:
     assert any("optimal-transport" in h.href for h in index.search("couplings"))
     assert index.search("logit-norm")  # the last word as typed so far

@@ -36,7 +36,7 @@ _HEADING = re.compile(r'<h([23]) id="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
 _WORD = re.compile(r"\w+", re.U)
 #: what of an element is indexed: what the learner sees before acting. Explanations, model answers
 #: and reference designs are left out, so a search never gives an answer away.
-_ELEMENT_TEXT = ("title", "question", "prompt", "statement", "scenario", "brief", "caption")
+_ELEMENT_TEXT = ("title", "question", "prompt", "statement", "scenario", "brief", "caption", "summary")
 
 
 def plain_text(fragment: str) -> str:
@@ -69,6 +69,9 @@ def _element_text(element: Element) -> str:
     parts = [element.html[k] for k in _ELEMENT_TEXT if isinstance(element.html.get(k), str)]
     parts += [option["text"] for option in element.html.get("options", [])]
     parts += [question["question"] for question in element.html.get("questions", [])]
+    parts += [a for a in element.html.get("abilities", []) if isinstance(a, str)]  # a recap's "You can now"
+    parts += [" ".join(str(s[k]) for k in ("authors", "title", "venue", "year", "arxiv") if s.get(k))
+              for s in element.html.get("sources", [])]  # a chapter's sources: found by author or title
     return plain_text(" ".join(parts))
 
 
