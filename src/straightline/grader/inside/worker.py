@@ -227,6 +227,8 @@ def _run_call(fn, call: dict, torch, probes) -> dict:
             model = probes.ProbeModel(arg["spec"])
             models.append(model)
             return model
+        if kind == "flowmap":
+            return probes.FlowMapProbe(arg["spec"])
         if kind == "tensor":
             return _build_tensor(arg["tensor"], torch)
         if kind == "noise_fn":
