@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from . import markdown as md
-from . import quotes
+from . import quotes, references
 
 __all__ = [
     "Chapter",
@@ -80,6 +80,8 @@ _SCHEMAS: dict[str, _Schema] = {
     "build-it": _Schema(("exercise", "prompt"), (), ("prompt",)),
     "break-it": _Schema(("lab", "caption"), (), ("caption",)),
     "listing": _Schema(("caption",), ("object", "region", "file", "coming_with"), ("caption",)),
+    "recap": _Schema(("abilities", "summary"), (), ("summary",)),
+    "sources": _Schema(("sources",)),
 }
 ELEMENT_TYPES: tuple[str, ...] = tuple(_SCHEMAS)
 
@@ -87,6 +89,12 @@ ELEMENT_TYPES: tuple[str, ...] = tuple(_SCHEMAS)
 INTERACTIVE_TYPES = ("check", "checkpoint", "derivation", "adversarial", "design", "build-it", "break-it")
 
 DEFAULT_MIN_WORDS = 20
+
+#: Every chapter must end with a recap and then its sources (until all chapters have them, a
+#: chapter without them loads; one that has them is checked either way).
+REQUIRE_RECAP_AND_SOURCES = False
+ABILITIES = (3, 5)  # how many "You can now ..." items a recap lists
+_END_TOC = {"recap": "Recap", "sources": "Sources"}  # their entries in the table of contents
 
 
 @dataclass
@@ -291,6 +299,37 @@ def _design_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> d
     return {"questions": [_design_question(path, line, where, i, q) for i, q in enumerate(questions)]}
 
 
+def _recap_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> dict[str, Any]:
+    abilities = fields["abilities"]
+    low, high = ABILITIES
+    if not isinstance(abilities, list) or not low <= len(abilities) <= high:
+        raise ContentError(path, line, f"{where} must list {low} to {high} abilities, got {_count(abilities)}")
+    return {"abilities": [_text(path, line, f"{where} ability {i + 1}", a) for i, a in enumerate(abilities)]}
+
+
+def _sources_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> dict[str, Any]:
+    try:
+        sources = references.check_sources(line, fields)
+    except references.CitationError as exc:
+        raise ContentError(path, line, f"{where}: {exc.message}") from None
+    labels = references.labels(sources)
+    return {
+        "sources": [
+            {
+                "key": s.key,
+                "label": html.escape(labels[s.key]),
+                "authors": html.escape(s.authors),
+                "title": html.escape(s.title),
+                "venue": html.escape(s.venue),
+                "year": s.year,
+                "arxiv": s.arxiv,
+                "link": html.escape(s.link, quote=True) if s.link else None,
+            }
+            for s in sources
+        ]
+    }
+
+
 def _named_html(key: str) -> Callable[[Path, int, str, dict[str, Any]], dict[str, Any]]:
     """The check of an element that names a simulation, lab or exercise in its field `key`."""
 
@@ -318,6 +357,8 @@ _ELEMENT_HTML: dict[str, Callable[[Path, int, str, dict[str, Any]], dict[str, An
     "break-it": _named_html("lab"),
     "build-it": _named_html("exercise"),
     "listing": _listing_html,
+    "recap": _recap_html,
+    "sources": _sources_html,
 }
 
 
@@ -499,6 +540,8 @@ def _chapter_blocks(
             element = _validate_element(path, line, etype, eid, fields)
             element.chapter = number
             blocks.append(element)
+            if etype in _END_TOC:
+                toc.append((2, eid, _END_TOC[etype]))
             continue
         pending.append(tok)
     flush()
@@ -516,8 +559,13 @@ def load_chapter(path: Path) -> Chapter:
         raise ContentError(path, exc.line, str(exc)) from None
     meta, body, offset = _split_front_matter(path, text)
     _check_meta(path, meta, int(m.group(1)))
+    try:
+        body, _sources = references.cite(body)
+    except references.CitationError as exc:
+        raise ContentError(path, offset + exc.line, exc.message) from None
     parser, env, tokens = _parse_body(path, body, offset)
     blocks, toc = _chapter_blocks(path, offset, parser, env, tokens, meta["number"])
+    _check_chapter_end(path, offset + max(1, len(body.splitlines())), blocks)
     return Chapter(
         number=meta["number"],
         slug=meta["slug"],
@@ -528,6 +576,31 @@ def load_chapter(path: Path) -> Chapter:
         blocks=blocks,
         toc=toc,
     )
+
+
+def _check_chapter_end(path: Path, last_line: int, blocks: list[Section | Element]) -> None:
+    """A recap and then the sources close the chapter, once each (required when
+    REQUIRE_RECAP_AND_SOURCES; checked whenever present)."""
+    content = [b for b in blocks if not (isinstance(b, Section) and not b.html.strip())]
+    for etype, example in (("recap", "cN-recap"), ("sources", "cN-sources")):
+        found = [b for b in content if isinstance(b, Element) and b.type == etype]
+        if len(found) > 1:
+            raise ContentError(path, found[1].line, f"a chapter has one {{{etype}}} block; this is a second one")
+        if not found and REQUIRE_RECAP_AND_SOURCES:
+            raise ContentError(path, last_line, f"the chapter has no {{{etype}}} block (end it with ```{{{etype}}} {example})")
+    last = len(content) - 1
+    for i, block in enumerate(content):
+        if not isinstance(block, Element) or block.type not in ("recap", "sources"):
+            continue
+        after = content[i + 1 :]
+        if block.type == "sources" and after:
+            raise ContentError(path, block.line, "the sources block must be the chapter's last block")
+        if block.type == "recap" and after and not (i == last - 1 and _is_sources(content[last])):
+            raise ContentError(path, block.line, "the recap closes the chapter: only the sources block may follow it")
+
+
+def _is_sources(block: Section | Element) -> bool:
+    return isinstance(block, Element) and block.type == "sources"
 
 
 def _plain(inline: str) -> str:

@@ -56,6 +56,8 @@ TYPE_LABELS: dict[str, str] = {
     "build-it": "Build it",
     "break-it": "Break-it lab",
     "listing": "Code from the toolkit",
+    "recap": "Recap",
+    "sources": "Sources",
 }
 _SINGLE_P = re.compile(r"^\s*<p>((?:(?!</?p>).)*)</p>\s*$", re.S)
 _HEADING = re.compile(r"<h([23])[ >]")
