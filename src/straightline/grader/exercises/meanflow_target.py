@@ -45,7 +45,8 @@ def meanflow_target(u, x, s, t, v):
 EXAMPLE = '''import torch
 from straightline.flowmaps import GaussianFlowMap
 
-# the exact flow map of N(0, I) -> N((1.5, -0.5), 0.5^2 I): the target must equal u itself
+# the exact flow map from N(0, I) to N((1.5, -0.5), 0.5^2 I):
+# for it, the target equals u itself
 u = GaussianFlowMap(mean=(1.5, -0.5), std=0.5)
 x = torch.tensor([[0.3, -1.2], [1.0, 0.4], [-0.7, 0.9]], dtype=torch.float64)
 s = torch.tensor([0.0, 0.2, 0.5], dtype=torch.float64)
