@@ -84,6 +84,7 @@ def test_store_records_a_skip_and_export_import_carry_it(store_url: str) -> None
         store.replace(other, plan.states, plan.attempts)
         assert store.states(other)[GATE.id].state == {"skipped": True}
         assert [a.kind for a in store.attempts(other)] == ["checkpoint-skip"]
-        assert open_gates(COURSE, _chapter(8), store.states(other)) == []
+        # the imported skip still opens later chapters (chapter 7 has a gate of its own, not skipped)
+        assert GATE.id not in [g.id for _, g in open_gates(COURSE, _chapter(8), store.states(other))]
     finally:
         store.close()
