@@ -9,7 +9,10 @@ The design, and why it is honest:
     mixture: its marginal velocity is closed-form, the field the chapter's shipped model learns)
     from noise the trusted side chooses;
   * `cfm_loss` / `weighted_cfm_loss` train a small seeded MLP for a few hundred Adam steps on fresh
-    two-clusters batches generated in the sandbox, and the trained model is sampled with Euler.
+    two-clusters batches generated in the sandbox, and the trained model is sampled with Euler;
+  * `meanflow_target` trains a small seeded flow-map MLP u(x, s, t) to regress onto the learner's
+    target (MeanFlow, plain squared error, uniform time pairs, a quarter of them with s = t), and
+    the trained map samples in one jump, x_0 + u(x_0, 0, 1).
 - The sandbox returns numbers only (final particles, the path of the first particles, the losses),
   parsed strictly (`protocol.parse_run_record`).
 - The trusted side runs the same pipeline with the toolkit's own function (`straightline.integrate`
