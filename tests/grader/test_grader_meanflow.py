@@ -117,7 +117,7 @@ def test_the_probe_output_carries_a_gradient() -> None:
 
 def test_every_mistake_differs_from_the_right_target_in_every_hidden_case() -> None:
     """Otherwise a bug could pass a test: each mistake must be caught somewhere other than s = t."""
-    from straightline.grader.exercises.meanflow_target import MISTAKES, _variant
+    from straightline.grader.exercises.meanflow_target import MISTAKES, variant_target
 
     ex = get_exercise("meanflow_target")
     for case in ex.cases:
@@ -126,9 +126,9 @@ def test_every_mistake_differs_from_the_right_target_in_every_hidden_case() -> N
         call = case.calls[0]
         x, s, t, v = (call.tensor(n) for n in ("x", "s", "t", "v"))
         spec = dict(call.params["u"].spec)
-        right = _variant(spec, x, s, t, v, tangent=(1, 1, 0))
+        right = variant_target(spec, x, s, t, v, tangent=(1, 1, 0))
         for options, _ in MISTAKES:
-            assert (_variant(spec, x, s, t, v, **options) - right).abs().max() > 1e-3, (case.id, options)
+            assert (variant_target(spec, x, s, t, v, **options) - right).abs().max() > 1e-3, (case.id, options)
 
 
 def test_the_visible_example_prints_zeros_with_a_solution() -> None:

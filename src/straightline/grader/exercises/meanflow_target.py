@@ -23,7 +23,7 @@ from ..inside.probes import flow_map
 from ..protocol import CallRecord
 from .base import Arg, Call, Case, Exercise, close, explain_error, first_problem, fmt, shape_str
 
-__all__ = ["MEANFLOW_TARGET"]
+__all__ = ["MEANFLOW_TARGET", "MISTAKES", "variant_target"]
 
 STARTER = '''import torch
 from torch.func import jvp
@@ -129,8 +129,9 @@ def _cases() -> tuple[Case, ...]:
 # checks
 
 
-def _variant(spec: dict[str, Any], x: Tensor, s: Tensor, t: Tensor, v: Tensor, *, tangent: tuple[float, float, float],
-             sign: float = 1.0, with_v: bool = True, factor: bool = True, swap: bool = False) -> Tensor:
+def variant_target(spec: dict[str, Any], x: Tensor, s: Tensor, t: Tensor, v: Tensor, *,
+                   tangent: tuple[float, float, float], sign: float = 1.0, with_v: bool = True,
+                   factor: bool = True, swap: bool = False) -> Tensor:
     """A target computed like the right one but with one thing changed (float64)."""
     def u(x_, s_, t_):
         return flow_map(spec, x_, s_, t_)
@@ -219,7 +220,7 @@ def _value(c: _TargetCall) -> str | None:
     if close(got, flow_map(c.spec, x, s, t)) and not close(want, flow_map(c.spec, x, s, t)):
         return "You returned u(x, s, t) itself: that is the network's prediction; the target is built from v and a derivative of u."
     for options, message in MISTAKES:
-        candidate = _variant(c.spec, x, s, t, v, **options)
+        candidate = variant_target(c.spec, x, s, t, v, **options)
         if close(got, candidate) and not close(candidate, want):
             return message
     err = (got - want).abs().flatten(1).amax(dim=1)
