@@ -114,6 +114,13 @@ def test_the_benchmark_numbers_are_quoted_not_typed() -> None:
     for method in ("MeanFlow", "shortcut", "FM + Euler"):
         assert f"{cell[('moons (W2)', method)][3]:.3f}" in text
     assert "3.43" in text  # the paper's headline number, cited
+    # "one network evaluation of either flow map beats four of the velocity model"
+    fm4 = cell[("moons (W2)", "FM + Euler")][5]
+    assert cell[("moons (W2)", "MeanFlow")][3] < fm4 and cell[("moons (W2)", "shortcut")][3] < fm4
+    assert "beats four of the velocity model" in text
+    # MeanFlow gets worse with more jumps, the shortcut model better (the NFE paragraph's contrast)
+    assert cell[("moons (W2)", "MeanFlow")][6] > cell[("moons (W2)", "MeanFlow")][3]
+    assert cell[("moons (W2)", "shortcut")][6] < cell[("moons (W2)", "shortcut")][3]
 
 
 def check_loss_vs_samples(experiment: dict) -> None:
