@@ -12,6 +12,7 @@ import torch
 from grader_harness import grade_in_process
 from grader_variants import BUGS, CFM_CORRECT, CORRECT, EULER_CORRECT, WEIGHTED_CORRECT
 from straightline.grader import EXERCISES, UnknownExercise, get_exercise
+from test_grader_meanflow import SOLUTION as MEANFLOW_SOLUTION, printed_numbers
 
 
 @pytest.mark.parametrize(("exercise", "name", "code"), CORRECT, ids=[f"{e}-{n}" for e, n, _ in CORRECT])
@@ -65,14 +66,14 @@ def test_weighted_example_matches_the_prompt_numbers() -> None:
 
 
 def test_registry_names_hints_and_descriptions() -> None:
-    assert list(EXERCISES) == ["cfm_loss", "weighted_cfm_loss", "euler_sample"]
+    assert list(EXERCISES) == ["cfm_loss", "weighted_cfm_loss", "euler_sample", "meanflow_target"]
     for name, ex in EXERCISES.items():
         assert ex.name == name and len(ex.hints) == 3 and all(h.strip() for h in ex.hints)
         assert ex.cases[0].visible and any(not c.visible for c in ex.cases)
         described = ex.describe()
         assert described["starter_code"] == ex.starter_code
         assert [t["id"] for t in described["tests"]] == [c.id for c in ex.cases]
-    with pytest.raises(UnknownExercise, match="accepted: cfm_loss, weighted_cfm_loss, euler_sample"):
+    with pytest.raises(UnknownExercise, match="accepted: cfm_loss, weighted_cfm_loss, euler_sample, meanflow_target"):
         get_exercise("cfm")
 
 
@@ -87,6 +88,7 @@ SOLUTIONS = {
     "cfm_loss": CFM_CORRECT["view-star"],
     "weighted_cfm_loss": WEIGHTED_CORRECT["per-example"],
     "euler_sample": EULER_CORRECT["full"],
+    "meanflow_target": MEANFLOW_SOLUTION,
 }
 
 
@@ -100,6 +102,9 @@ def test_the_visible_example_code_runs_against_a_solution(name: str) -> None:
     text = out.getvalue()
     if name == "cfm_loss":
         assert "tensor(0.0250" in text
+    elif name == "meanflow_target":
+        values = printed_numbers(text)  # u's target minus u itself: zeros
+        assert len(values) == 6 and max(abs(v) for v in values) < 1e-12
     elif name == "euler_sample":
         assert "[ 0.5000,  1.5000]" in text and "[ 0.7500,  1.7500]" in text
     else:

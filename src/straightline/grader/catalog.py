@@ -17,13 +17,14 @@ __all__ = [
     "check_exercise",
 ]
 
-EXERCISE_NAMES: tuple[str, ...] = ("cfm_loss", "weighted_cfm_loss", "euler_sample")
+EXERCISE_NAMES: tuple[str, ...] = ("cfm_loss", "weighted_cfm_loss", "euler_sample", "meanflow_target")
 
 #: exercise name -> what its passing function drives ("run it in the simulation")
 SIMULATIONS: dict[str, Literal["euler", "train"]] = {
     "euler_sample": "euler",
     "cfm_loss": "train",
     "weighted_cfm_loss": "train",
+    "meanflow_target": "train",  # trains a tiny flow-map network with the learner's target
 }
 
 #: Euler steps a learner may choose for euler_sample, and the default.

@@ -9,7 +9,10 @@ The design, and why it is honest:
     mixture: its marginal velocity is closed-form, the field the chapter's shipped model learns)
     from noise the trusted side chooses;
   * `cfm_loss` / `weighted_cfm_loss` train a small seeded MLP for a few hundred Adam steps on fresh
-    two-clusters batches generated in the sandbox, and the trained model is sampled with Euler.
+    two-clusters batches generated in the sandbox, and the trained model is sampled with Euler;
+  * `meanflow_target` trains a small seeded flow-map MLP u(x, s, t) to regress onto the learner's
+    target (MeanFlow, plain squared error, uniform time pairs, a quarter of them with s = t), and
+    the trained map samples in one jump, x_0 + u(x_0, 0, 1).
 - The sandbox returns numbers only (final particles, the path of the first particles, the losses),
   parsed strictly (`protocol.parse_run_record`).
 - The trusted side runs the same pipeline with the toolkit's own function (`straightline.integrate`
@@ -67,6 +70,9 @@ NOISE_SEED = 2024
 DATA_SEED = 4048
 MAX_COORDINATE = 1e4  # particles beyond this are reported, not measured
 TRAIN = {"seed": 7, "train_steps": 400, "batch": 256, "lr": 3e-3, "sample_steps": 50}
+#: meanflow_target: a flow-map network trained with the learner's target, sampled in one jump
+FLOW_MAP_TRAIN = {"model": "flowmap", "seed": 7, "train_steps": 1000, "batch": 256, "lr": 3e-3, "sample_steps": 1,
+                  "diagonal": 0.25}
 
 
 RunStatus = Literal["ok", "error", "timeout", "infrastructure_error"]
@@ -112,6 +118,8 @@ def run_spec(exercise: str, steps: int | None = None) -> dict[str, Any]:
     x_0 = _noise().tolist()
     if mode == "euler":
         return {"mode": "euler", "mixture": TWO_CLUSTERS, "x_0": x_0, "steps": check_steps(steps)}
+    if exercise == "meanflow_target":
+        return {"mode": "train", "mixture": TWO_CLUSTERS, "x_0": x_0, **FLOW_MAP_TRAIN}
     return {"mode": "train", "mixture": TWO_CLUSTERS, "x_0": x_0, **TRAIN}
 
 
@@ -157,7 +165,9 @@ def _train_reference(exercise: str) -> dict[str, Any]:
     import straightline as sl
 
     torch.set_num_threads(1)
-    if exercise == "weighted_cfm_loss":
+    if exercise == "meanflow_target":
+        from straightline.flowmaps import meanflow_target as loss
+    elif exercise == "weighted_cfm_loss":
         from straightline.timesteps import inverse_one_minus_t
 
         weight = inverse_one_minus_t(1e-2)
@@ -417,6 +427,12 @@ def _success_message(common: dict[str, Any], record: RunRecord, ref: _Reference)
             f"{steps} step{'s' if steps != 1 else ''}: W2 to the data {learner_w2:.3f} (the toolkit's Euler: "
             f"{common['w2_reference']:.3f}; true samples: {common['w2_floor']:.3f}). Largest distance from the "
             f"toolkit's particles: {gap:.2g}."
+        )
+    if common["exercise"] == "meanflow_target":
+        return (
+            f"A small flow-map MLP trained for {common['train_steps']} steps on your MeanFlow target, sampled "
+            f"in one jump x_1 = x_0 + u(x_0, 0, 1): W2 to the data {learner_w2:.3f} (the same training with the "
+            f"toolkit's target: {common['w2_reference']:.3f}; true samples: {common['w2_floor']:.3f})."
         )
     return (
         f"A small MLP trained for {common['train_steps']} steps with your loss, sampled with {steps} Euler "

@@ -6,10 +6,11 @@ from ..catalog import EXERCISE_NAMES, UnknownExercise
 from .base import Arg, Call, Case, Exercise
 from .cfm_loss import CFM_LOSS, WEIGHTED_CFM_LOSS
 from .euler_sample import EULER_SAMPLE
+from .meanflow_target import MEANFLOW_TARGET
 
 __all__ = ["EXERCISES", "Arg", "Call", "Case", "Exercise", "UnknownExercise", "get_exercise"]
 
-EXERCISES: dict[str, Exercise] = {e.name: e for e in (CFM_LOSS, WEIGHTED_CFM_LOSS, EULER_SAMPLE)}
+EXERCISES: dict[str, Exercise] = {e.name: e for e in (CFM_LOSS, WEIGHTED_CFM_LOSS, EULER_SAMPLE, MEANFLOW_TARGET)}
 assert tuple(EXERCISES) == EXERCISE_NAMES, "grader/catalog.py must list the exercises in order"
 
 

@@ -45,14 +45,18 @@ def tensor_json(t: Tensor) -> dict[str, Any]:
 class Arg:
     """One argument of a call: built inside the sandbox from its JSON form."""
 
-    kind: str  # "model", "tensor", "noise_fn", "int", "float"
+    kind: str  # "model", "flowmap", "tensor", "noise_fn", "int", "float"
     tensor: Tensor | None = None  # float32 data (tensor) or the noise noise_fn returns (noise_fn)
-    spec: Mapping[str, Any] | None = None  # probe model spec (model)
+    spec: Mapping[str, Any] | None = None  # probe spec (model, flowmap)
     value: int | float | None = None  # int / float
 
     @classmethod
     def model(cls, spec: Mapping[str, Any]) -> "Arg":
         return cls("model", spec=dict(spec))
+
+    @classmethod
+    def flow_map(cls, spec: Mapping[str, Any]) -> "Arg":
+        return cls("flowmap", spec=dict(spec))
 
     @classmethod
     def data(cls, tensor: Tensor) -> "Arg":
@@ -71,8 +75,8 @@ class Arg:
         return cls("float", value=float(value))
 
     def to_json(self) -> dict[str, Any]:
-        if self.kind == "model":
-            return {"kind": "model", "spec": dict(self.spec or {})}
+        if self.kind in ("model", "flowmap"):
+            return {"kind": self.kind, "spec": dict(self.spec or {})}
         if self.kind in ("tensor", "noise_fn"):
             assert self.tensor is not None
             return {"kind": self.kind, "tensor": tensor_json(self.tensor)}

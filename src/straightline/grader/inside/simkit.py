@@ -17,7 +17,9 @@ Two runs:
   trajectories of the first particles can be drawn);
 - `train_run(loss_fn, spec)`: a small MLP (`TinyVelocityNet`, seeded) is trained for a few
   hundred Adam steps with `loss_fn(model, x_1)` on fresh batches of the mixture, then sampled
-  with plain Euler steps.
+  with plain Euler steps. With `"model": "flowmap"` in the spec the learner's function is a
+  MeanFlow target instead (`flowmap_train_run`): a small flow-map MLP (`TinyFlowMapNet`) is
+  trained to regress onto `target_fn(model, x_s, s, t, v)` and sampled in one jump.
 
 Both return plain lists of numbers. Inside the sandbox these numbers are untrusted: the trusted
 side checks their shapes, computes every distance itself, and never records a verdict from them.
@@ -34,8 +36,10 @@ from torch import Tensor, nn
 __all__ = [
     "MAX_PATH_PARTICLES",
     "MixtureField",
+    "TinyFlowMapNet",
     "TinyVelocityNet",
     "euler_run",
+    "flowmap_train_run",
     "mixture_velocity",
     "sample_mixture",
     "train_run",
@@ -159,6 +163,8 @@ def train_run(loss_fn: Callable[..., Any], spec: dict[str, Any]) -> dict[str, An
     "visited": [rows per sampling step]}. A loss that stops being finite ends the training early
     (the losses then end with that value).
     """
+    if spec.get("model") == "flowmap":
+        return flowmap_train_run(loss_fn, spec)
     seed = int(spec["seed"])
     torch.manual_seed(seed + 2)
     model = TinyVelocityNet()  # initialised from its own seed
@@ -186,3 +192,73 @@ def train_run(loss_fn: Callable[..., Any], spec: dict[str, Any]) -> dict[str, An
             visited.append(_rows(x, MAX_PATH_PARTICLES))
     final = [[float(v) for v in row] for row in x.to(torch.float64).tolist()]
     return {"losses": losses, "final": final, "visited": visited[:-1]}
+
+
+class TinyFlowMapNet(nn.Module):
+    """u(x, s, t) for 2-D points: [x, s, t - s, sin 2πs, cos 2πs] -> 64 -> 64 -> 2 with SiLU."""
+
+    def __init__(self, dim: int = 2, hidden: int = 64):
+        super().__init__()
+        self.dim = dim
+        self.net = nn.Sequential(
+            nn.Linear(dim + 4, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, dim)
+        )
+
+    def forward(self, x: Tensor, s: Tensor, t: Tensor) -> Tensor:
+        flat = x.reshape(x.shape[0], self.dim)  # [B, D]
+        ss, tt = s.reshape(-1, 1).to(flat.dtype), t.reshape(-1, 1).to(flat.dtype)  # [B, 1] each
+        angle = 2 * math.pi * ss
+        features = torch.cat([flat, ss, tt - ss, torch.sin(angle), torch.cos(angle)], dim=1)  # [B, D + 4]
+        return self.net(features).reshape(x.shape)
+
+
+def flow_map_times(n: int, diagonal: float) -> tuple[Tensor, Tensor]:
+    """n pairs s <= t from two sorted uniform draws; the first round(n * diagonal) have t = s."""
+    a, b = torch.rand(n), torch.rand(n)
+    s, t = torch.minimum(a, b), torch.maximum(a, b)  # [n] each
+    k = round(n * diagonal)
+    return s, torch.cat([s[:k], t[k:]])
+
+
+def _flowmap_step_loss(target_fn: Callable[..., Any], model: nn.Module, x_1: Tensor, diagonal: float, step: int) -> Tensor:
+    """MeanFlow's loss on one batch, with the learner's target (mean squared error, no weighting)."""
+    x_0 = torch.randn_like(x_1)  # [B, D]
+    s, t = flow_map_times(x_1.shape[0], diagonal)  # [B] each
+    x_s = (1 - s[:, None]) * x_0 + s[:, None] * x_1  # [B, D]
+    target = target_fn(model, x_s, s, t, x_1 - x_0)
+    if not isinstance(target, Tensor) or target.shape != x_s.shape:
+        got = list(target.shape) if isinstance(target, Tensor) else type(target).__name__
+        raise ValueError(f"at training step {step} meanflow_target returned {got}, not a tensor shaped like x {list(x_s.shape)}")
+    if target.requires_grad:
+        raise ValueError(f"at training step {step} the target still carried a gradient; return it detached")
+    return ((model(x_s, s, t) - target) ** 2).mean()
+
+
+def flowmap_train_run(target_fn: Callable[..., Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """Train a seeded `TinyFlowMapNet` with the learner's MeanFlow target, then jump in one step.
+
+    spec: as `train_run`, plus "diagonal" (the fraction of pairs with s = t). Returns
+    {"losses", "final": x_0 + u(x_0, 0, 1), "visited": [x_0 rows]}.
+    """
+    seed = int(spec["seed"])
+    torch.manual_seed(seed + 2)
+    model = TinyFlowMapNet()
+    torch.manual_seed(seed)
+    data_gen = torch.Generator().manual_seed(seed + 1)
+    opt = torch.optim.Adam(model.parameters(), lr=float(spec["lr"]))
+    losses: list[float] = []
+    for step in range(int(spec["train_steps"])):
+        x_1 = sample_mixture(spec["mixture"], int(spec["batch"]), data_gen)  # [batch, D]
+        loss = _flowmap_step_loss(target_fn, model, x_1, float(spec["diagonal"]), step)
+        losses.append(float(loss.detach()))
+        if not math.isfinite(losses[-1]):
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    x = torch.tensor(spec["x_0"], dtype=torch.float32)  # [N, D]
+    n = x.shape[0]
+    with torch.no_grad():
+        final = x + model(x, torch.zeros(n), torch.ones(n))  # one jump from t = 0 to t = 1
+    rows = [[float(v) for v in row] for row in final.to(torch.float64).tolist()]
+    return {"losses": losses, "final": rows, "visited": [_rows(x, MAX_PATH_PARTICLES)]}
