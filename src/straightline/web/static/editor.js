@@ -255,7 +255,8 @@ async function runSimulation(form) {
   for (const old of section.querySelectorAll("[data-run] .request-error, [data-run] .field-error")) old.remove();
   if (button) button.disabled = true;
   const training = Boolean(section.querySelector("[data-loss-canvas]"));
-  if (live) live.textContent = training ? "Training with your loss… (a few seconds)" : "Running your euler_sample…";
+  const name = form.dataset.exercise || "function";
+  if (live) live.textContent = training ? `Training a small model with your ${name}…` : `Running your ${name}…`;
   let response, body;
   try {
     response = await fetch(form.action, {
