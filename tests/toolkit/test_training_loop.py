@@ -157,7 +157,7 @@ def test_coupling_by_name_equals_the_function():
     a = sl.train(tiny(), points(), coupling="exact_ot", **SMALL)
     b = sl.train(tiny(), points(), coupling=sl.couplings.exact_ot, **SMALL)
     assert torch.equal(weights(a.model), weights(b.model))
-    with pytest.raises(ValueError, match="unknown coupling 'ot'; accepted: independent, exact_ot"):
+    with pytest.raises(ValueError, match="unknown coupling 'ot'; accepted: auto, independent, exact_ot or a function"):
         sl.train(tiny(), points(), coupling="ot", **SMALL)
 
 

@@ -172,7 +172,7 @@ def run_job(job: Job, grid_size: int = 15, samples: int = 300) -> None:
                 snapshot(step, state.model)
             return job.cancelled.is_set()
 
-        sl.train(model, data, steps=p.steps, batch_size=256, lr=2e-3, ema=None, seed=p.seed,
+        sl.train(model, data, steps=p.steps, batch_size=256, lr=2e-3, ema=None, coupling="independent", seed=p.seed,
                  progress=False, callback=callback)
         job.outcome = "cancelled" if job.cancelled.is_set() else "done"
         job.publish({"type": job.outcome, "step": job.steps_done,
