@@ -30,8 +30,8 @@ from .paths import GaussianPath
 from .timesteps import TimeSampler
 
 __all__ = [
-    "train", "TrainConfig", "TrainResult", "TrainState", "AUTO", "COUPLINGS", "check_label_dropout", "check_model", "data_source",
-    "drop_labels", "ema_update", "resolve_coupling", "check_sampler", "configure", "data_source", "run",
+    "train", "TrainConfig", "TrainResult", "TrainState", "AUTO", "COUPLINGS", "check_label_dropout", "check_model",
+    "data_source", "drop_labels", "ema_update", "resolve_coupling", "check_sampler", "configure", "data_source", "run",
 ]
 
 #: couplings by name (the names the CLI accepts)
