@@ -135,8 +135,9 @@ def out(text: str = "") -> None:
 
 
 def fresh_mlp(seed: int) -> MLP:
+    """The 256x3 MLP of sections 1-2 (MLP's default width was 256 when their baselines were taken)."""
     torch.manual_seed(seed)
-    return MLP(dim=2)
+    return MLP(dim=2, hidden=256)
 
 
 def noise(n: int, seed: int) -> torch.Tensor:
@@ -217,7 +218,7 @@ def section_quality(cfg: Config) -> dict:
                         + [f"{traj.nfe} ({w_dopri / floor:.1f}x)", f"{e:.3f}", f"{t_clock:.1f} s / {t_wall:.1f} s",
                            fmt_time(t_clock / cfg.steps)])
     out(table(
-        f"1. Quality: MLP(dim=2) trained by straightline.train (defaults, {cfg.steps} steps), EMA model, n={n}",
+        f"1. Quality: MLP(dim=2, hidden=256) trained by straightline.train (defaults, {cfg.steps} steps), EMA model, n={n}",
         ["dataset", "coupling", "W2 floor"] + [f"W2 Euler {k}" for k in EULER_NFES]
         + ["dopri5 NFE (W2/floor)", "NPE", "train time (clock / wall)", "per step"],
         rows,
@@ -671,7 +672,7 @@ class Recipe:
     network: str
     recipe: str
     kind: str  # "straightline" (straightline.train itself) or "loop" (the peer's example loop)
-    group: str  # "ours", "candidate", "peer"
+    group: str  # "ours", "before", "candidate", "peer"
     train_kwargs: dict = field(default_factory=dict)  # straightline: extra train() arguments
     model_kwargs: dict = field(default_factory=dict)  # straightline: MLP arguments besides dim=2
     evaluate_ema: bool = True
@@ -748,30 +749,38 @@ def _seeded(cls):
 
 def recipes(cfg: Config) -> list[Recipe]:
     ours_net = "MLP(dim=2) 256x3"
+    default_net = "MLP(dim=2) 128x3"
+    defaults = "batch 128, lr 5e-3, EMA 0.999 (warm-up), auto = exact_ot"
+    old = {"coupling": "independent", "batch_size": 256, "lr": 1e-3}  # train's defaults until this change
+    old_net = {"hidden": 256}
     rs = [
-        Recipe("straightline defaults (EMA model)", ours_net, "batch 256, lr 1e-3, EMA 0.999, independent",
-               "straightline", "ours"),
-        Recipe("straightline defaults (live model)", ours_net, "batch 256, lr 1e-3, EMA 0.999, independent",
-               "straightline", "ours", evaluate_ema=False),
-        Recipe("straightline + exact_ot (EMA model)", ours_net, "batch 256, lr 1e-3, EMA 0.999, exact_ot",
-               "straightline", "ours", {"coupling": couplings.exact_ot}),
-        Recipe("straightline + exact_ot (live model)", ours_net, "batch 256, lr 1e-3, EMA 0.999, exact_ot",
-               "straightline", "ours", {"coupling": couplings.exact_ot}, evaluate_ema=False),
+        Recipe("straightline defaults (EMA model)", default_net, defaults, "straightline", "ours"),
+        Recipe("straightline defaults (live model)", default_net, defaults, "straightline", "ours", evaluate_ema=False),
+        Recipe("before: old defaults (EMA model)", ours_net, "batch 256, lr 1e-3, EMA 0.999 (warm-up), independent",
+               "straightline", "before", old, old_net),
+        Recipe("before: old defaults + exact_ot (EMA model)", ours_net,
+               "batch 256, lr 1e-3, EMA 0.999 (warm-up), exact_ot", "straightline", "before",
+               {**old, "coupling": "exact_ot"}, old_net),
     ]
     if not cfg.quick:
-        rs += [
-            Recipe("candidate: exact_ot, lr 3e-3 (EMA)", ours_net, "batch 256, lr 3e-3, EMA 0.999, exact_ot",
-                   "straightline", "candidate", {"coupling": couplings.exact_ot, "lr": 3e-3}),
-            Recipe("candidate: exact_ot, batch 128 (EMA)", ours_net, "batch 128, lr 1e-3, EMA 0.999, exact_ot",
-                   "straightline", "candidate", {"coupling": couplings.exact_ot, "batch_size": 128}),
-            Recipe("candidate: exact_ot, batch 128, lr 3e-3 (EMA)", ours_net, "batch 128, lr 3e-3, EMA 0.999, exact_ot",
-                   "straightline", "candidate", {"coupling": couplings.exact_ot, "batch_size": 128, "lr": 3e-3}),
-            Recipe("candidate: exact_ot, batch 64, lr 3e-3 (EMA)", ours_net, "batch 64, lr 3e-3, EMA 0.999, exact_ot",
-                   "straightline", "candidate", {"coupling": couplings.exact_ot, "batch_size": 64, "lr": 3e-3}),
-            Recipe("candidate: MLP hidden=128, exact_ot, batch 128, lr 3e-3 (EMA)", "MLP(dim=2, hidden=128) 128x3",
-                   "batch 128, lr 3e-3, EMA 0.999, exact_ot", "straightline", "candidate",
-                   {"coupling": couplings.exact_ot, "batch_size": 128, "lr": 3e-3}, model_kwargs={"hidden": 128}),
+        variants = [  # label, network, recipe, train() arguments, MLP arguments: one default changed at a time
+            ("defaults, no EMA warm-up", default_net, "batch 128, lr 5e-3, EMA 0.999 (no warm-up), exact_ot",
+             {"ema_warmup": False}, {}),
+            ("defaults, independent coupling", default_net, "batch 128, lr 5e-3, EMA 0.999 (warm-up), independent",
+             {"coupling": "independent"}, {}),
+            ("defaults, lr 3e-3", default_net, "batch 128, lr 3e-3, EMA 0.999 (warm-up), exact_ot", {"lr": 3e-3}, {}),
+            ("defaults, lr 1e-2", default_net, "batch 128, lr 1e-2, EMA 0.999 (warm-up), exact_ot", {"lr": 1e-2}, {}),
+            ("defaults, lr 1e-2 + 20 warm-up steps", default_net,
+             "batch 128, lr 1e-2 (20 warm-up steps), EMA 0.999 (warm-up), exact_ot", {"lr": 1e-2, "warmup_steps": 20}, {}),
+            ("defaults, batch 64", default_net, "batch 64, lr 5e-3, EMA 0.999 (warm-up), exact_ot",
+             {"batch_size": 64}, {}),
+            ("defaults, batch 256", default_net, "batch 256, lr 5e-3, EMA 0.999 (warm-up), exact_ot",
+             {"batch_size": 256}, {}),
+            ("defaults, MLP hidden=64", "MLP(dim=2, hidden=64) 64x3", defaults, {}, {"hidden": 64}),
+            ("defaults, MLP hidden=256", "MLP(dim=2, hidden=256) 256x3", defaults, {}, {"hidden": 256}),
         ]
+        rs += [Recipe(f"candidate: {label} (EMA)", net, recipe, "straightline", "candidate", kw, mk)
+               for label, net, recipe, kw, mk in variants]
     rs += [
         Recipe("torchcfm I-CFM example recipe", ours_net, "ConditionalFlowMatcher(sigma=0.1), batch 256, Adam lr 1e-3",
                "loop", "peer", make_model=_seeded_mlp, make_loss=lambda: peers.torchcfm_loss(0.1)),
@@ -835,13 +844,14 @@ def section_ttq(cfg: Config, targets: Targets) -> None:
         f"{cfg.ttq_check_rel:.0%} of the clock so far) since the last one, so every recipe's time is resolved to that "
         f"bound whatever its step cost. Cap {cfg.ttq_cap:g} s per run; a recipe "
         f"whose run hits the cap is not run on further seeds. W2 on n={cfg.ttq_n}, floor {check.floor:.3f}",
-        "recipes: straightline = its shipped defaults (train(): batch 256, lr 1e-3, EMA 0.999, independent "
-        "coupling; the EMA model is what it documents for sampling); torchcfm = its 2-D example "
+        "recipes: straightline = its shipped defaults (train(): batch 128, lr 5e-3, EMA 0.999 with warm-up, coupling "
+        "'auto' = exact OT for unconditional data; MLP(dim=2) = 128x3; the EMA model is what it documents for "
+        "sampling); 'before' rows = the defaults until this change (batch 256, lr 1e-3, independent, 256x3); torchcfm = its 2-D example "
         "(README notebook: sigma=0.1, batch 256, Adam default lr 1e-3, MLP(dim=2, time_varying=True) 64x3 SELU); "
         "flow_matching = examples/2d_flow_matching.ipynb (lr 1e-3, batch 4096, plain Adam, 4x512 Swish MLP)",
         "'MLP(dim=2) 256x3' rows give every recipe straightline's network, so they compare recipes and library "
         "code on the same model; peers have no EMA in their examples and are evaluated on the live model; "
-        "'candidate' rows are straightline.train with non-default arguments (what a changed default would give)",
+        "'candidate' rows are straightline.train with one default changed (what another default would give)",
     ]
     if not cfg.ttq_own_nets:
         notes.append("flow_matching's own 4x512 network at batch 4096 is not raced by default (about 1 s per step "

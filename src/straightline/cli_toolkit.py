@@ -19,10 +19,10 @@ def add_toolkit_commands(sub, positive_int) -> None:
                    help="a toy dataset (two_clusters, 8gaussians, moons, checkerboard, spirals) or a .npy/.pt file of "
                         "points [N, D]")
     p.add_argument("--steps", type=positive_int("steps", 1_000_000), default=3000)
-    p.add_argument("--batch-size", type=positive_int("batch-size", 65_536), default=256)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--coupling", choices=COUPLINGS, default="independent", metavar="NAME", help=f"one of: {', '.join(COUPLINGS)}")
-    p.add_argument("--hidden", type=positive_int("hidden", 4096), default=256)
+    p.add_argument("--batch-size", type=positive_int("batch-size", 65_536), default=128)  # train's defaults
+    p.add_argument("--lr", type=float, default=5e-3)
+    p.add_argument("--coupling", choices=COUPLINGS, default="exact_ot", metavar="NAME", help=f"one of: {', '.join(COUPLINGS)}")
+    p.add_argument("--hidden", type=positive_int("hidden", 4096), default=128)  # MLP's default
     p.add_argument("--depth", type=positive_int("depth", 16), default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-n", type=positive_int("eval-n", 20_000), default=2000, help="points for the final W2")

@@ -41,3 +41,19 @@ def test_usage_errors_exit_2_and_name_the_value(tmp_path):
         r = _run(*args)
         assert r.returncode == 2, (args, r.returncode, r.stderr)
         assert needle in r.stderr, (args, r.stderr)
+
+
+def test_train_command_defaults_are_the_library_defaults():
+    """`straightline train` documents the same defaults as `sl.train` and `MLP` (no drift between them)."""
+    import inspect
+
+    import straightline as sl
+    from straightline.cli import build_parser
+    from straightline.training import AUTO, TrainConfig
+
+    args = build_parser().parse_args(["train", "--data", "moons", "--out", "m.safetensors"])
+    config, mlp = TrainConfig(), inspect.signature(sl.models.MLP).parameters
+    assert (args.steps, args.batch_size, args.lr) == (config.steps, config.batch_size, config.lr)
+    assert (args.hidden, args.depth) == (mlp["hidden"].default, mlp["depth"].default)
+    # the command trains unconditional points, for which train's "auto" coupling is exact OT
+    assert inspect.signature(sl.train).parameters["coupling"].default == AUTO and args.coupling == "exact_ot"

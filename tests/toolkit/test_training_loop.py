@@ -157,7 +157,7 @@ def test_coupling_by_name_equals_the_function():
     a = sl.train(tiny(), points(), coupling="exact_ot", **SMALL)
     b = sl.train(tiny(), points(), coupling=sl.couplings.exact_ot, **SMALL)
     assert torch.equal(weights(a.model), weights(b.model))
-    with pytest.raises(ValueError, match="unknown coupling 'ot'; accepted: independent, exact_ot"):
+    with pytest.raises(ValueError, match="unknown coupling 'ot'; accepted: auto, independent, exact_ot or a function"):
         sl.train(tiny(), points(), coupling="ot", **SMALL)
 
 
@@ -389,3 +389,33 @@ def test_label_dropout_needs_a_conditional_model() -> None:
     with pytest.raises(ValueError, match="label_dropout needs a conditional model: one with num_classes .* or cond_dim"):
         sl.train(sl.models.MLP(dim=2), torch.randn(64, 2), labels=torch.randn(64, 3), label_dropout=0.1, steps=2,
                  progress=False)
+
+
+# --- train's defaults: the coupling and the EMA warm-up ------------------------------------------------
+
+
+def test_default_coupling_is_exact_ot_for_unconditional_data_and_independent_with_labels():
+    def run(**kw):
+        torch.manual_seed(0)
+        model = sl.models.MLP(dim=2, hidden=16, depth=1, num_classes=2)
+        return weights(sl.train(model, points(), seed=1, **SMALL, **kw).model)
+
+    assert torch.equal(run(), run(coupling="exact_ot"))
+    assert not torch.equal(run(), run(coupling="independent"))
+    labels = (points()[:, 0] > 1.0).long()  # [64]
+    assert torch.equal(run(labels=labels), run(labels=labels, coupling="independent"))
+    assert not torch.equal(run(labels=labels), run(labels=labels, coupling="exact_ot"))
+    assert torch.equal(run(coupling=None), run(coupling="independent"))  # None: independent, as in cfm_loss
+
+
+@pytest.mark.parametrize("warmup,decay", [(True, 0.1), (False, 0.999)])  # step 0: min(0.999, (1 + 0) / (10 + 0))
+def test_ema_after_one_step_follows_the_warm_up(warmup, decay):
+    start = weights(tiny())
+    result = sl.train(tiny(), points(), steps=1, batch_size=16, ema=0.999, ema_warmup=warmup, progress=False)
+    expected = decay * start + (1 - decay) * weights(result.model)  # [P]
+    assert torch.allclose(weights(result.ema_model), expected, atol=1e-7)
+
+
+def test_bad_ema_warmup_is_named():
+    with pytest.raises(ValueError, match="ema_warmup must be True or False, got 'yes'"):
+        sl.train(tiny(), points(), ema_warmup="yes", **SMALL)

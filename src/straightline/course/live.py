@@ -200,7 +200,7 @@ def run_job(job: Job, grid_size: int = 15, samples: int = 300) -> None:
             obey(job, lambda: shown_step(state, data, shown, job.steps_done))
             return job.cancelled.is_set()
 
-        sl.train(model, data, steps=p.steps, batch_size=BATCH_SIZE, lr=2e-3, ema=None, seed=p.seed,
+        sl.train(model, data, steps=p.steps, batch_size=BATCH_SIZE, lr=2e-3, ema=None, coupling="independent", seed=p.seed,
                  progress=False, callback=callback)
         job.outcome = "cancelled" if job.cancelled.is_set() else "done"
         end = {"type": job.outcome, "step": job.steps_done, "elapsed": round(time.perf_counter() - job.started, 2)}

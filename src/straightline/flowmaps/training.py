@@ -74,7 +74,8 @@ def train(
     Runs on the same loop as `straightline.train` and takes the same data (a toy dataset name, a
     tensor or array [N, ...], a Dataset, a DataLoader, an iterator or a function of batches) and
     the same `TrainConfig` keywords (batch_size, lr, ema, device, optimizer, schedule, grad_clip,
-    checkpoint/resume, callback(state), ...); equal arguments give bit-identical weights on the CPU.
+    checkpoint/resume, callback(state), ...; batch_size 256 and lr 1e-3 unless given, not
+    `train`'s defaults); equal arguments give bit-identical weights on the CPU.
     `loss_options` (or the loss's own keywords given directly) go to the method's loss (see
     `meanflow_loss`, `shortcut_loss`, `lsd_loss`; the papers' settings are the defaults). Returns
     a `TrainResult` whose `ema_model` is the flow map to sample with `flowmaps.sample`.
@@ -95,5 +96,7 @@ def train(
                          f"accepted: {', '.join(_OPTIONS[method])}")
     check_flow_map(model, "model")
     options.setdefault("desc", f"{method} training")
+    options.setdefault("batch_size", 256)  # the flow-map methods keep batch 256, lr 1e-3 (not train's defaults)
+    options.setdefault("lr", 1e-3)
     loss = _with_teacher(method, LOSSES[method], chosen, teacher, options)
     return train_velocity(model, data, loss=loss, steps=steps, seed=seed, **options)

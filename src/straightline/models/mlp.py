@@ -33,7 +33,7 @@ class MLP(nn.Module):
     """
 
     def __init__(
-        self, dim: int = 2, hidden: int = 256, depth: int = 3, time_dim: int = 32,
+        self, dim: int = 2, hidden: int = 128, depth: int = 3, time_dim: int = 32,
         num_classes: int | None = None, cond_dim: int | None = None,
     ):
         super().__init__()
