@@ -100,8 +100,8 @@ def test_the_chapter_has_its_elements_and_the_build_it_is_the_graded_exercise() 
     assert len(_elements("pattern")) == 1 and len(_elements("adversarial")) == 1
     (build,) = _elements("build-it")
     assert build.id == get_exercise("meanflow_target").element_id
-    text = CHAPTER.path.read_text(encoding="utf-8")
-    assert "<!-- SIM c7-nfe-jumps -->" in text and "<!-- SIM c7-flow-map-arrows -->" in text
+    sims = {e.id: e.fields["sim"] for e in _elements("simulation")}
+    assert sims == {"c7-nfe-jumps": "flowmap-nfe", "c7-flow-map-arrows": "flowmap-jumps"}
 
 
 def test_the_benchmark_numbers_are_quoted_not_typed() -> None:
