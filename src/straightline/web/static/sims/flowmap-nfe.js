@@ -9,11 +9,12 @@ import * as c from "./controls.js";
 const BOX = [-2.6, 3.4, -2.2, 2.6];
 const PATHS = 60;
 const SAMPLERS = [
-  ["fm", "Flow matching (Euler)", "a"],
-  ["reflow", "2-rectified flow (Euler)", "b"],
-  ["shortcut", "Shortcut model (jumps)", "c"],
-  ["meanflow", "MeanFlow (jumps)", "d"],
+  ["fm", "Flow matching (Euler)", "a", "FM (Euler)"],
+  ["reflow", "2-rectified flow (Euler)", "b", "2-RF (Euler)"],
+  ["shortcut", "Shortcut model (jumps)", "c", "Shortcut"],
+  ["meanflow", "MeanFlow (jumps)", "d", "MeanFlow"],
 ];
+const NARROW = 220; // px: a panel narrower than this gets the short title and W2 alone (the words are in the text below)
 
 // four panels in a row on wide canvases, two by two otherwise
 function layout(width, height, gap = 10) {
@@ -47,7 +48,9 @@ export default {
   draw(ctx, s) {
     const { data: d, frame, colours: col } = s;
     layout(s.width, s.height).forEach((rect, k) => {
-      const [key, title, tone] = SAMPLERS[k];
+      const [key, long, tone, short] = SAMPLERS[k];
+      const narrow = rect.w < NARROW;
+      const title = narrow ? short : long;
       const set = d.sets[key];
       const colour = col[tone];
       const [, n] = set.path.shape;
@@ -60,7 +63,8 @@ export default {
       points(ctx, view, set.path.data, frame * n, n, 1.6, colour, 0.9);
       ctx.restore();
       label(ctx, title, rect.x + 6, rect.y + 5, col, { weight: 600, colour, size: 12 });
-      legend(ctx, [{ colour, text: `W2 ${fmt(set.quality.w2)}: ${set.quality.words}`, kind: "dot" }],
+      const w2 = `W2 ${fmt(set.quality.w2)}`;
+      legend(ctx, [{ colour, text: narrow ? w2 : `${w2}: ${set.quality.words}`, kind: "dot" }],
         rect.x + 4, rect.y + rect.h - 4, rect.w - 8, col, 11);
     });
   },
