@@ -67,7 +67,7 @@ def browser() -> Iterator[object]:
     would fail when run after a browser test (`pytest tests/web tests/grader`)."""
     from playwright.sync_api import sync_playwright
 
-    from test_web_browser import CHROMIUM, CHROMIUM_ARGS
+    from browser_support import CHROMIUM, CHROMIUM_ARGS
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)

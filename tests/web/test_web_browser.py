@@ -5,28 +5,16 @@ with JavaScript off the forms still work; and no request ever leaves 127.0.0.1."
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from straightline.course.content import Course, Element
 
+from browser_support import CHROMIUM, Traffic, new_context, pixel_stddev  # noqa: E402
 from web_support import ServerProcess, start_server  # noqa: E402
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.browser,
@@ -46,38 +34,14 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
 # `browser` (one Chromium per test module) is in conftest.py, shared with the other browser tests.
 
 
-class Traffic:
-    """Every request the pages make, and every console error."""
-
-    def __init__(self) -> None:
-        self.urls: list[str] = []
-        self.errors: list[str] = []
-
-    def assert_local(self) -> None:
-        assert self.urls, "no requests recorded"
-        outside = [u for u in self.urls if urlsplit(u).scheme not in ("data", "about", "blob") and urlsplit(u).hostname != "127.0.0.1"]
-        assert outside == [], f"requests left 127.0.0.1: {outside}"
-        # a refused answer is answered 422/409 on purpose; Chromium logs any 4xx fetch as an error
-        expected = re.compile(r"Failed to load resource: the server responded with a status of (409|422) ")
-        errors = [e for e in self.errors if not expected.match(e)]
-        assert errors == [], f"console errors: {errors}"
-
-
 @pytest.fixture
 def traffic() -> Traffic:
     return Traffic()
 
 
-def _context(browser, traffic: Traffic, **options):
-    context = browser.new_context(**options)
-    context.on("request", lambda request: traffic.urls.append(request.url))
-    context.on("console", lambda msg: traffic.errors.append(msg.text) if msg.type == "error" else None)
-    return context
-
-
 @pytest.fixture
 def page(browser, traffic: Traffic):
-    context = _context(browser, traffic, viewport={"width": 1280, "height": 900})
+    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900})
     pg = context.new_page()
     yield pg
     context.close()
@@ -255,31 +219,14 @@ def test_keyboard_only(page, live_server: ServerProcess, real_course: Course) ->
     assert tag in ("INPUT", "BUTTON", "A", "SUMMARY")
 
 
-def _pixel_stddev(browser, png: bytes) -> float:
-    scratch = browser.new_page()
-    data = base64.b64encode(png).decode()
-    value = scratch.evaluate(
-        """async (data) => {
-          const img = new Image(); img.src = 'data:image/png;base64,' + data; await img.decode();
-          const c = document.createElement('canvas'); c.width = img.width; c.height = img.height;
-          const g = c.getContext('2d'); g.drawImage(img, 0, 0);
-          const px = g.getImageData(0, 0, c.width, c.height).data;
-          let n = 0, s = 0, s2 = 0;
-          for (let i = 0; i < px.length; i += 4) { const y = 0.299*px[i] + 0.587*px[i+1] + 0.114*px[i+2]; s += y; s2 += y*y; n++; }
-          const m = s / n; return [m, Math.sqrt(s2 / n - m * m)];
-        }""",
-        data,
-    )
-    scratch.close()
-    return value
 
 
 def test_dark_mode_screenshot_is_not_blank(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course) -> None:
-    context = _context(browser, traffic, viewport={"width": 360, "height": 780}, color_scheme="dark")
+    context = new_context(browser, traffic, viewport={"width": 360, "height": 780}, color_scheme="dark")
     pg = context.new_page()
     for path in ["/", f"/chapters/{real_course.chapters[1].slug}"]:
         pg.goto(live_server.url + path)
-        mean, std = _pixel_stddev(browser, pg.screenshot())
+        mean, std = pixel_stddev(browser, pg.screenshot())
         assert mean < 80, f"{path}: the page is not dark (mean luminance {mean:.0f})"
         assert std > 15, f"{path}: the screenshot is nearly uniform (std {std:.1f})"
         assert pg.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(19, 21, 24)"
@@ -290,7 +237,7 @@ def test_dark_mode_screenshot_is_not_blank(browser, traffic: Traffic, live_serve
 
 
 def test_no_horizontal_scroll_on_a_phone(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course) -> None:
-    context = _context(browser, traffic, viewport={"width": 360, "height": 780})
+    context = new_context(browser, traffic, viewport={"width": 360, "height": 780})
     pg = context.new_page()
     for path in ["/", "/progress"] + [f"/chapters/{c.slug}" for c in real_course.chapters]:
         pg.goto(live_server.url + path)
@@ -300,7 +247,7 @@ def test_no_horizontal_scroll_on_a_phone(browser, traffic: Traffic, live_server:
 
 
 def test_forms_work_without_javascript(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course) -> None:
-    context = _context(browser, traffic, java_script_enabled=False)
+    context = new_context(browser, traffic, java_script_enabled=False)
     pg = context.new_page()
     check = _first(real_course, "check")
     pg.goto(f"{live_server.url}/chapters/{_slug(real_course, check)}")
@@ -339,13 +286,13 @@ def test_forms_work_without_javascript(browser, traffic: Traffic, live_server: S
 def test_no_page_is_blank(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course, tmp_path: Path) -> None:
     """Home and every chapter, wide and light, narrow and dark: no screenshot is blank."""
     for (width, height), scheme in (((1280, 900), "light"), ((360, 780), "dark")):
-        context = _context(browser, traffic, viewport={"width": width, "height": height}, color_scheme=scheme)
+        context = new_context(browser, traffic, viewport={"width": width, "height": height}, color_scheme=scheme)
         pg = context.new_page()
         for path in ["/"] + [f"/chapters/{c.slug}" for c in real_course.chapters]:
             pg.goto(live_server.url + path)
             shot = pg.screenshot()
             (tmp_path / f"{re.sub(r'[^a-z0-9]+', '-', path) or 'home'}-{width}-{scheme}.png").write_bytes(shot)
-            _, std = _pixel_stddev(browser, shot)
+            _, std = pixel_stddev(browser, shot)
             assert std > 10, (path, width, scheme)
         context.close()
     traffic.assert_local()

@@ -12,7 +12,8 @@ import pytest
 
 from straightline.course.content import Course
 
-from test_web_browser import CHROMIUM, Traffic, _context, live_server, traffic  # noqa: F401 - fixtures
+from browser_support import CHROMIUM, Traffic, new_context  # noqa: E402
+from test_web_browser import live_server, traffic  # noqa: E402,F401 - fixtures
 from web_support import ServerProcess  # noqa: E402
 
 pytestmark = [
@@ -71,7 +72,7 @@ def _canvas_colours(page, selector: str) -> int:
 
 
 def test_write_submit_fix_pass_and_run_in_the_simulation(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course) -> None:
-    context = _context(browser, traffic, viewport={"width": 1280, "height": 900})
+    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.goto(live_server.url + "/")
     slug = _clear_gates(page, live_server, real_course)
@@ -150,7 +151,7 @@ def test_write_submit_fix_pass_and_run_in_the_simulation(browser, traffic: Traff
 
 
 def test_build_it_works_without_javascript(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course) -> None:
-    context = _context(browser, traffic, java_script_enabled=False)
+    context = new_context(browser, traffic, java_script_enabled=False)
     page = context.new_page()
     page.goto(live_server.url + "/")
     slug = _clear_gates(page, live_server, real_course)
@@ -169,7 +170,7 @@ def test_build_it_works_without_javascript(browser, traffic: Traffic, live_serve
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_the_panel_fits_a_phone(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course, scheme: str) -> None:
-    context = _context(browser, traffic, viewport={"width": 360, "height": 780}, color_scheme=scheme)
+    context = new_context(browser, traffic, viewport={"width": 360, "height": 780}, color_scheme=scheme)
     page = context.new_page()
     page.goto(live_server.url + "/")
     slug = _clear_gates(page, live_server, real_course)

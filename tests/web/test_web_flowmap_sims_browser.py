@@ -1,17 +1,13 @@
-"""Chapter 7's two flow-map simulations in Chromium against a real server: both draw from the API,
-respond to their controls and to the keyboard. The chapter text is written elsewhere, so the
-server reads a copy of the shipped chapters with the two directive blocks appended to Chapter 7
-(the blocks the lead places in 07-jumping.md)."""
+"""Chapter 7's two flow-map simulations in Chromium against a real server over the shipped course:
+both draw from the API, respond to their controls and to the keyboard."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from test_web_browser import CHROMIUM, Traffic, _context  # noqa: E402
+from browser_support import CHROMIUM, Traffic, new_context  # noqa: E402
 from test_web_sims_browser import CANVAS_STATS, _drawn, _ready  # noqa: E402
 from web_support import ServerProcess, start_server  # noqa: E402
 
@@ -21,44 +17,25 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium)"),
 ]
 
-CHAPTERS = Path(__file__).parents[2] / "src" / "straightline" / "course" / "chapters"
-BLOCKS = '''
-
-```{simulation} c7-nfe-jumps
-sim: flowmap-nfe
-caption: |
-  The same Gaussian noise sampled four ways on the two moons, each with the chosen number of
-  network evaluations: flow matching and a 2-rectified flow step with Euler, a shortcut model
-  and a MeanFlow model jump with their learned flow maps. Each panel reports its W2 to the data.
-```
-
-```{simulation} c7-flow-map-arrows
-sim: flowmap-jumps
-caption: |
-  One particle's path under a flow-matching model (solid curve) and the MeanFlow model's jump
-  from its point at time s straight to time t; the dashed segment joins where the jump lands
-  and where the path is at t. The thin arrows are the same jump for the other particles.
-```
-'''
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("flowmap-sims")
-    content = root / "chapters"
-    shutil.copytree(CHAPTERS, content)
-    jumping = content / "07-jumping.md"
-    jumping.write_text(jumping.read_text(encoding="utf-8") + BLOCKS, encoding="utf-8")
-    running = start_server(root / "data", db=f"sqlite:///{root / 'progress.db'}", content_dir=content)
+    running = start_server(root / "data", db=f"sqlite:///{root / 'progress.db'}")
     yield running
     running.kill()
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, server: ServerProcess):
     traffic = Traffic()
-    context = _context(browser, traffic, viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
-    yield context.new_page()
+    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
+    pg = context.new_page()
+    # the few-step simulation comes after Chapter 7's gate: clear it, as a learner would
+    answer = {"answer": " ".join(f"word{k}" for k in range(120))}
+    assert pg.request.post(f"{server.url}/elements/c7-gate/checkpoint", form=answer, headers={"Accept": "application/json"}).ok
+    yield pg
     context.close()
     traffic.assert_local()
 

@@ -18,7 +18,7 @@ from straightline.course.content import load_course
 from straightline.guidance import guided_velocity
 from straightline.timesteps import shift
 
-from test_web_browser import CHROMIUM, Traffic, _context  # noqa: E402
+from browser_support import CHROMIUM, Traffic, new_context  # noqa: E402
 from web_support import ServerProcess, start_server  # noqa: E402
 
 pytestmark = [
@@ -43,7 +43,7 @@ def traffic() -> Traffic:
 
 @pytest.fixture
 def page(browser, traffic: Traffic):
-    context = _context(browser, traffic, viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
+    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     pg = context.new_page()
     yield pg
@@ -220,7 +220,7 @@ def test_linked_views_show_a_particles_training_partner_by_keys_and_pointer(page
 
 
 def test_copied_feedback_and_the_theme_toggle(browser, traffic: Traffic, server: ServerProcess) -> None:
-    context = _context(browser, traffic, viewport={"width": 1280, "height": 900}, reduced_motion="reduce", color_scheme="dark")
+    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900}, reduced_motion="reduce", color_scheme="dark")
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     page = context.new_page()
     page.goto(_url(server, "c0-particles"))

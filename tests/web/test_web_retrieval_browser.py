@@ -14,7 +14,7 @@ import pytest
 from straightline.course.content import Course
 from straightline.course.review import round_size
 
-from test_web_browser import CHROMIUM, Traffic, _context, _pixel_stddev  # noqa: E402
+from browser_support import CHROMIUM, Traffic, new_context, pixel_stddev  # noqa: E402
 from web_support import ServerProcess, start_server  # noqa: E402
 
 pytestmark = [
@@ -39,7 +39,7 @@ def traffic() -> Traffic:
 
 @pytest.fixture
 def page(browser, traffic: Traffic):
-    context = _context(browser, traffic, viewport={"width": 1280, "height": 900})
+    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900})
     pg = context.new_page()
     yield pg
     context.close()
@@ -80,7 +80,7 @@ def test_the_search_box_works_from_the_keyboard(page, server: ServerProcess) -> 
 
 
 def test_search_without_javascript(browser, traffic: Traffic, server: ServerProcess) -> None:
-    context = _context(browser, traffic, viewport={"width": 1280, "height": 900}, java_script_enabled=False)
+    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900}, java_script_enabled=False)
     pg = context.new_page()
     pg.goto(f"{server.url}/")
     pg.fill("#site-search-q", "<b>coupling</b>")
@@ -111,12 +111,12 @@ def test_the_review_page_renders_and_answers(page, server: ServerProcess, real_c
 
 def _shots(browser, traffic: Traffic, url: str, out: Path | None) -> None:
     for name, viewport, scheme in (("1280", (1280, 900), "light"), ("375", (375, 800), "light"), ("dark", (375, 800), "dark")):
-        context = _context(browser, traffic, viewport={"width": viewport[0], "height": viewport[1]}, color_scheme=scheme)
+        context = new_context(browser, traffic, viewport={"width": viewport[0], "height": viewport[1]}, color_scheme=scheme)
         pg = context.new_page()
         for path in ("/glossary", "/search?q=optimal+transport", "/review", "/complete", "/chapters/cfm"):
             pg.goto(url + path)
             shot = pg.screenshot(full_page=False)
-            mean, std = _pixel_stddev(browser, shot)
+            mean, std = pixel_stddev(browser, shot)
             assert std > 10, f"{path} ({name}): the screenshot is nearly uniform"
             assert (mean < 80) == (scheme == "dark"), f"{path} ({name}): mean luminance {mean:.0f}"
             overflow = pg.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from test_web_browser import CHROMIUM, Traffic, _context  # noqa: E402
+from browser_support import CHROMIUM, Traffic, new_context  # noqa: E402
 from web_support import ServerProcess, start_server  # noqa: E402
 
 pytestmark = [
@@ -69,7 +69,7 @@ PREDICTIONS = {"c2-predict-ot": "smaller", "c4-predict-field": "one-point", "c5-
 @pytest.fixture
 def page(browser, traffic: Traffic, sim_server: ServerProcess):
     # reduced motion: nothing plays by itself, so every picture is the one the test asks for
-    context = _context(browser, traffic, viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
+    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
     pg = context.new_page()
     for eid, guess in PREDICTIONS.items():
         assert pg.request.post(f"{sim_server.url}/elements/{eid}/predict", form={"guess": guess}).ok
@@ -210,7 +210,7 @@ def test_a_shared_url_restores_the_configuration(page, sim_server: ServerProcess
 
 
 def test_live_training_streams_and_stops_when_the_page_closes(browser, traffic: Traffic, sim_server: ServerProcess) -> None:
-    context = _context(browser, traffic, viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
+    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
     pg = context.new_page()
     eid = "c4-live-training"
     pg.goto(f"{sim_server.url}/chapters/training")
@@ -274,7 +274,7 @@ def test_stop_button_and_drawn_points(page, sim_server: ServerProcess) -> None:
 
 
 def test_autoplay_only_without_reduced_motion(browser, traffic: Traffic, sim_server: ServerProcess) -> None:
-    context = _context(browser, traffic, viewport={"width": 1280, "height": 900})
+    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900})
     pg = context.new_page()
     pg.goto(f"{sim_server.url}/chapters/paths#c0-particles")
     _ready(pg, "c0-particles")
@@ -285,7 +285,7 @@ def test_autoplay_only_without_reduced_motion(browser, traffic: Traffic, sim_ser
 
 
 def test_without_javascript_the_caption_and_a_note_remain(browser, traffic: Traffic, sim_server: ServerProcess) -> None:
-    context = _context(browser, traffic, java_script_enabled=False)
+    context = new_context(browser, traffic, java_script_enabled=False)
     pg = context.new_page()
     pg.goto(f"{sim_server.url}/chapters/paths")
     figure = pg.locator("#c0-particles figure.sim")
@@ -297,7 +297,7 @@ def test_without_javascript_the_caption_and_a_note_remain(browser, traffic: Traf
 
 
 def test_dark_mode_colours_come_from_css(browser, traffic: Traffic, sim_server: ServerProcess) -> None:
-    context = _context(browser, traffic, viewport={"width": 360, "height": 780}, color_scheme="dark", reduced_motion="reduce")
+    context = new_context(browser, traffic, viewport={"width": 360, "height": 780}, color_scheme="dark", reduced_motion="reduce")
     pg = context.new_page()
     pg.goto(f"{sim_server.url}/chapters/sampling")
     eid = "c5-euler-faults"
