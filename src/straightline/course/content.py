@@ -116,13 +116,19 @@ class Element:
 
     @property
     def label(self) -> str:
-        """A short human label for progress lists."""
-        for key in ("title", "question", "prompt", "caption"):
+        """A short human label for progress lists and search results."""
+        if self.type in _FIXED_LABELS:
+            return _FIXED_LABELS[self.type]
+        for key in ("alt",) if self.type == "figure" else ("title", "question", "prompt", "caption"):
             value = self.fields.get(key)
             if isinstance(value, str) and value.strip():
                 text = re.sub(r"\$+[^$]*\$+", "…", value.strip().splitlines()[0])
                 return text[:90] + ("…" if len(text) > 90 else "")
         return self.id
+
+
+#: labels of the elements whose text says nothing about them in one line
+_FIXED_LABELS = {"recap": "You can now…", "sources": "the papers this chapter cites"}
 
 
 @dataclass
