@@ -236,6 +236,8 @@ def test_copied_feedback_and_the_theme_toggle(browser, traffic: Traffic, server:
     toggle.focus()
     page.keyboard.press("Enter")
     assert page.evaluate("() => document.documentElement.dataset.theme") == "light"
+    # the page's colours follow (the switched rules may apply a frame later on a busy machine)
+    _wait(page, f"() => getComputedStyle(document.body).backgroundColor !== {dark_bg!r}")
     light_bg = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
     assert light_bg != dark_bg and toggle.get_attribute("aria-pressed") == "false"
     panel = page.evaluate("() => getComputedStyle(document.querySelector('#c0-particles figure.sim')).getPropertyValue('--sim-panel').trim()")
