@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -61,5 +62,13 @@ def context() -> Context:
 
 
 def _leave() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    """Leave the process group at exit, all ranks together: a gloo rank that tears down while its
+    peers are still at work (rank 0 saving the model) can abort in gloo's teardown."""
+    if not dist.is_initialized():
+        return
+    if dist.get_backend() == "gloo":
+        try:  # bounded: a rank that crashed must not keep the others from exiting
+            dist.monitored_barrier(timeout=timedelta(seconds=60))
+        except RuntimeError:
+            pass
+    dist.destroy_process_group()
