@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_CHAPTERS_DIR",
     "load_course",
     "load_chapter",
+    "render_text",
 ]
 
 DEFAULT_CHAPTERS_DIR = Path(__file__).parent / "chapters"
@@ -231,7 +232,7 @@ def _check_meta(path: Path, meta: dict[str, Any], expected_number: int) -> None:
             raise ContentError(path, 2, f"{key} must be a non-empty string")
 
 
-def _text(path: Path, line: int, where: str, value: Any) -> str:
+def render_text(path: Path, line: int, where: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ContentError(path, line, f"{where} must be non-empty text, got {value!r}")
     try:
@@ -262,8 +263,8 @@ def _check_option(path: Path, line: int, where: str, i: int, opt: Any) -> dict[s
     if not isinstance(opt.get("correct", False), bool):
         raise ContentError(path, line, f"{where} option {i + 1}: correct must be true or false")
     return {
-        "text": _text(path, line, f"{where} option {i + 1} text", opt["text"]),
-        "explanation": _text(path, line, f"{where} option {i + 1} explanation", opt["explanation"]),
+        "text": render_text(path, line, f"{where} option {i + 1} text", opt["text"]),
+        "explanation": render_text(path, line, f"{where} option {i + 1} explanation", opt["explanation"]),
         "correct": bool(opt.get("correct", False)),
     }
 
@@ -290,15 +291,15 @@ def _derivation_html(path: Path, line: int, where: str, fields: dict[str, Any]) 
     hints = fields["hints"]
     if not isinstance(hints, list) or len(hints) != 3:
         raise ContentError(path, line, f"{where} must have exactly 3 hints, got {_count(hints)}")
-    return {"hints": [_text(path, line, f"{where} hint {i + 1}", h) for i, h in enumerate(hints)]}
+    return {"hints": [render_text(path, line, f"{where} hint {i + 1}", h) for i, h in enumerate(hints)]}
 
 
 def _design_question(path: Path, line: int, where: str, i: int, q: Any) -> dict[str, str]:
     if not isinstance(q, dict) or set(q) != {"question", "reference"}:
         raise ContentError(path, line, f"{where} question {i + 1} needs exactly 'question' and 'reference'")
     return {
-        "question": _text(path, line, f"{where} question {i + 1}", q["question"]),
-        "reference": _text(path, line, f"{where} reference {i + 1}", q["reference"]),
+        "question": render_text(path, line, f"{where} question {i + 1}", q["question"]),
+        "reference": render_text(path, line, f"{where} reference {i + 1}", q["reference"]),
     }
 
 
@@ -314,7 +315,7 @@ def _recap_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> di
     low, high = ABILITIES
     if not isinstance(abilities, list) or not low <= len(abilities) <= high:
         raise ContentError(path, line, f"{where} must list {low} to {high} abilities, got {_count(abilities)}")
-    return {"abilities": [_text(path, line, f"{where} ability {i + 1}", a) for i, a in enumerate(abilities)]}
+    return {"abilities": [render_text(path, line, f"{where} ability {i + 1}", a) for i, a in enumerate(abilities)]}
 
 
 def _sources_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -379,7 +380,7 @@ def _predict_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> 
     except ValueError as exc:
         raise ContentError(path, line, str(exc)) from None
     options = fields.get("options") or []
-    rendered = [{"outcome": str(o["outcome"]), "text": _text(path, line, f"{where} option {i}", o["text"])}
+    rendered = [{"outcome": str(o["outcome"]), "text": render_text(path, line, f"{where} option {i}", o["text"])}
                 for i, o in enumerate(options, 1)]
     return {"options": rendered, "kind": rule.kind, "box": list(rule.box)}
 
@@ -398,7 +399,7 @@ def _explore_html(path: Path, line: int, where: str, fields: dict[str, Any]) -> 
 
     source = explorables.PLACEHOLDER.sub(token, fields["text"])
     prose = re.sub(r"\$\$.*?\$\$|\$[^$]*\$", "", source, flags=re.S)  # the text outside math
-    out = _text(path, line, f"{where} text", source)
+    out = render_text(path, line, f"{where} text", source)
     for i, (is_output, name) in enumerate(found):
         if f"XPLR{i}Q" not in prose or f"XPLR{i}Q" not in out:
             raise ContentError(path, line, f"{where}: [[{'=' if is_output else ''}{name}]] sits inside math; put it outside $...$")
@@ -429,7 +430,7 @@ def _validate_element(path: Path, line: int, etype: str, eid: str, fields: Any) 
     schema = _SCHEMAS[etype]
     where = f"{etype} {eid!r}"
     _check_field_names(path, line, where, schema, fields)
-    out: dict[str, Any] = {k: _text(path, line, f"{where} field {k!r}", fields[k]) for k in schema.text if k in fields}
+    out: dict[str, Any] = {k: render_text(path, line, f"{where} field {k!r}", fields[k]) for k in schema.text if k in fields}
     if etype in _ELEMENT_HTML:
         out.update(_ELEMENT_HTML[etype](path, line, where, fields))
     return Element(id=eid, type=etype, line=line, fields=fields, html=out)

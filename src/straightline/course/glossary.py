@@ -29,8 +29,7 @@ from typing import Any
 
 import yaml
 
-from . import markdown as md
-from .content import ContentError, Course
+from .content import ContentError, Course, render_text
 
 __all__ = ["GLOSSARY_FILE", "Glossary", "GlossaryEntry", "link_block", "link_first_uses", "load_glossary"]
 
@@ -110,15 +109,6 @@ def _parse(path: Path, text: str) -> list[Any]:
     return items
 
 
-def _render(path: Path, line: int, where: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ContentError(path, line, f"{where} must be non-empty text, got {value!r}")
-    try:
-        return md.render(value)
-    except md.MathError as exc:
-        raise ContentError(path, line, f"{where}: {exc}") from None
-
-
 def _fields(path: Path, line: int, raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ContentError(path, line, "a glossary entry must be a mapping (key, term, kind, introduced, definition)")
@@ -163,7 +153,7 @@ def _entry(path: Path, line: int, raw: Any, course: Course) -> GlossaryEntry:
     raw = _fields(path, line, raw)
     key = raw["key"]
     chapter, section, title = _introduced(path, line, key, raw["introduced"], course)
-    term_html = _render(path, line, f"glossary entry {key!r} term", str(raw["term"]))
+    term_html = render_text(path, line, f"glossary entry {key!r} term", str(raw["term"]))
     return GlossaryEntry(
         key=key,
         term=str(raw["term"]).strip(),
@@ -173,7 +163,7 @@ def _entry(path: Path, line: int, raw: Any, course: Course) -> GlossaryEntry:
         chapter=chapter,
         section=section,
         section_title=title,
-        definition_html=_render(path, line, f"glossary entry {key!r} definition", raw["definition"]),
+        definition_html=render_text(path, line, f"glossary entry {key!r} definition", raw["definition"]),
         line=line,
     )
 
