@@ -15,16 +15,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from headless_chromium import CHROMIUM, CHROMIUM_ARGS  # beside this script
 
 
 def main(argv: list[str]) -> int:
@@ -48,7 +39,7 @@ def main(argv: list[str]) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
         context0 = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+            profile, executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
         )
         for width in [int(w) for w in args.widths.split(",")]:
             for scheme in args.schemes.split(","):
