@@ -230,6 +230,18 @@ export function moments(xs, start, n) {
   return { mx, my, sx: Math.sqrt(vx / n), sy: Math.sqrt(vy / n) };
 }
 
+// The point nearest to (x, y) among points 0 .. count - 1, where at(i) gives point i as [x, y]:
+// { index, distance }, with index null when no point lies closer than `within`. Picking a particle
+// under the pointer (linked.js, in pixels) or under a click (flowmap-jumps.js, in data units).
+export function nearest(count, at, x, y, within = Infinity) {
+  let index = null, distance = within;
+  for (let i = 0; i < count; i++) {
+    const [px, py] = at(i), d = Math.hypot(px - x, py - y);
+    if (d < distance) { distance = d; index = i; }
+  }
+  return { index, distance };
+}
+
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {

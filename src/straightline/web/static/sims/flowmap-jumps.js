@@ -5,7 +5,7 @@
 // on the picture picks the particle nearest to it. Every jump is computed by the server for
 // every pair of grid times, so moving a handle needs no new request.
 
-import { View, arrow, decode, el, fmt, label, legend, points } from "./core.js";
+import { View, arrow, decode, el, fmt, label, legend, nearest, points } from "./core.js";
 import * as c from "./controls.js";
 
 const BOX = [-3.2, 3.2, -2.8, 2.8];
@@ -112,13 +112,8 @@ export default {
       const r = player.canvas.getBoundingClientRect();
       const wx = view.wx(event.clientX - r.left), wy = view.wy(event.clientY - r.top);
       const d = player.data, n = d.paths.shape[1], i = index(d, Number(player.params.s));
-      let best = 0, bestD = Infinity;
-      for (let p = 0; p < n; p++) {
-        const [x, y] = xy(d.paths, i, n, p);
-        const dist = (x - wx) ** 2 + (y - wy) ** 2;
-        if (dist < bestD) { bestD = dist; best = p; }
-      }
-      player.set("particle", best);
+      const chosen = nearest(n, (p) => xy(d.paths, i, n, p), wx, wy).index;
+      if (chosen !== null) player.set("particle", chosen);
     });
   },
 

@@ -6,7 +6,7 @@
 // layers(state) -> [{view, xs, n, ts, frame, count, extra: [xs...], partner(i) -> [x, y] | null, partnerText}]
 //   xs: flat [F, n, 2] positions with times ts; count: the first particles that can be picked.
 
-import { el, fmt } from "./core.js";
+import { el, fmt, nearest } from "./core.js";
 
 const ARROW_TIME = 0.25;  // the velocity arrow spans the travel of a quarter time unit
 
@@ -66,16 +66,15 @@ function describe(L, i) {
 export function linked(layers) {
   const pick = (player, event) => {
     const r = player.canvas.getBoundingClientRect(), px = event.clientX - r.left, py = event.clientY - r.top;
-    let best = null, bestD = 14;
+    let best = { index: null, distance: 14 };  // pixels: nothing is picked further than this
     for (const L of layers(player.state())) {
       const v = L.view;
       if (px < v.x || px > v.x + v.w || py < v.y || py > v.y + v.h) continue;
-      for (let i = 0; i < Math.min(L.count, L.n); i++) {
-        const [x, y] = pos(L, i, L.frame), d = Math.hypot(v.px(x) - px, v.py(y) - py);
-        if (d < bestD) { bestD = d; best = i; }
-      }
+      const onScreen = (i) => { const [x, y] = pos(L, i, L.frame); return [v.px(x), v.py(y)]; };
+      const found = nearest(Math.min(L.count, L.n), onScreen, px, py, best.distance);
+      if (found.index !== null) best = found;
     }
-    return best;
+    return best.index;
   };
   const choose = (player, i) => {
     if (player.picked === i) return;
