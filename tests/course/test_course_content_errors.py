@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,17 +10,13 @@ from straightline.course.content import ContentError, load_course
 from straightline.web.app import create_app
 from straightline.web.settings import Settings
 
+from content_copies import edited_copy
+
 FIXTURES = Path(__file__).parents[1] / "web" / "fixtures" / "course"
 
 
 def _broken(tmp_path: Path, old: str, new: str, file: str = "00-alpha.md") -> tuple[Path, Path, str]:
-    content = tmp_path / "chapters"
-    shutil.copytree(FIXTURES, content)
-    path = content / file
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
-    return content, path, path.read_text()
+    return edited_copy(FIXTURES, tmp_path, file, old, new)
 
 
 def _line_of(text: str, needle: str) -> int:

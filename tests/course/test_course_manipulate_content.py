@@ -5,24 +5,20 @@ the course from loading with file, line and what is wrong."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from straightline.course.content import ContentError, load_course
 
+from content_copies import edited_copy
+
 FIXTURES = Path(__file__).parents[1] / "web" / "fixtures" / "manipulate"
 
 
 def _broken(tmp_path: Path, old: str, new: str) -> tuple[Path, str]:
-    content = tmp_path / "chapters"
-    shutil.copytree(FIXTURES, content)
-    path = content / "00-predict.md"
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
-    return content, path.read_text()
+    content, _, text = edited_copy(FIXTURES, tmp_path, "00-predict.md", old, new)
+    return content, text
 
 
 CASES = [

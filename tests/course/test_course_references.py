@@ -3,7 +3,6 @@ the app with file:line; good ones render to links and entries."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,19 +11,13 @@ from straightline.course import content
 from straightline.course.content import ContentError, load_course
 from straightline.course.references import Source, labels, source_label
 
+from content_copies import edited_copy
+
 FIXTURES = Path(__file__).parents[1] / "web" / "fixtures" / "course"
 
 
 def _course(tmp_path: Path, old: str = "", new: str = "", file: str = "00-alpha.md") -> tuple[Path, Path, str]:
-    directory = tmp_path / "chapters"
-    shutil.copytree(FIXTURES, directory)
-    path = directory / file
-    text = path.read_text()
-    if old:
-        assert old in text, old
-        text = text.replace(old, new, 1)
-        path.write_text(text)
-    return directory, path, text
+    return edited_copy(FIXTURES, tmp_path, file, old, new)
 
 
 def _line_of(text: str, needle: str) -> int:
