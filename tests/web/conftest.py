@@ -4,7 +4,12 @@
 - `client`, `other_client`: two learners (separate cookie jars) on an app over the fixture course
   in fixtures/course/ (one element of every type, and a gate);
 - `real_client`: the app over the real course;
-- `server_factory`: real `python -m straightline.web.server` processes on free loopback ports.
+- `server_factory`: real `python -m straightline.web.server` processes on free loopback ports;
+- the browser tests': `browser` (one Chromium per module), `server` (one real server over the shipped
+  course per module, with its own SQLite store), `traffic` (the test's requests and console errors),
+  `open_context(**options)` (browser contexts that record into `traffic`; after the test they are
+  closed and the traffic must have stayed on 127.0.0.1 without console errors), and `page` (a
+  desktop page in such a context; a module changes its options by overriding `context_options`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from straightline.course.content import Course, load_course
 from straightline.web.app import create_app
 
 sys.path.insert(0, str(Path(__file__).parent))
+from browser_support import CHROMIUM, CHROMIUM_ARGS, DESKTOP, Traffic, new_context  # noqa: E402
 from web_support import FIXTURE_CHAPTERS, ServerProcess, make_settings, start_server  # noqa: E402
 
 
@@ -67,12 +73,52 @@ def browser() -> Iterator[object]:
     would fail when run after a browser test (`pytest tests/web tests/grader`)."""
     from playwright.sync_api import sync_playwright
 
-    from browser_support import CHROMIUM, CHROMIUM_ARGS
-
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A real server process over the shipped course, with a SQLite store of its own, for one test module."""
+    data = tmp_path_factory.mktemp("server")
+    running = start_server(data, db=f"sqlite:///{data / 'progress.db'}")
+    yield running
+    running.kill()
+
+
+@pytest.fixture
+def traffic() -> Traffic:
+    return Traffic()
+
+
+@pytest.fixture
+def open_context(browser, traffic: Traffic) -> Iterator[Callable[..., object]]:
+    """`open_context(**options)`: a browser context recording into `traffic`. After the test every
+    context it opened is closed (closing one twice is harmless), then `traffic.assert_local()`."""
+    opened: list[object] = []
+
+    def open_(**options) -> object:
+        context = new_context(browser, traffic, **options)
+        opened.append(context)
+        return context
+
+    yield open_
+    for context in opened:
+        context.close()
+    traffic.assert_local()
+
+
+@pytest.fixture
+def context_options() -> dict:
+    """The options of `page`'s context; a module overrides this fixture to change them."""
+    return dict(DESKTOP)
+
+
+@pytest.fixture
+def page(open_context, context_options: dict):
+    return open_context(**context_options).new_page()
 
 
 @pytest.fixture

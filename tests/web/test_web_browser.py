@@ -6,46 +6,16 @@ with JavaScript off the forms still work; and no request ever leaves 127.0.0.1."
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from straightline.course.content import Course, Element
 
-from browser_support import CHROMIUM, Traffic, new_context, pixel_stddev  # noqa: E402
-from web_support import ServerProcess, start_server  # noqa: E402
+from browser_support import BROWSER_MARKS, pixel_stddev  # noqa: E402
+from web_support import ServerProcess  # noqa: E402
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium)"),
-]
-
-
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data = tmp_path_factory.mktemp("browser-server")
-    server = start_server(data, db=f"sqlite:///{data / 'progress.db'}")
-    yield server
-    server.kill()
-
-
-# `browser` (one Chromium per test module) is in conftest.py, shared with the other browser tests.
-
-
-@pytest.fixture
-def traffic() -> Traffic:
-    return Traffic()
-
-
-@pytest.fixture
-def page(browser, traffic: Traffic):
-    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    yield pg
-    context.close()
-    traffic.assert_local()
+pytestmark = BROWSER_MARKS
 
 
 def _first(course: Course, etype: str, chapter: int | None = None) -> Element:
@@ -79,23 +49,23 @@ def _assert_no_reload(page) -> None:
     assert page.evaluate("window.__noReload") == "still here", "the page reloaded"
 
 
-def test_every_chapter_opens(page, live_server: ServerProcess, real_course: Course) -> None:
-    page.goto(live_server.url + "/")
+def test_every_chapter_opens(page, server: ServerProcess, real_course: Course) -> None:
+    page.goto(server.url + "/")
     assert page.locator("h1").inner_text() == "Understand Flow Matching"
     for chapter in real_course.chapters:
-        page.goto(f"{live_server.url}/chapters/{chapter.slug}")
+        page.goto(f"{server.url}/chapters/{chapter.slug}")
         assert page.locator("h1").inner_text() == chapter.title
         assert page.locator("section.el, figure.fig").count() == len(chapter.elements)  # figures have no frame
         assert page.locator("math").count() > 0
-    page.goto(live_server.url + "/progress")
+    page.goto(server.url + "/progress")
     assert page.locator("h1").inner_text() == "Your progress"
 
 
-def test_answer_a_check_in_place_then_reload(page, live_server: ServerProcess, real_course: Course) -> None:
+def test_answer_a_check_in_place_then_reload(page, server: ServerProcess, real_course: Course) -> None:
     check = _first(real_course, "check")
     wrong = next(i for i, o in enumerate(check.html["options"], 1) if not o["correct"])
     right = next(i for i, o in enumerate(check.html["options"], 1) if o["correct"])
-    page.goto(f"{live_server.url}/chapters/{_slug(real_course, check)}")
+    page.goto(f"{server.url}/chapters/{_slug(real_course, check)}")
     _mark_no_reload(page)
     section = page.locator(f"#{check.id}")
     section.locator(f"label[for='{check.id}-o{wrong}']").click()
@@ -113,10 +83,10 @@ def test_answer_a_check_in_place_then_reload(page, live_server: ServerProcess, r
     assert page.locator(f"#{check.id}-o{right}").is_checked()
 
 
-def test_clear_the_chapter_1_gate(page, live_server: ServerProcess, real_course: Course) -> None:
+def test_clear_the_chapter_1_gate(page, server: ServerProcess, real_course: Course) -> None:
     gate = _first(real_course, "checkpoint", chapter=1)
     min_words = int(gate.fields.get("min_words", 20))
-    page.goto(f"{live_server.url}/chapters/{_slug(real_course, gate)}")
+    page.goto(f"{server.url}/chapters/{_slug(real_course, gate)}")
     _mark_no_reload(page)
     box = page.locator(f"#{gate.id}-answer")
     box.fill("too short")
@@ -139,16 +109,16 @@ def test_clear_the_chapter_1_gate(page, live_server: ServerProcess, real_course:
     page.reload()
     assert page.locator(f"#{gate.id} .gate-cleared").is_visible()
     assert answer[:40] in page.locator(f"#{gate.id} .answer-text").inner_text()
-    page.goto(live_server.url + "/")
+    page.goto(server.url + "/")
     assert "Checkpoint cleared" in page.locator(".chapter-card").nth(1).inner_text()
 
 
-def test_an_open_gate_holds_the_next_chapters_until_skipped(page, live_server: ServerProcess, real_course: Course) -> None:
+def test_an_open_gate_holds_the_next_chapters_until_skipped(page, server: ServerProcess, real_course: Course) -> None:
     gate = _first(real_course, "checkpoint", chapter=1)
     later = real_course.chapters[gate.chapter + 1 :]
     assert later
     for chapter in later:
-        page.goto(f"{live_server.url}/chapters/{chapter.slug}")
+        page.goto(f"{server.url}/chapters/{chapter.slug}")
         notice = page.locator(".gate-notice")
         assert notice.is_visible(), chapter.slug
         assert "still open" in notice.inner_text()
@@ -162,18 +132,18 @@ def test_an_open_gate_holds_the_next_chapters_until_skipped(page, live_server: S
     assert page.locator(f"#{gate.id}-answer").is_visible()  # it can still be answered
     gated = [c.number for c in real_course.chapters if c.number != gate.chapter and any(e.type == "checkpoint" for e in c.elements)]
     for chapter in later:  # only the later chapters' own gates (Chapters 3 and 6) still hold what follows them
-        page.goto(f"{live_server.url}/chapters/{chapter.slug}")
+        page.goto(f"{server.url}/chapters/{chapter.slug}")
         held = any(n < chapter.number for n in gated)
         assert (page.locator(".gate-notice").count() > 0) == held, chapter.slug
         hrefs = [a.get_attribute("href") for a in page.locator(".gate-notice a").all()]
         assert not any(h.endswith(f"#{gate.id}") for h in hrefs), chapter.slug  # the skipped one is gone
-    page.goto(f"{live_server.url}/chapters/{real_course.chapters[0].slug}")
+    page.goto(f"{server.url}/chapters/{real_course.chapters[0].slug}")
     assert page.locator(".gate-notice").count() == 0  # earlier chapters never had one
 
 
-def test_reveal_hints_one_at_a_time(page, live_server: ServerProcess, real_course: Course) -> None:
+def test_reveal_hints_one_at_a_time(page, server: ServerProcess, real_course: Course) -> None:
     derivation = _first(real_course, "derivation")
-    page.goto(f"{live_server.url}/chapters/{_slug(real_course, derivation)}")
+    page.goto(f"{server.url}/chapters/{_slug(real_course, derivation)}")
     _mark_no_reload(page)
     el = page.locator(f"#{derivation.id}")
     for k in (1, 2, 3):
@@ -191,9 +161,9 @@ def test_reveal_hints_one_at_a_time(page, live_server: ServerProcess, real_cours
     assert page.locator(f"#{derivation.id} .solution").is_visible()
 
 
-def test_keyboard_only(page, live_server: ServerProcess, real_course: Course) -> None:
+def test_keyboard_only(page, server: ServerProcess, real_course: Course) -> None:
     check = _first(real_course, "check")
-    page.goto(f"{live_server.url}/chapters/{_slug(real_course, check)}")
+    page.goto(f"{server.url}/chapters/{_slug(real_course, check)}")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip-link"
     page.keyboard.press("Enter")
@@ -221,36 +191,32 @@ def test_keyboard_only(page, live_server: ServerProcess, real_course: Course) ->
 
 
 
-def test_dark_mode_screenshot_is_not_blank(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course) -> None:
-    context = new_context(browser, traffic, viewport={"width": 360, "height": 780}, color_scheme="dark")
+def test_dark_mode_screenshot_is_not_blank(browser, open_context, server: ServerProcess, real_course: Course) -> None:
+    context = open_context(viewport={"width": 360, "height": 780}, color_scheme="dark")
     pg = context.new_page()
     for path in ["/", f"/chapters/{real_course.chapters[1].slug}"]:
-        pg.goto(live_server.url + path)
+        pg.goto(server.url + path)
         mean, std = pixel_stddev(browser, pg.screenshot())
         assert mean < 80, f"{path}: the page is not dark (mean luminance {mean:.0f})"
         assert std > 15, f"{path}: the screenshot is nearly uniform (std {std:.1f})"
         assert pg.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(19, 21, 24)"
         width = pg.evaluate("document.documentElement.scrollWidth")
         assert width <= 360, f"{path}: the page is {width}px wide on a 360px screen"
-    context.close()
-    traffic.assert_local()
 
 
-def test_no_horizontal_scroll_on_a_phone(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course) -> None:
-    context = new_context(browser, traffic, viewport={"width": 360, "height": 780})
+def test_no_horizontal_scroll_on_a_phone(open_context, server: ServerProcess, real_course: Course) -> None:
+    context = open_context(viewport={"width": 360, "height": 780})
     pg = context.new_page()
     for path in ["/", "/progress"] + [f"/chapters/{c.slug}" for c in real_course.chapters]:
-        pg.goto(live_server.url + path)
+        pg.goto(server.url + path)
         assert pg.evaluate("document.documentElement.scrollWidth") <= 360, path
-    context.close()
-    traffic.assert_local()
 
 
-def test_forms_work_without_javascript(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course) -> None:
-    context = new_context(browser, traffic, java_script_enabled=False)
+def test_forms_work_without_javascript(open_context, server: ServerProcess, real_course: Course) -> None:
+    context = open_context(java_script_enabled=False)
     pg = context.new_page()
     check = _first(real_course, "check")
-    pg.goto(f"{live_server.url}/chapters/{_slug(real_course, check)}")
+    pg.goto(f"{server.url}/chapters/{_slug(real_course, check)}")
     pg.locator(f"label[for='{check.id}-o2']").click()
     with pg.expect_navigation():
         pg.locator(f"#{check.id}").get_by_role("button", name="Check my answer").click()
@@ -258,7 +224,7 @@ def test_forms_work_without_javascript(browser, traffic: Traffic, live_server: S
     assert pg.locator(f"#{check.id} .feedback").is_visible()
 
     gate = _first(real_course, "checkpoint", chapter=1)
-    pg.goto(f"{live_server.url}/chapters/{_slug(real_course, gate)}")
+    pg.goto(f"{server.url}/chapters/{_slug(real_course, gate)}")
     pg.locator(f"#{gate.id}-answer").fill("far too short")
     with pg.expect_navigation():
         pg.locator(f"#{gate.id}").get_by_role("button", name="Submit my answer").click()
@@ -275,24 +241,21 @@ def test_forms_work_without_javascript(browser, traffic: Traffic, live_server: S
     assert pg.locator(f"#{gate.id} .gate-cleared").is_visible()
 
     derivation = _first(real_course, "derivation")
-    pg.goto(f"{live_server.url}/chapters/{_slug(real_course, derivation)}")
+    pg.goto(f"{server.url}/chapters/{_slug(real_course, derivation)}")
     with pg.expect_navigation():
         pg.locator(f"#{derivation.id}").get_by_role("button", name="Show hint 1 of 3").click()
     assert pg.locator(f"#{derivation.id} .hint").count() == 1
-    context.close()
-    traffic.assert_local()
 
 
-def test_no_page_is_blank(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course, tmp_path: Path) -> None:
+def test_no_page_is_blank(browser, open_context, server: ServerProcess, real_course: Course, tmp_path: Path) -> None:
     """Home and every chapter, wide and light, narrow and dark: no screenshot is blank."""
     for (width, height), scheme in (((1280, 900), "light"), ((360, 780), "dark")):
-        context = new_context(browser, traffic, viewport={"width": width, "height": height}, color_scheme=scheme)
+        context = open_context(viewport={"width": width, "height": height}, color_scheme=scheme)
         pg = context.new_page()
         for path in ["/"] + [f"/chapters/{c.slug}" for c in real_course.chapters]:
-            pg.goto(live_server.url + path)
+            pg.goto(server.url + path)
             shot = pg.screenshot()
             (tmp_path / f"{re.sub(r'[^a-z0-9]+', '-', path) or 'home'}-{width}-{scheme}.png").write_bytes(shot)
             _, std = pixel_stddev(browser, shot)
             assert std > 10, (path, width, scheme)
         context.close()
-    traffic.assert_local()

@@ -12,14 +12,11 @@ import pytest
 
 from straightline.course.content import Course
 
-from browser_support import CHROMIUM, Traffic, new_context  # noqa: E402
-from test_web_browser import live_server, traffic  # noqa: E402,F401 - fixtures
-from web_support import ServerProcess  # noqa: E402
+from browser_support import BROWSER_MARKS, DESKTOP  # noqa: E402
+from web_support import GOOD_CFM_LOSS, ServerProcess  # noqa: E402
 
 pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium)"),
+    *BROWSER_MARKS,
     pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed; `make test` installs it"),
 ]
 
@@ -38,21 +35,14 @@ TYPED = [
     "x_t = (1 - tb) * x_0 + tb * x_1",
     "return ((model(x_t, t) - (x_0 - x_1)) ** 2).mean()",  # the classic bug: target reversed
 ]
-EXPECTED = """import torch
-
-def cfm_loss(model, x_1: torch.Tensor, noise_fn=torch.randn_like):
-    x_0 = noise_fn(x_1)
-    t = torch.rand(x_1.shape[0])
-    tb = t.view(-1, *[1] * (x_1.dim() - 1))
-    x_t = (1 - tb) * x_0 + tb * x_1
-    return ((model(x_t, t) - (x_0 - x_1)) ** 2).mean()"""
+EXPECTED = GOOD_CFM_LOSS.rstrip("\n").replace("(x_1 - x_0)", "(x_0 - x_1)")  # what the lines above type
 
 
-def _clear_gates(page, live_server: ServerProcess, course: Course) -> str:
+def _clear_gates(page, server: ServerProcess, course: Course) -> str:
     element = course.elements[BUILD]
     chapter = course.chapters[element.chapter]
     for gate in (e for e in chapter.elements if e.type == "checkpoint"):
-        r = page.request.post(f"{live_server.url}/elements/{gate.id}/checkpoint", form={"answer": "because " * 40})
+        r = page.request.post(f"{server.url}/elements/{gate.id}/checkpoint", form={"answer": "because " * 40})
         assert r.ok, r.text()
     return chapter.slug
 
@@ -71,12 +61,12 @@ def _canvas_colours(page, selector: str) -> int:
     )
 
 
-def test_write_submit_fix_pass_and_run_in_the_simulation(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course) -> None:
-    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900})
+def test_write_submit_fix_pass_and_run_in_the_simulation(open_context, server: ServerProcess, real_course: Course) -> None:
+    context = open_context(**DESKTOP)
     page = context.new_page()
-    page.goto(live_server.url + "/")
-    slug = _clear_gates(page, live_server, real_course)
-    page.goto(f"{live_server.url}/chapters/{slug}#{BUILD}")
+    page.goto(server.url + "/")
+    slug = _clear_gates(page, server, real_course)
+    page.goto(f"{server.url}/chapters/{slug}#{BUILD}")
     page.evaluate("window.__noReload = 'still here'")
     section = page.locator(f"#{BUILD}")
     editor = section.locator("textarea[name=code]")
@@ -146,16 +136,14 @@ def test_write_submit_fix_pass_and_run_in_the_simulation(browser, traffic: Traff
     assert page.locator(f"#{BUILD} textarea[name=code]").input_value().rstrip("\n") == EXPECTED.replace("(x_0 - x_1)", "(x_1 - x_0)")
     assert page.locator(f"#{BUILD} [data-verdict=passed]").is_visible()
     assert w2.group(1) in page.locator(f"#{BUILD} [data-run-summary]").inner_text()
-    context.close()
-    traffic.assert_local()
 
 
-def test_build_it_works_without_javascript(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course) -> None:
-    context = new_context(browser, traffic, java_script_enabled=False)
+def test_build_it_works_without_javascript(open_context, server: ServerProcess, real_course: Course) -> None:
+    context = open_context(java_script_enabled=False)
     page = context.new_page()
-    page.goto(live_server.url + "/")
-    slug = _clear_gates(page, live_server, real_course)
-    page.goto(f"{live_server.url}/chapters/{slug}")
+    page.goto(server.url + "/")
+    slug = _clear_gates(page, server, real_course)
+    page.goto(f"{server.url}/chapters/{slug}")
     section = page.locator(f"#{BUILD}")
     section.locator("textarea[name=code]").fill("import torch\ndef cfm_loss(model, x_1:\n    pass\n")
     with page.expect_navigation(timeout=GRADING_TIMEOUT_MS):
@@ -164,19 +152,15 @@ def test_build_it_works_without_javascript(browser, traffic: Traffic, live_serve
     assert page.locator(f"#{BUILD} [data-verdict=syntax_error]").is_visible()
     assert "Syntax error at line 2" in page.locator(f"#{BUILD} [data-message]").inner_text()
     assert "def cfm_loss(model, x_1:" in page.locator(f"#{BUILD} textarea[name=code]").input_value()
-    context.close()
-    traffic.assert_local()
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_the_panel_fits_a_phone(browser, traffic: Traffic, live_server: ServerProcess, real_course: Course, scheme: str) -> None:
-    context = new_context(browser, traffic, viewport={"width": 360, "height": 780}, color_scheme=scheme)
+def test_the_panel_fits_a_phone(open_context, server: ServerProcess, real_course: Course, scheme: str) -> None:
+    context = open_context(viewport={"width": 360, "height": 780}, color_scheme=scheme)
     page = context.new_page()
-    page.goto(live_server.url + "/")
-    slug = _clear_gates(page, live_server, real_course)
-    page.goto(f"{live_server.url}/chapters/{slug}#{BUILD}")
+    page.goto(server.url + "/")
+    slug = _clear_gates(page, server, real_course)
+    page.goto(f"{server.url}/chapters/{slug}#{BUILD}")
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     box = page.locator(f"#{BUILD} [data-editor]").bounding_box()
     assert box and box["width"] > 250 and box["x"] + box["width"] <= 360
-    context.close()
-    traffic.assert_local()

@@ -5,19 +5,12 @@ Content-Security-Policy lets through)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from web_support import ServerProcess, start_server  # noqa: E402
+from browser_support import BROWSER_MARKS  # noqa: E402
+from web_support import ServerProcess  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium)"),
-]
+pytestmark = BROWSER_MARKS
 
 MEASURE = """() => [...document.querySelectorAll('figure.fig')].map(fig => {
   const svg = fig.querySelector('svg');
@@ -32,14 +25,6 @@ MEASURE = """() => [...document.querySelectorAll('figure.fig')].map(fig => {
     lineFill: line ? getComputedStyle(line).fill : 'none',
   };
 })"""
-
-
-@pytest.fixture(scope="module")
-def figure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data = tmp_path_factory.mktemp("figure-server")
-    server = start_server(data, db=f"sqlite:///{data / 'progress.db'}")
-    yield server
-    server.kill()
 
 
 def _walk(browser, base: str, slugs: list[str], scheme: str, width: int) -> dict[str, list[dict]]:
@@ -62,9 +47,9 @@ def _figures(browser, base: str, slug: str, scheme: str, width: int) -> list[dic
 
 
 @pytest.mark.parametrize("width", [1280, 375])
-def test_figures_render_with_alt_text_and_a_theme_coloured_ink(browser, figure_server: ServerProcess, width: int) -> None:
-    light = _figures(browser, figure_server.url, "optimal-transport", "light", width)
-    dark = _figures(browser, figure_server.url, "optimal-transport", "dark", width)
+def test_figures_render_with_alt_text_and_a_theme_coloured_ink(browser, server: ServerProcess, width: int) -> None:
+    light = _figures(browser, server.url, "optimal-transport", "light", width)
+    dark = _figures(browser, server.url, "optimal-transport", "dark", width)
     assert [f["name"] for f in light] == ["two-trucks", "two-point-plane"]
     for theme in (light, dark):
         for fig in theme:
@@ -75,11 +60,11 @@ def test_figures_render_with_alt_text_and_a_theme_coloured_ink(browser, figure_s
     assert light[0]["ink"] != dark[0]["ink"]
 
 
-def test_every_chapters_figures_are_drawn_in_both_themes(browser, figure_server: ServerProcess, real_course) -> None:
+def test_every_chapters_figures_are_drawn_in_both_themes(browser, server: ServerProcess, real_course) -> None:
     expected = {c.slug: [e.fields["figure"] for e in c.elements if e.type == "figure"] for c in real_course.chapters}
     expected = {slug: names for slug, names in expected.items() if names}
     for scheme in ("light", "dark"):
-        for slug, found in _walk(browser, figure_server.url, list(expected), scheme, 1280).items():
+        for slug, found in _walk(browser, server.url, list(expected), scheme, 1280).items():
             assert [f["name"] for f in found] == expected[slug], (slug, scheme)
             for fig in found:
                 assert fig["width"] > 400 and fig["height"] > 120 and fig["ink"] == fig["page"], (slug, scheme, fig)

@@ -3,41 +3,26 @@ both draw from the API, respond to their controls and to the keyboard."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from browser_support import CHROMIUM, Traffic, new_context  # noqa: E402
-from test_web_sims_browser import CANVAS_STATS, _drawn, _ready  # noqa: E402
-from web_support import ServerProcess, start_server  # noqa: E402
+from browser_support import BROWSER_MARKS, CANVAS_STATS, STILL_DESKTOP, sim_drawn, sim_ready  # noqa: E402
+from web_support import ServerProcess  # noqa: E402
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium)"),
-]
-
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    root = tmp_path_factory.mktemp("flowmap-sims")
-    running = start_server(root / "data", db=f"sqlite:///{root / 'progress.db'}")
-    yield running
-    running.kill()
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
-def page(browser, server: ServerProcess):
-    traffic = Traffic()
-    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
-    pg = context.new_page()
+def context_options() -> dict:
+    return STILL_DESKTOP
+
+
+@pytest.fixture
+def page(open_context, context_options: dict, server: ServerProcess):
+    pg = open_context(**context_options).new_page()
     # the few-step simulation comes after Chapter 7's gate: clear it, as a learner would
     answer = {"answer": " ".join(f"word{k}" for k in range(120))}
     assert pg.request.post(f"{server.url}/elements/c7-gate/checkpoint", form=answer, headers={"Accept": "application/json"}).ok
-    yield pg
-    context.close()
-    traffic.assert_local()
+    return pg
 
 
 def _picture(page, eid: str) -> dict:
@@ -47,7 +32,7 @@ def _picture(page, eid: str) -> dict:
 def test_nfe_panels_draw_and_follow_the_nfe_control_and_the_keyboard(page, server: ServerProcess) -> None:
     eid = "c7-nfe-jumps"
     page.goto(f"{server.url}/chapters/jumping")
-    _ready(page, eid)
+    sim_ready(page, eid)
     figure = page.locator(f"#{eid} figure.sim")
     before = _picture(page, eid)
     assert before["std"] > 4
@@ -56,9 +41,9 @@ def test_nfe_panels_draw_and_follow_the_nfe_control_and_the_keyboard(page, serve
     assert figure.get_attribute("data-frame") == "1"  # one jump: start and end, the end shown
     figure.locator("details.sim__data > summary").click()
     assert figure.locator("details.sim__data table tbody tr").count() == 4
-    drawn = _drawn(page, eid)
+    drawn = sim_drawn(page, eid)
     page.locator(f"#{eid}-nfe-4").check()
-    _ready(page, eid, drawn)
+    sim_ready(page, eid, drawn)
     assert "4 network evaluations per sampler" in figure.locator(".sim__summary").inner_text()
     after = _picture(page, eid)
     assert after["hash"] != before["hash"] and figure.get_attribute("data-frames") == "5"
@@ -73,7 +58,7 @@ def test_nfe_panels_draw_and_follow_the_nfe_control_and_the_keyboard(page, serve
 def test_jump_handles_drag_and_step_by_keyboard_and_a_click_picks_a_particle(page, server: ServerProcess) -> None:
     eid = "c7-flow-map-arrows"
     page.goto(f"{server.url}/chapters/jumping")
-    _ready(page, eid)
+    sim_ready(page, eid)
     figure = page.locator(f"#{eid} figure.sim")
     first = _picture(page, eid)
     assert first["std"] > 4
@@ -82,10 +67,10 @@ def test_jump_handles_drag_and_step_by_keyboard_and_a_click_picks_a_particle(pag
     handle_t = page.locator(f"#{eid} .sim__handle--t")
     assert handle_t.get_attribute("role") == "slider" and handle_t.get_attribute("aria-valuenow") == "1"
     handle_t.focus()
-    drawn = _drawn(page, eid)
+    drawn = sim_drawn(page, eid)
     for _ in range(3):
         page.keyboard.press("ArrowLeft")
-    _ready(page, eid, drawn)
+    sim_ready(page, eid, drawn)
     assert handle_t.get_attribute("aria-valuenow") == "0.85"
     assert page.locator(f"#{eid}-t").input_value() == "0.85"  # the slider follows the handle
     assert "at t = 0.85" in figure.locator(".sim__summary").inner_text()
@@ -95,12 +80,12 @@ def test_jump_handles_drag_and_step_by_keyboard_and_a_click_picks_a_particle(pag
     handle_s = page.locator(f"#{eid} .sim__handle--s")
     track = page.locator(f"#{eid} .sim__timebar-track").bounding_box()
     box = handle_s.bounding_box()
-    drawn = _drawn(page, eid)
+    drawn = sim_drawn(page, eid)
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.down()
     page.mouse.move(track["x"] + 0.5 * track["width"], track["y"] + track["height"] / 2, steps=5)
     page.mouse.up()
-    _ready(page, eid, drawn)
+    sim_ready(page, eid, drawn)
     assert handle_s.get_attribute("aria-valuenow") == "0.5"
     assert "at s = 0.50" in figure.locator(".sim__summary").inner_text()
     # s can never pass t: pushing s to the end moves t along
@@ -111,8 +96,8 @@ def test_jump_handles_drag_and_step_by_keyboard_and_a_click_picks_a_particle(pag
     # a click on the picture picks another particle
     assert "Particle 0 of 60" in figure.locator(".sim__summary").inner_text()
     canvas = page.locator(f"#{eid} canvas").bounding_box()
-    drawn = _drawn(page, eid)
+    drawn = sim_drawn(page, eid)
     page.mouse.click(canvas["x"] + 0.85 * canvas["width"], canvas["y"] + 0.2 * canvas["height"])
-    _ready(page, eid, drawn)
+    sim_ready(page, eid, drawn)
     picked = page.locator(f"#{eid}-particle").input_value()
     assert picked != "0" and f"Particle {picked} of 60" in figure.locator(".sim__summary").inner_text()

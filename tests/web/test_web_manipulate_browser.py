@@ -8,7 +8,6 @@ toggle (stored, overriding the system's), and the SO(3) view turned by keys and 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -18,37 +17,22 @@ from straightline.course.content import load_course
 from straightline.guidance import guided_velocity
 from straightline.timesteps import shift
 
-from browser_support import CHROMIUM, Traffic, new_context  # noqa: E402
-from web_support import ServerProcess, start_server  # noqa: E402
+from browser_support import BROWSER_MARKS, STILL_DESKTOP  # noqa: E402
+from web_support import ServerProcess  # noqa: E402
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium)"),
-]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data = tmp_path_factory.mktemp("manipulate-browser")
-    srv = start_server(data, db=f"sqlite:///{data / 'progress.db'}")
-    yield srv
-    srv.kill()
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
-def traffic() -> Traffic:
-    return Traffic()
+def context_options() -> dict:
+    return STILL_DESKTOP
 
 
 @pytest.fixture
-def page(browser, traffic: Traffic):
-    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
+def page(open_context, context_options: dict):
+    context = open_context(**context_options)
     context.grant_permissions(["clipboard-read", "clipboard-write"])
-    pg = context.new_page()
-    yield pg
-    context.close()
-    traffic.assert_local()
+    return context.new_page()
 
 
 COURSE = load_course()
@@ -219,8 +203,8 @@ def test_linked_views_show_a_particles_training_partner_by_keys_and_pointer(page
     _wait(page, "() => document.querySelector('#c0-particles .sim__linked').textContent.includes('optimal-transport partner')")
 
 
-def test_copied_feedback_and_the_theme_toggle(browser, traffic: Traffic, server: ServerProcess) -> None:
-    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900}, reduced_motion="reduce", color_scheme="dark")
+def test_copied_feedback_and_the_theme_toggle(open_context, server: ServerProcess) -> None:
+    context = open_context(**STILL_DESKTOP, color_scheme="dark")
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     page = context.new_page()
     page.goto(_url(server, "c0-particles"))
@@ -245,8 +229,6 @@ def test_copied_feedback_and_the_theme_toggle(browser, traffic: Traffic, server:
     page.reload()
     assert page.evaluate("() => document.documentElement.dataset.theme") == "light"  # kept, against the system
     assert page.evaluate("() => getComputedStyle(document.body).backgroundColor") == light_bg
-    context.close()
-    traffic.assert_local()
 
 
 def test_the_rotation_view_turns_with_keys_and_drag(page, server: ServerProcess) -> None:

@@ -4,31 +4,15 @@ line up at their relation signs, their fractions keep display size, no formula i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from straightline.course.content import Course
 
-from web_support import ServerProcess, start_server  # noqa: E402
+from browser_support import BROWSER_MARKS  # noqa: E402
+from web_support import ServerProcess  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium)"),
-]
+pytestmark = BROWSER_MARKS
 RELATIONS = "=≤≥<>≈⇔≡∝"
 MAX_SCROLLING_ON_A_PHONE = 0
-
-
-@pytest.fixture(scope="module")
-def math_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data = tmp_path_factory.mktemp("math-server")
-    server = start_server(data, db=f"sqlite:///{data / 'progress.db'}")
-    yield server
-    server.kill()
 
 
 def reveal_everything(request, base: str, course: Course) -> None:
@@ -93,8 +77,8 @@ def _measure(browser, base: str, course: Course, width: int) -> dict[str, dict]:
     return found
 
 
-def test_aligned_blocks_line_up_and_no_formula_is_clipped_on_a_desktop(browser, math_server: ServerProcess, real_course: Course) -> None:
-    found = _measure(browser, math_server.url, real_course, 1280)
+def test_aligned_blocks_line_up_and_no_formula_is_clipped_on_a_desktop(browser, server: ServerProcess, real_course: Course) -> None:
+    found = _measure(browser, server.url, real_course, 1280)
     blocks = [(slug, a) for slug, f in found.items() for a in f["aligned"]]
     assert len(blocks) >= 3
     for slug, block in blocks:
@@ -107,8 +91,8 @@ def test_aligned_blocks_line_up_and_no_formula_is_clipped_on_a_desktop(browser, 
     assert clipped == []
 
 
-def test_no_formula_scrolls_on_a_phone(browser, math_server: ServerProcess, real_course: Course) -> None:
-    found = _measure(browser, math_server.url, real_course, 375)
+def test_no_formula_scrolls_on_a_phone(browser, server: ServerProcess, real_course: Course) -> None:
+    found = _measure(browser, server.url, real_course, 375)
     for slug, block in [(slug, a) for slug, f in found.items() for a in f["aligned"]]:
         if len(block["xs"]) >= 2:  # the rows broken for the phone line up too
             assert max(block["xs"]) - min(block["xs"]) <= 1.5, (slug, block["tex"], block["xs"])

@@ -4,41 +4,24 @@ and the end of a chapter is readable on a phone in dark mode (no sideways scroll
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from straightline.course.content import Course
 
-from browser_support import CHROMIUM, Traffic, new_context, pixel_stddev  # noqa: E402
-from web_support import ServerProcess, start_server  # noqa: E402
+from browser_support import BROWSER_MARKS, DESKTOP, pixel_stddev  # noqa: E402
+from web_support import ServerProcess  # noqa: E402
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium)"),
-]
-
-
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data = tmp_path_factory.mktemp("recap-server")
-    server = start_server(data, db=f"sqlite:///{data / 'progress.db'}")
-    yield server
-    server.kill()
+pytestmark = BROWSER_MARKS
 
 
 def test_recap_and_sources_render_and_citations_reach_their_entries(
-    browser, live_server: ServerProcess, real_course: Course
+    open_context, server: ServerProcess, real_course: Course
 ) -> None:
-    traffic = Traffic()
     chapter = real_course.chapter("cfm")
     recap, sources = chapter.elements[-2:]
-    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900})
+    context = open_context(**DESKTOP)
     page = context.new_page()
-    page.goto(f"{live_server.url}/")
+    page.goto(f"{server.url}/")
     assert page.locator(".kicker").first.text_content() == f"A course in {len(real_course.chapters)} chapters"
-    page.goto(f"{live_server.url}/chapters/cfm")
+    page.goto(f"{server.url}/chapters/cfm")
     section = page.locator(f"#{recap.id}")
     assert section.get_by_role("heading", name="You can now…").is_visible()
     items = section.locator(".recap__abilities li")
@@ -61,22 +44,17 @@ def test_recap_and_sources_render_and_citations_reach_their_entries(
     toc = page.locator("nav.toc")
     assert toc.get_by_role("link", name="Recap").get_attribute("href") == f"#{recap.id}"
     assert toc.get_by_role("link", name="Sources").get_attribute("href") == f"#{sources.id}"
-    page.goto(f"{live_server.url}/chapters/curved-spaces")  # every earlier gate is still open
+    page.goto(f"{server.url}/chapters/curved-spaces")  # every earlier gate is still open
     gates = sum(e.type == "checkpoint" for c in real_course.chapters[:-1] for e in c.elements)
     assert page.locator(".gate-notice__title").inner_text() == f"{gates} checkpoints before this chapter are still open."
-    context.close()
-    traffic.assert_local()
 
 
-def test_a_chapter_end_on_a_phone_in_dark_mode(browser, live_server: ServerProcess, real_course: Course) -> None:
-    traffic = Traffic()
-    context = new_context(browser, traffic, viewport={"width": 375, "height": 780}, color_scheme="dark")
+def test_a_chapter_end_on_a_phone_in_dark_mode(browser, open_context, server: ServerProcess, real_course: Course) -> None:
+    context = open_context(viewport={"width": 375, "height": 780}, color_scheme="dark")
     page = context.new_page()
     for chapter in real_course.chapters:
-        page.goto(f"{live_server.url}/chapters/{chapter.slug}#{chapter.elements[-2].id}")
+        page.goto(f"{server.url}/chapters/{chapter.slug}#{chapter.elements[-2].id}")
         assert page.evaluate("document.documentElement.scrollWidth") <= 375, chapter.slug
-    page.goto(f"{live_server.url}/chapters/reflow#c6-recap")
+    page.goto(f"{server.url}/chapters/reflow#c6-recap")
     mean, std = pixel_stddev(browser, page.screenshot())
     assert mean < 80 and std > 15, (mean, std)  # dark, and not a blank screen
-    context.close()
-    traffic.assert_local()

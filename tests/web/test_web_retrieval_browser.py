@@ -6,44 +6,15 @@ are written to $STRAIGHTLINE_SCREENSHOTS (when set) for a person to look at, and
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from straightline.course.content import Course
 from straightline.course.review import round_size
 
-from browser_support import CHROMIUM, Traffic, new_context, pixel_stddev  # noqa: E402
-from web_support import ServerProcess, start_server  # noqa: E402
+from browser_support import BROWSER_MARKS, DESKTOP, Traffic, new_context, pixel_stddev  # noqa: E402
+from web_support import ServerProcess  # noqa: E402
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium)"),
-]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data = tmp_path_factory.mktemp("retrieval-server")
-    server = start_server(data, db=f"sqlite:///{data / 'progress.db'}")
-    yield server
-    server.kill()
-
-
-@pytest.fixture
-def traffic() -> Traffic:
-    return Traffic()
-
-
-@pytest.fixture
-def page(browser, traffic: Traffic):
-    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    yield pg
-    context.close()
-    traffic.assert_local()
+pytestmark = BROWSER_MARKS
 
 
 def test_a_glossary_link_in_a_chapter_reaches_its_entry(page, server: ServerProcess) -> None:
@@ -79,8 +50,8 @@ def test_the_search_box_works_from_the_keyboard(page, server: ServerProcess) -> 
     page.wait_for_url("**/chapters/optimal-transport#least-action")
 
 
-def test_search_without_javascript(browser, traffic: Traffic, server: ServerProcess) -> None:
-    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900}, java_script_enabled=False)
+def test_search_without_javascript(open_context, server: ServerProcess) -> None:
+    context = open_context(**DESKTOP, java_script_enabled=False)
     pg = context.new_page()
     pg.goto(f"{server.url}/")
     pg.fill("#site-search-q", "<b>coupling</b>")

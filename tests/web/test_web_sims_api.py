@@ -21,7 +21,7 @@ from straightline.course.content import Course
 from straightline.course.simparams import PARAMS, LiveParams
 from straightline.web.app import create_app
 
-from web_support import ServerProcess, make_settings, start_server  # noqa: E402
+from web_support import ServerProcess, make_settings  # noqa: E402
 
 JSON = {"Accept": "application/json"}
 # small but real requests, so the module stays quick on two cores
@@ -212,14 +212,6 @@ def test_live_training_refuses_bad_bodies(api: TestClient) -> None:
 
 
 # --- live training against a real server process ---------------------------------------------------
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data = tmp_path_factory.mktemp("sims-server")
-    srv = start_server(data, db=f"sqlite:///{data / 'progress.db'}")
-    yield srv
-    srv.kill()
-
 
 def test_healthz_reports_the_simulations_state(server: ServerProcess) -> None:
     with httpx.Client(base_url=server.url, headers=JSON, timeout=300) as client:

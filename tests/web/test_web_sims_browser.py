@@ -7,19 +7,14 @@ reduced motion means no autoplay; without JavaScript the caption and a note rema
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
 
-from browser_support import CHROMIUM, Traffic, new_context  # noqa: E402
-from web_support import ServerProcess, start_server  # noqa: E402
+from browser_support import BROWSER_MARKS, CANVAS_STATS, DESKTOP, STILL_DESKTOP, sim_drawn, sim_ready  # noqa: E402
+from web_support import ServerProcess  # noqa: E402
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium)"),
-]
+pytestmark = BROWSER_MARKS
 
 # chapter slug -> (element id, how to change one control so the picture must change)
 SIMS = {
@@ -36,60 +31,23 @@ SIMS = {
     "flow-vs-diffusion": [("c8-side-by-side", ("radio", "scale", "ddpm"))],
 }
 
-CANVAS_STATS = """(id) => {
-  const c = document.querySelector(`#${id} canvas.sim__canvas`);
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  let s = 0, s2 = 0, h = 0;
-  for (let i = 0; i < d.length; i += 4) {
-    const y = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
-    s += y; s2 += y * y; h = (h * 31 + d[i] + 7 * d[i + 1] + 13 * d[i + 2]) % 1000000007;
-  }
-  const n = d.length / 4;
-  return { std: Math.sqrt(s2 / n - (s / n) ** 2), hash: h };
-}"""
-
-
-@pytest.fixture(scope="module")
-def sim_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data = tmp_path_factory.mktemp("sims-browser")
-    server = start_server(data, db=f"sqlite:///{data / 'progress.db'}")
-    yield server
-    server.kill()
-
-
-@pytest.fixture
-def traffic() -> Traffic:
-    return Traffic()
-
-
 # the predictions that hold these simulations back until a guess is committed (tests/web/
 # test_web_manipulate_browser.py tests them); this learner commits them first
 PREDICTIONS = {"c2-predict-ot": "smaller", "c4-predict-field": "one-point", "c5-predict-one-step": "0,0", "c6-predict-floor": "1"}
 
 
 @pytest.fixture
-def page(browser, traffic: Traffic, sim_server: ServerProcess):
+def context_options() -> dict:
     # reduced motion: nothing plays by itself, so every picture is the one the test asks for
-    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
-    pg = context.new_page()
+    return STILL_DESKTOP
+
+
+@pytest.fixture
+def page(open_context, context_options: dict, server: ServerProcess):
+    pg = open_context(**context_options).new_page()
     for eid, guess in PREDICTIONS.items():
-        assert pg.request.post(f"{sim_server.url}/elements/{eid}/predict", form={"guess": guess}).ok
-    yield pg
-    context.close()
-    traffic.assert_local()
-
-
-def _ready(page, eid: str, drawn_after: int = 0, timeout: float = 90_000) -> None:
-    page.wait_for_function(
-        """([id, after]) => { const f = document.querySelector(`#${id} figure.sim`);
-             return f && f.dataset.state === 'ready' && Number(f.dataset.drawn || 0) > after && !f.hasAttribute('aria-busy'); }""",
-        arg=[eid, drawn_after], timeout=timeout,
-    )
-    page.wait_for_timeout(50)  # the frame after the last one drawn
-
-
-def _drawn(page, eid: str) -> int:
-    return int(page.locator(f"#{eid} figure.sim").get_attribute("data-drawn") or 0)
+        assert pg.request.post(f"{server.url}/elements/{eid}/predict", form={"guess": guess}).ok
+    return pg
 
 
 def _change(page, eid: str, how: tuple) -> None:
@@ -109,10 +67,10 @@ def _change(page, eid: str, how: tuple) -> None:
 
 
 @pytest.mark.parametrize("slug", list(SIMS))
-def test_each_simulation_draws_changes_and_describes_itself(page, sim_server: ServerProcess, slug: str) -> None:
-    page.goto(f"{sim_server.url}/chapters/{slug}")
+def test_each_simulation_draws_changes_and_describes_itself(page, server: ServerProcess, slug: str) -> None:
+    page.goto(f"{server.url}/chapters/{slug}")
     for eid, how in SIMS[slug]:
-        _ready(page, eid)
+        sim_ready(page, eid)
         figure = page.locator(f"#{eid} figure.sim")
         before = page.evaluate(CANVAS_STATS, eid)
         assert before["std"] > 4, f"{eid}: the canvas is blank ({before})"
@@ -126,18 +84,18 @@ def test_each_simulation_draws_changes_and_describes_itself(page, sim_server: Se
         if eid != "c4-live-training":  # nothing trained yet: no rows
             rows.nth(1).wait_for(state="attached", timeout=10_000)  # the table fills on the (async) toggle event
             assert rows.count() >= 2, eid
-        drawn = _drawn(page, eid)
+        drawn = sim_drawn(page, eid)
         _change(page, eid, how)
-        _ready(page, eid, drawn)
+        sim_ready(page, eid, drawn)
         after = page.evaluate(CANVAS_STATS, eid)
         assert after["hash"] != before["hash"], f"{eid}: changing {how} did not change the picture"
         assert after["std"] > 4
 
 
-def test_keyboard_plays_pauses_and_steps(page, sim_server: ServerProcess) -> None:
-    page.goto(f"{sim_server.url}/chapters/paths")
+def test_keyboard_plays_pauses_and_steps(page, server: ServerProcess) -> None:
+    page.goto(f"{server.url}/chapters/paths")
     eid = "c0-particles"
-    _ready(page, eid)
+    sim_ready(page, eid)
     figure = page.locator(f"#{eid} figure.sim")
     assert figure.get_attribute("data-frame") == "0"  # reduced motion: no autoplay
     time_shown = figure.locator(".sim__time")
@@ -169,16 +127,16 @@ def test_keyboard_plays_pauses_and_steps(page, sim_server: ServerProcess) -> Non
     assert scrub.get_attribute("aria-label") == "Time" and scrub.get_attribute("aria-valuetext").startswith("t = ")
 
 
-def test_a_shared_url_restores_the_configuration(page, sim_server: ServerProcess) -> None:
+def test_a_shared_url_restores_the_configuration(page, server: ServerProcess) -> None:
     eid = "c5-euler-steps"
-    page.goto(f"{sim_server.url}/chapters/sampling")
-    _ready(page, eid)
-    drawn = _drawn(page, eid)
+    page.goto(f"{server.url}/chapters/sampling")
+    sim_ready(page, eid)
+    drawn = sim_drawn(page, eid)
     page.locator(f"#{eid}-dataset").select_option("two_clusters")
-    _ready(page, eid, drawn)
-    drawn = _drawn(page, eid)
+    sim_ready(page, eid, drawn)
+    drawn = sim_drawn(page, eid)
     page.locator(f"#{eid} .sim__seed button").click()
-    _ready(page, eid, drawn)
+    sim_ready(page, eid, drawn)
     page.locator(f"#{eid} canvas").focus()
     page.keyboard.press("Home")
     page.keyboard.press("ArrowRight")
@@ -188,8 +146,8 @@ def test_a_shared_url_restores_the_configuration(page, sim_server: ServerProcess
     picture = page.evaluate(CANVAS_STATS, eid)
 
     fresh = page.context.new_page()
-    fresh.goto(f"{sim_server.url}/chapters/sampling#sim={eid}&steps=20&dataset=two_clusters&seed=1&frame=5")
-    _ready(fresh, eid)
+    fresh.goto(f"{server.url}/chapters/sampling#sim={eid}&steps=20&dataset=two_clusters&seed=1&frame=5")
+    sim_ready(fresh, eid)
     figure = fresh.locator(f"#{eid} figure.sim")
     assert fresh.locator(f"#{eid}-steps").input_value() == "20"
     assert fresh.locator(f"#{eid}-dataset").input_value() == "two_clusters"
@@ -200,22 +158,22 @@ def test_a_shared_url_restores_the_configuration(page, sim_server: ServerProcess
 
     fresh.goto(shared)  # the URL the first page wrote: the same picture
     fresh.reload()
-    _ready(fresh, eid)
+    sim_ready(fresh, eid)
     assert fresh.evaluate(CANVAS_STATS, eid)["hash"] == picture["hash"]
     # a hash that names unknown values is ignored, not obeyed
-    fresh.goto(f"{sim_server.url}/chapters/sampling#sim={eid}&steps=5000&dataset=nonsense")
+    fresh.goto(f"{server.url}/chapters/sampling#sim={eid}&steps=5000&dataset=nonsense")
     fresh.reload()
-    _ready(fresh, eid)
+    sim_ready(fresh, eid)
     assert fresh.locator(f"#{eid}-steps").input_value() == "10"
     fresh.close()
 
 
-def test_live_training_streams_and_stops_when_the_page_closes(browser, traffic: Traffic, sim_server: ServerProcess) -> None:
-    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900}, reduced_motion="reduce")
+def test_live_training_streams_and_stops_when_the_page_closes(open_context, server: ServerProcess) -> None:
+    context = open_context(**STILL_DESKTOP)
     pg = context.new_page()
     eid = "c4-live-training"
-    pg.goto(f"{sim_server.url}/chapters/training")
-    _ready(pg, eid)
+    pg.goto(f"{server.url}/chapters/training")
+    sim_ready(pg, eid)
     figure = pg.locator(f"#{eid} figure.sim")
     pg.locator(f"#{eid}-steps").select_option("3000")
     before = pg.evaluate(CANVAS_STATS, eid)
@@ -226,24 +184,22 @@ def test_live_training_streams_and_stops_when_the_page_closes(browser, traffic: 
     summary = figure.locator(".sim__summary").inner_text()
     assert summary.startswith("Training on two moons: step") and "loss" in summary
     job = figure.get_attribute("data-job")
-    assert context.request.get(f"{sim_server.url}/api/sims/live-training/{job}").json()["state"] == "running"
+    assert context.request.get(f"{server.url}/api/sims/live-training/{job}").json()["state"] == "running"
     pg.close()  # the page goes away: its stream closes, and the server cancels the job
     deadline = time.monotonic() + 30
     state = None
     while time.monotonic() < deadline:
-        state = context.request.get(f"{sim_server.url}/api/sims/live-training/{job}").json()
+        state = context.request.get(f"{server.url}/api/sims/live-training/{job}").json()
         if state["state"] != "running":
             break
         time.sleep(0.2)
     assert state["state"] == "cancelled" and state["steps_done"] < 3000, state
-    context.close()
-    traffic.assert_local()
 
 
-def test_stop_button_and_drawn_points(page, sim_server: ServerProcess) -> None:
+def test_stop_button_and_drawn_points(page, server: ServerProcess) -> None:
     eid = "c4-live-training"
-    page.goto(f"{sim_server.url}/chapters/training")
-    _ready(page, eid)
+    page.goto(f"{server.url}/chapters/training")
+    sim_ready(page, eid)
     figure = page.locator(f"#{eid} figure.sim")
     page.locator(f"#{eid}-dataset").select_option("draw")
     figure.get_by_role("button", name="Start training").click()
@@ -267,44 +223,38 @@ def test_stop_button_and_drawn_points(page, sim_server: ServerProcess) -> None:
     job = figure.get_attribute("data-job")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        state = page.context.request.get(f"{sim_server.url}/api/sims/live-training/{job}").json()["state"]
+        state = page.context.request.get(f"{server.url}/api/sims/live-training/{job}").json()["state"]
         if state != "running":
             break
         time.sleep(0.2)
     assert state == "cancelled"
 
 
-def test_autoplay_only_without_reduced_motion(browser, traffic: Traffic, sim_server: ServerProcess) -> None:
-    context = new_context(browser, traffic, viewport={"width": 1280, "height": 900})
+def test_autoplay_only_without_reduced_motion(open_context, server: ServerProcess) -> None:
+    context = open_context(**DESKTOP)
     pg = context.new_page()
-    pg.goto(f"{sim_server.url}/chapters/paths#c0-particles")
-    _ready(pg, "c0-particles")
+    pg.goto(f"{server.url}/chapters/paths#c0-particles")
+    sim_ready(pg, "c0-particles")
     pg.locator("#c0-particles canvas").scroll_into_view_if_needed()
     pg.wait_for_function("() => Number(document.querySelector('#c0-particles figure').dataset.frame) > 2", timeout=30_000)
-    context.close()
-    traffic.assert_local()
 
 
-def test_without_javascript_the_caption_and_a_note_remain(browser, traffic: Traffic, sim_server: ServerProcess) -> None:
-    context = new_context(browser, traffic, java_script_enabled=False)
+def test_without_javascript_the_caption_and_a_note_remain(open_context, server: ServerProcess) -> None:
+    context = open_context(java_script_enabled=False)
     pg = context.new_page()
-    pg.goto(f"{sim_server.url}/chapters/paths")
+    pg.goto(f"{server.url}/chapters/paths")
     figure = pg.locator("#c0-particles figure.sim")
     assert "Gaussian noise" in figure.locator(".sim__caption").inner_text()
     assert "needs JavaScript" in figure.inner_text()
     assert pg.locator("#c0-particles canvas").count() == 0
-    context.close()
-    traffic.assert_local()
 
 
-def test_dark_mode_colours_come_from_css(browser, traffic: Traffic, sim_server: ServerProcess) -> None:
-    context = new_context(browser, traffic, viewport={"width": 360, "height": 780}, color_scheme="dark", reduced_motion="reduce")
+def test_dark_mode_colours_come_from_css(open_context, server: ServerProcess) -> None:
+    context = open_context(viewport={"width": 360, "height": 780}, color_scheme="dark", reduced_motion="reduce")
     pg = context.new_page()
-    pg.goto(f"{sim_server.url}/chapters/sampling")
+    pg.goto(f"{server.url}/chapters/sampling")
     eid = "c5-euler-faults"
-    _ready(pg, eid)
+    sim_ready(pg, eid)
     corner = pg.evaluate(f"""() => Array.from(document.querySelector('#{eid} canvas').getContext('2d').getImageData(3, 30, 1, 1).data)""")
     assert sum(corner[:3]) / 3 < 60, corner  # a dark panel, not a white rectangle
     assert pg.evaluate("document.documentElement.scrollWidth") <= 360
-    context.close()
-    traffic.assert_local()
