@@ -9,7 +9,7 @@
   course per module, with its own SQLite store), `traffic` (the test's requests and console errors),
   `open_context(**options)` (browser contexts that record into `traffic`; after the test they are
   closed and the traffic must have stayed on 127.0.0.1 without console errors), and `page` (a
-  desktop page in such a context; a module changes its options by overriding `context_options`).
+  desktop page in such a context; a module overrides it for other options).
 """
 
 from __future__ import annotations
@@ -111,14 +111,10 @@ def open_context(browser, traffic: Traffic) -> Iterator[Callable[..., object]]:
 
 
 @pytest.fixture
-def context_options() -> dict:
-    """The options of `page`'s context; a module overrides this fixture to change them."""
-    return dict(DESKTOP)
-
-
-@pytest.fixture
-def page(open_context, context_options: dict):
-    return open_context(**context_options).new_page()
+def page(open_context):
+    """A desktop page (1280 x 900) in a context of its own; a module that wants other options or a
+    first step (a gate cleared, a guess committed) overrides this fixture with `open_context`."""
+    return open_context(**DESKTOP).new_page()
 
 
 @pytest.fixture

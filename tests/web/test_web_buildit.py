@@ -25,14 +25,13 @@ from straightline.grader.verdict import infrastructure_result
 from straightline.web.app import create_app
 from straightline.web.grading import attach_grader
 
-from web_support import GOOD_CFM_LOSS as GOOD, make_settings  # noqa: E402
+from web_support import GOOD_CFM_LOSS as GOOD, JSON, make_settings  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     __import__("shutil").which("bwrap") is None, reason="bubblewrap (bwrap) is not installed; `make test` installs it"
 )
 
 FRAGMENT = {"X-Straightline-Fragment": "1", "Accept": "text/html"}
-JSON = {"Accept": "application/json"}
 BUILD = "b-build"  # the fixture course's Build-It (exercise cfm_loss), after the gate b-gate
 
 REVERSED = GOOD.replace("(x_1 - x_0)", "(x_0 - x_1)")

@@ -12,13 +12,13 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "grader"))
 from test_grader_meanflow import BUGS, SOLUTION  # noqa: E402
+from web_support import JSON  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     __import__("shutil").which("bwrap") is None, reason="bubblewrap (bwrap) is not installed; `make test` installs it"
 )
 
 ELEMENT = "c7-build-meanflow-target"
-JSON = {"Accept": "application/json"}
 ANSWER = (
     "One Euler step uses the velocity at the start, which is an average over every destination, so the "
     "samples collapse to a conditional mean. The flow map follows the real trajectory to its end, so one "

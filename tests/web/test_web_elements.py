@@ -9,14 +9,9 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-JSON = {"Accept": "application/json"}
+from web_support import JSON, element_state  # noqa: E402
+
 FRAGMENT = {"X-Straightline-Fragment": "1"}
-
-
-def state(client: TestClient, element_id: str) -> dict:
-    r = client.get(f"/elements/{element_id}", headers=JSON)
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def export(client: TestClient) -> dict:
@@ -105,7 +100,7 @@ def test_checkpoint_refuses_empty_and_short_answers(client: TestClient, answer: 
     assert page.status_code == 422
     section = re.search(r'<section[^>]*id="b-gate".*?</section>', page.text, re.S).group(0)
     assert 'role="alert"' in section and "Model answer" not in section and "Gate cleared" not in section
-    assert state(client, "b-gate")["status"] == "new"
+    assert element_state(client, "b-gate")["status"] == "new"
 
 
 def test_checkpoint_keeps_the_draft_when_refused(client: TestClient) -> None:
@@ -121,12 +116,12 @@ def test_checkpoint_answer_reveals_model_answer_clears_gate_and_rates(client: Te
     page = client.get("/chapters/beta").text
     section = re.search(r'<section[^>]*id="b-gate".*?</section>', page, re.S).group(0)
     assert "Gate cleared" in section and "Picard" in section and "Lipschitz ODE are unique" in section
-    st = state(client, "b-gate")
+    st = element_state(client, "b-gate")
     assert st["status"] == "done" and st["state"]["answer"] == text and st["state"]["rating"] is None
     for rating in ("partly", "got"):
         r = client.post("/elements/b-gate/checkpoint/rating", data={"rating": rating}, headers=JSON)
         assert r.status_code == 200 and r.json()["state"]["rating"] == rating
-    assert state(client, "b-gate")["state"]["answer"] == text  # the answer is kept for review
+    assert element_state(client, "b-gate")["state"]["answer"] == text  # the answer is kept for review
     kinds = [a["kind"] for a in export(client)["attempts"]]
     assert kinds == ["checkpoint-answer", "checkpoint-rating", "checkpoint-rating"]
     assert 'aria-pressed="true">Got it<' in client.get("/chapters/beta").text
@@ -171,11 +166,11 @@ def test_derivation_hints_one_at_a_time_then_solution(client: TestClient) -> Non
         assert r.status_code == 200
         assert f"Hint {k} of 3" in r.text and (f"Show hint {k + 1} of 3" in r.text) == (k < 3)
         assert "Full derivation" not in r.text
-    assert state(client, "a-derivation")["state"] == {"hints": 3, "solution": False}
-    assert state(client, "a-derivation")["status"] == "started"
+    assert element_state(client, "a-derivation")["state"] == {"hints": 3, "solution": False}
+    assert element_state(client, "a-derivation")["status"] == "started"
     r = client.post("/elements/a-derivation/derivation", data={"reveal": "solution"}, follow_redirects=False)
     assert r.status_code == 303
-    st = state(client, "a-derivation")
+    st = element_state(client, "a-derivation")
     assert st["status"] == "done" and st["state"] == {"hints": 3, "solution": True}
     assert "attempted, full derivation opened" in st["description"]
     page = client.get("/chapters/alpha").text
@@ -185,7 +180,7 @@ def test_derivation_hints_one_at_a_time_then_solution(client: TestClient) -> Non
 def test_derivation_solution_any_time_and_repeat_hints_are_harmless(client: TestClient) -> None:
     client.post("/elements/a-derivation/derivation", data={"reveal": "hint-1"})
     client.post("/elements/a-derivation/derivation", data={"reveal": "hint-1"})
-    assert state(client, "a-derivation")["state"]["hints"] == 1
+    assert element_state(client, "a-derivation")["state"]["hints"] == 1
     r = client.post("/elements/a-derivation/derivation", data={"reveal": "solution"}, headers=JSON)
     assert r.json()["state"] == {"hints": 1, "solution": True}
     r = client.post("/elements/a-derivation/derivation", data={"reveal": "all"}, headers=JSON)
@@ -230,11 +225,11 @@ def test_design_questions_then_reference_design(client: TestClient) -> None:
         r = client.post("/elements/b-design/design", data={"question": str(k), "answer": f"my answer to question {k} here"}, headers=FRAGMENT)
         assert r.status_code == 200
         assert r.text.count("Reference answer") == k
-    assert state(client, "b-design")["status"] == "started"
+    assert element_state(client, "b-design")["status"] == "started"
     assert "Reference design" not in client.get("/chapters/beta").text
     r = client.post("/elements/b-design/design/reveal", follow_redirects=False)
     assert r.status_code == 303
-    st = state(client, "b-design")
+    st = element_state(client, "b-design")
     assert st["status"] == "done" and st["state"]["design"] is True and len(st["state"]["answers"]) == 4
     assert "tangent-space velocities" in client.get("/chapters/beta").text
 
@@ -282,7 +277,7 @@ def test_answers_over_the_text_limit_are_422(client: TestClient) -> None:
 def test_cross_site_post_is_refused(client: TestClient) -> None:
     r = client.post("/elements/a-check/check", data={"option": "1"}, headers={"Origin": "http://evil.example"})
     assert r.status_code == 403
-    assert state(client, "a-check")["status"] == "new"
+    assert element_state(client, "a-check")["status"] == "new"
     ok = client.post("/elements/a-check/check", data={"option": "1"}, headers={"Origin": "http://testserver", **JSON})
     assert ok.status_code == 200
 
@@ -294,5 +289,5 @@ def test_element_get_without_negotiation_redirects_to_its_chapter(client: TestCl
 
 
 def test_locked_fragment_and_json_state(client: TestClient) -> None:
-    assert state(client, "b-design")["status"] == "locked"
-    assert state(client, "b-build")["status"] == "locked"  # a Build-It after the gate locks too
+    assert element_state(client, "b-design")["status"] == "locked"
+    assert element_state(client, "b-build")["status"] == "locked"  # a Build-It after the gate locks too

@@ -12,13 +12,8 @@ pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
-def context_options() -> dict:
-    return STILL_DESKTOP
-
-
-@pytest.fixture
-def page(open_context, context_options: dict, server: ServerProcess):
-    pg = open_context(**context_options).new_page()
+def page(open_context, server: ServerProcess):
+    pg = open_context(**STILL_DESKTOP).new_page()
     # the few-step simulation comes after Chapter 7's gate: clear it, as a learner would
     answer = {"answer": " ".join(f"word{k}" for k in range(120))}
     assert pg.request.post(f"{server.url}/elements/c7-gate/checkpoint", form=answer, headers={"Accept": "application/json"}).ok

@@ -13,10 +13,9 @@ from straightline.course.content import Course
 from straightline.web.app import create_app
 from straightline.web.identity import LearnerCookies
 
-from web_support import SECRET, make_settings  # noqa: E402  (tests/web is on sys.path)
+from web_support import JSON, SECRET, make_settings  # noqa: E402  (tests/web is on sys.path)
 
 COOKIE = "straightline_learner"
-JSON = {"Accept": "application/json"}
 
 
 def _cookie(client: TestClient) -> str:

@@ -15,7 +15,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-JSON = {"Accept": "application/json"}
+from web_support import JSON  # noqa: E402
+
 GOOD_ANSWER = "trajectories cannot cross because solutions are unique"
 
 

@@ -20,9 +20,8 @@ from straightline.course.simparams import PARAMS
 from straightline.web.app import create_app
 from straightline.web.sim_runtime import Busy, SimLimits, course_warmups
 
-from web_support import make_settings  # noqa: E402
+from web_support import JSON, make_settings  # noqa: E402
 
-JSON = {"Accept": "application/json"}
 SIMS_JS = Path(__file__).parents[2] / "src" / "straightline" / "web" / "static" / "sims"
 
 #: what each simulation's controls on the course's pages can send (static/sims/*.js), beside its

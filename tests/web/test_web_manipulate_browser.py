@@ -24,13 +24,8 @@ pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
-def context_options() -> dict:
-    return STILL_DESKTOP
-
-
-@pytest.fixture
-def page(open_context, context_options: dict):
-    context = open_context(**context_options)
+def page(open_context):
+    context = open_context(**STILL_DESKTOP)
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     return context.new_page()
 

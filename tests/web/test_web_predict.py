@@ -13,9 +13,8 @@ from fastapi.testclient import TestClient
 from straightline.course.content import load_course
 from straightline.web.app import create_app
 
-from web_support import make_settings  # noqa: E402
+from web_support import JSON, element_state, make_settings  # noqa: E402
 
-JSON = {"Accept": "application/json"}
 CHAPTERS = Path(__file__).parent / "fixtures" / "manipulate"
 
 
@@ -25,22 +24,16 @@ def client(store_url: str, tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
-def _state(client: TestClient, element_id: str) -> dict:
-    r = client.get(f"/elements/{element_id}", headers=JSON)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
 def test_a_choice_guess_is_stored_counts_and_is_final(client: TestClient) -> None:
     r = client.post("/elements/p-choice/predict", data={"guess": "outward"}, headers=JSON)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["status"] == "done" and body["state"] == {"guess": "outward"}
     assert body["chapter"] == {"slug": "predict", "done": 1, "total": 2}
-    assert _state(client, "p-choice")["state"] == {"guess": "outward"}
+    assert element_state(client, "p-choice")["state"] == {"guess": "outward"}
     again = client.post("/elements/p-choice/predict", data={"guess": "one-point"}, headers=JSON)
     assert again.status_code == 409 and "already committed" in again.json()["error"]["message"]
-    assert _state(client, "p-choice")["state"] == {"guess": "outward"}
+    assert element_state(client, "p-choice")["state"] == {"guess": "outward"}
     attempts = client.get("/progress/export").json()["attempts"]
     assert [(a["element"], a["kind"], a["payload"]) for a in attempts] == [("p-choice", "prediction", {"guess": "outward"})]
 
@@ -51,7 +44,7 @@ def test_a_point_guess_is_rounded_and_bounded(client: TestClient) -> None:
     error = bad.json()["error"]
     assert error["field"] == "guess" and "'9,0'" in error["message"] and "x in [-4, 4]" in error["message"]
     assert client.post("/elements/p-point/predict", data={"guess": "nan,1"}, headers=JSON).status_code == 422
-    assert _state(client, "p-point")["status"] in (None, "new")
+    assert element_state(client, "p-point")["status"] in (None, "new")
     ok = client.post("/elements/p-point/predict", data={"guess": " 1.23456,-0.5 "}, headers=JSON)
     assert ok.status_code == 200 and ok.json()["state"] == {"guess": "1.235,-0.5"}
 
@@ -76,7 +69,7 @@ def test_a_prediction_survives_export_and_import(client: TestClient) -> None:
     client.post("/elements/p-point/predict", data={"guess": "0.5,0.5"}, headers=JSON)
     exported = client.get("/progress/export")
     client.cookies.clear()
-    assert _state(client, "p-point")["status"] in (None, "new")
+    assert element_state(client, "p-point")["status"] in (None, "new")
     r = client.post("/progress/import", files={"file": ("progress.json", exported.content, "application/json")}, follow_redirects=False)
     assert r.status_code == 303, r.text
-    assert _state(client, "p-point")["state"] == {"guess": "0.5,0.5"}
+    assert element_state(client, "p-point")["state"] == {"guess": "0.5,0.5"}

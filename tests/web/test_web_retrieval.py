@@ -16,7 +16,7 @@ from straightline.course.progress import AVAILABLE_TYPES
 from straightline.course.review import round_size
 from straightline.course.search import MAX_QUERY_CHARS
 
-JSON = {"Accept": "application/json"}
+from web_support import JSON  # noqa: E402
 
 
 def _text(html: str) -> str:

@@ -15,13 +15,12 @@ import pytest
 
 from straightline.grader import ClientBusy, Grader, GraderSettings, QueueFull
 
-from web_support import FIXTURE_CHAPTERS, GOOD_CFM_LOSS as GOOD  # noqa: E402
+from web_support import FIXTURE_CHAPTERS, GOOD_CFM_LOSS as GOOD, JSON  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     __import__("shutil").which("bwrap") is None, reason="bubblewrap (bwrap) is not installed; `make test` installs it"
 )
 
-JSON = {"Accept": "application/json"}
 GATE = {"answer": "trajectories cannot cross because solutions are unique"}
 LOOP = "import torch\n\ndef cfm_loss(model, x_1, noise_fn=None):\n    while True:\n        pass\n"
 

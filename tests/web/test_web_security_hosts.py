@@ -19,9 +19,8 @@ from straightline.web.app import create_app
 from straightline.web.hosts import AllowedHosts, grade_token, parse_host_rule
 from straightline.web.settings import Settings
 
-from web_support import FIXTURE_CHAPTERS, GOOD_CFM_LOSS as GOOD, SECRET, make_settings  # noqa: E402
+from web_support import FIXTURE_CHAPTERS, GOOD_CFM_LOSS as GOOD, JSON, SECRET, make_settings  # noqa: E402
 
-JSON = {"Accept": "application/json"}
 GATE_ANSWER = {"answer": "trajectories cannot cross because solutions are unique"}
 
 

@@ -15,13 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from web_support import FIXTURE_CHAPTERS, REPO, free_port  # noqa: E402
+from web_support import FIXTURE_CHAPTERS, JSON, REPO, free_port  # noqa: E402
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed; `make test` installs it (apt-get install nginx)")
 
 DOC = REPO / "docs" / "web-app.md"
-JSON = {"Accept": "application/json"}
 
 
 def documented_server_block() -> str:

@@ -16,9 +16,7 @@ from starlette.responses import Response
 from straightline.course.content import Course
 from straightline.web.app import create_app
 
-from web_support import FIXTURE_CHAPTERS, make_settings  # noqa: E402
-
-JSON = {"Accept": "application/json"}
+from web_support import FIXTURE_CHAPTERS, JSON, make_settings  # noqa: E402
 
 
 def raw_request(url: str, head: bytes, filler: int) -> bytes:

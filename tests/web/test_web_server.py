@@ -16,9 +16,7 @@ import pytest
 
 from straightline.web.settings import Settings, load_or_create_secret
 
-from web_support import FIXTURE_CHAPTERS, REPO, ServerProcess  # noqa: E402
-
-JSON = {"Accept": "application/json"}
+from web_support import FIXTURE_CHAPTERS, JSON, REPO, ServerProcess  # noqa: E402
 
 
 def test_progress_survives_sigkill(tmp_path: Path, server_factory) -> None:

@@ -21,9 +21,8 @@ from straightline.course.content import Course
 from straightline.course.simparams import PARAMS, LiveParams
 from straightline.web.app import create_app
 
-from web_support import ServerProcess, make_settings  # noqa: E402
+from web_support import JSON, ServerProcess, make_settings  # noqa: E402
 
-JSON = {"Accept": "application/json"}
 # small but real requests, so the module stays quick on two cores
 SMALL: dict[str, dict] = {
     "particles-flow": {"particles": 40, "steps": 8},

@@ -37,14 +37,9 @@ PREDICTIONS = {"c2-predict-ot": "smaller", "c4-predict-field": "one-point", "c5-
 
 
 @pytest.fixture
-def context_options() -> dict:
+def page(open_context, server: ServerProcess):
     # reduced motion: nothing plays by itself, so every picture is the one the test asks for
-    return STILL_DESKTOP
-
-
-@pytest.fixture
-def page(open_context, context_options: dict, server: ServerProcess):
-    pg = open_context(**context_options).new_page()
+    pg = open_context(**STILL_DESKTOP).new_page()
     for eid, guess in PREDICTIONS.items():
         assert pg.request.post(f"{server.url}/elements/{eid}/predict", form={"guess": guess}).ok
     return pg

@@ -9,7 +9,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-JSON = {"Accept": "application/json"}
+from web_support import JSON  # noqa: E402
 
 
 def _progress(client: TestClient) -> None:

@@ -18,6 +18,7 @@ from straightline.web.settings import Settings
 FIXTURE_CHAPTERS = Path(__file__).parent / "fixtures" / "course"
 SECRET = "test-secret-0123456789abcdef"
 REPO = Path(__file__).resolve().parents[2]
+JSON = {"Accept": "application/json"}  # the headers of a request that wants the JSON answer
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides) -> Settings:
@@ -27,6 +28,13 @@ def make_settings(database_url: str, data_dir: Path, **overrides) -> Settings:
     base = {"database_url": database_url, "secret_key": SECRET, "data_dir": data_dir, "grader_warm_workers": 0,
             "allowed_hosts": ("testserver",)}  # the host name TestClient sends
     return Settings(**{**base, **overrides})
+
+
+def element_state(client, element_id: str) -> dict:
+    """A learner's state of one element, as the JSON API answers it (the request must succeed)."""
+    r = client.get(f"/elements/{element_id}", headers=JSON)
+    assert r.status_code == 200, r.text
+    return r.json()
 
 
 # --- real server processes ------------------------------------------------------------------------
