@@ -17,10 +17,9 @@ from fastapi.testclient import TestClient
 from straightline.course.content import Course
 from straightline.course.simcost import MAX_COST_S, estimate, over_limit
 from straightline.course.simparams import PARAMS
-from straightline.web.app import create_app
 from straightline.web.sim_runtime import Busy, SimLimits, course_warmups
 
-from web_support import JSON, make_settings  # noqa: E402
+from web_support import JSON, sqlite_client  # noqa: E402
 
 SIMS_JS = Path(__file__).parents[2] / "src" / "straightline" / "web" / "static" / "sims"
 
@@ -94,9 +93,7 @@ def test_a_page_on_another_site_gets_nothing_computed(api: TestClient) -> None:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory, fixture_course: Course) -> Iterator[TestClient]:
     """An app whose course has no simulations, so no warm-up computes behind the tests' backs."""
-    data = tmp_path_factory.mktemp("sims-input")
-    app = create_app(make_settings(f"sqlite:///{data / 'progress.db'}", data), course=fixture_course)
-    with TestClient(app) as client:
+    with sqlite_client(tmp_path_factory.mktemp("sims-input"), fixture_course) as client:
         yield client
 
 

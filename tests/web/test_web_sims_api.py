@@ -19,9 +19,8 @@ from fastapi.testclient import TestClient
 
 from straightline.course.content import Course
 from straightline.course.simparams import PARAMS, LiveParams
-from straightline.web.app import create_app
 
-from web_support import JSON, ServerProcess, make_settings  # noqa: E402
+from web_support import JSON, ServerProcess, sqlite_client  # noqa: E402
 
 # small but real requests, so the module stays quick on two cores
 SMALL: dict[str, dict] = {
@@ -59,9 +58,7 @@ def decode(arr: dict) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory, real_course: Course) -> Iterator[TestClient]:
-    data = tmp_path_factory.mktemp("sims-api")
-    app = create_app(make_settings(f"sqlite:///{data / 'progress.db'}", data), course=real_course)
-    with TestClient(app) as client:
+    with sqlite_client(tmp_path_factory.mktemp("sims-api"), real_course) as client:
         yield client
 
 

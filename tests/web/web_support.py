@@ -8,11 +8,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from fastapi.testclient import TestClient
 
+from straightline.course.content import Course
+from straightline.web.app import create_app
 from straightline.web.settings import Settings
 
 FIXTURE_CHAPTERS = Path(__file__).parent / "fixtures" / "course"
@@ -28,6 +33,15 @@ def make_settings(database_url: str, data_dir: Path, **overrides) -> Settings:
     base = {"database_url": database_url, "secret_key": SECRET, "data_dir": data_dir, "grader_warm_workers": 0,
             "allowed_hosts": ("testserver",)}  # the host name TestClient sends
     return Settings(**{**base, **overrides})
+
+
+@contextmanager
+def sqlite_client(data_dir: Path, course: Course, **overrides) -> Iterator[TestClient]:
+    """A TestClient on an app over `course` with a SQLite store in `data_dir` (for module-scoped
+    fixtures, which cannot take the per-test `store_url`)."""
+    app = create_app(make_settings(f"sqlite:///{data_dir / 'progress.db'}", data_dir, **overrides), course=course)
+    with TestClient(app) as client:
+        yield client
 
 
 def element_state(client, element_id: str) -> dict:
