@@ -11,15 +11,17 @@ The first row reproduces steps.json's 1000-step ancestral DDPM FD. Then one row 
 
   steps       strided DDPM with 10, 50, 100, 250 steps (and DDIM at 100 and 1000 steps)
   end noise   the DDPM chain stopped at step k, then its x_0 prediction in one jump (no noise below k)
-  switch      DDPM (beta variance) down to step k, deterministic DDIM single steps below k
+  switch      DDPM (beta variance) down to step k, deterministic DDIM single steps below k (and the
+              reverse: DDIM down to step k, DDPM below)
   variance    posterior variance instead of beta_k
   oracle      DDPM and DDIM with the EXACT epsilon of the empirical distribution of the 1797 digits
               (a mixture of point masses: the posterior over the training digits is a softmax)
   flow as eps the flow model's velocity converted to epsilon (eps = x_t - t v at x_t = x_k / c_k), DDPM
 
-Each row: digit FD of the 898 samples to all 1797 digits, FD / floor, and 'roughness': the mean
+Each row: digit FD of the 898 samples to all 1797 digits, FD / floor, 'roughness': the mean
 squared difference of neighbouring pixels of the samples over that of the real digits (1 = as
-smooth as the data; leftover per-pixel noise raises it).
+smooth as the data; leftover per-pixel noise raises it), and 'contrast': the mean spread of an
+image's pixels over the real digits' (faint, washed-out samples lower it).
 
 A second table (`ddpm-eps-error.json`) bins the DDPM steps k into bands and gives, per band, the
 mean squared error (per pixel) of each model's epsilon against the exact empirical epsilon on
@@ -53,6 +55,7 @@ REGENERATE = "`python bench/ddpm_digits.py` regenerates this file"
 STRIDES = (10, 50, 100, 250)
 JUMP_AT = (10, 50, 100)  # the chain stopped at step k, then x_0 predicted in one jump
 SWITCH_AT = (300, 100, 30, 10)  # DDPM down to step k, DDIM below
+REVERSE_AT = (300,)  # DDIM down to step k, DDPM below
 BANDS = ((1, 3), (4, 10), (11, 30), (31, 100), (101, 300), (301, 1000))
 ERR_DRAWS = 4  # noised copies of each real digit per band
 
@@ -134,16 +137,34 @@ def jump(eps, x_k: torch.Tensor, k: int, sched) -> torch.Tensor:
     return (x_k - math.sqrt(1 - a) * e) / math.sqrt(a)
 
 
-def ddim_below(eps, x_k: torch.Tensor, k: int, sched) -> torch.Tensor:
-    """Deterministic DDIM single steps from step k down to 0."""
+def ddpm_below(eps, x_k: torch.Tensor, k: int, sched, generator) -> torch.Tensor:
+    """Ancestral single steps (beta variance, no noise on the last) from step k down to 0."""
     x = x_k
     with torch.no_grad():
         for j in range(k, 0, -1):
+            a, beta = float(sched.alpha_bar(j)), float(sched.betas[j - 1])
+            e = eps(x, torch.full((len(x),), 1.0 - j / sched.T, dtype=x.dtype))  # [B, 1, 8, 8]
+            x = (x - beta / math.sqrt(1 - a) * e) / math.sqrt(1 - beta)
+            if j > 1:
+                x = x + math.sqrt(beta) * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+    return x
+
+
+def ddim_below(eps, x_k: torch.Tensor, k: int, sched, k_to: int = 0) -> torch.Tensor:
+    """Deterministic DDIM single steps from step k down to k_to."""
+    x = x_k
+    with torch.no_grad():
+        for j in range(k, k_to, -1):
             a, a_next = float(sched.alpha_bar(j)), float(sched.alpha_bar(j - 1))
             e = eps(x, torch.full((len(x),), 1.0 - j / sched.T, dtype=x.dtype))  # [B, 1, 8, 8]
             x_hat = (x - math.sqrt(1 - a) * e) / math.sqrt(a)
             x = math.sqrt(a_next) * x_hat + math.sqrt(1 - a_next) * e
     return x
+
+
+def contrast(x: torch.Tensor) -> float:
+    """Mean over images of the spread (standard deviation) of an image's 64 pixels, x [N, 1, 8, 8]."""
+    return float(x.reshape(len(x), -1).std(dim=1).mean())
 
 
 def roughness(x: torch.Tensor) -> float:
@@ -158,14 +179,14 @@ def roughness(x: torch.Tensor) -> float:
 
 def sampler_rows(cfg, eps_model, flow, sched) -> list[list]:
     ev = claims.Eval(cfg, "digits")
-    real = roughness(digits()[0])
+    real, real_contrast = roughness(digits()[0]), contrast(digits()[0])
     oracle = empirical_eps(digits()[0], sched)
     rows = []
 
     def row(test: str, sampler: str, nfe: int, x: torch.Tensor) -> None:
-        q = ev.quality(x)
-        rows.append([test, sampler, nfe, claims.sig(q), claims.sig(q / ev.floor, 3), claims.sig(roughness(x) / real, 3)])
-        claims.out(f"  {test:<12} {sampler:<58} NFE {nfe:>4}  FD {q:8.2f}  rough {roughness(x) / real:6.2f}")
+        q, r, c = ev.quality(x), roughness(x) / real, contrast(x) / real_contrast
+        rows.append([test, sampler, nfe, claims.sig(q), claims.sig(q / ev.floor, 3), claims.sig(r, 3), claims.sig(c, 3)])
+        claims.out(f"  {test:<12} {sampler:<58} NFE {nfe:>4}  FD {q:8.2f}  rough {r:6.2f}  contrast {c:5.2f}")
 
     keep = sorted(set(JUMP_AT) | set(SWITCH_AT))
     x, states = ddpm_path(eps_model, ev.x_0, sched, claims.ddpm_generator(cfg), keep)
@@ -179,6 +200,10 @@ def sampler_rows(cfg, eps_model, flow, sched) -> list[list]:
         row("end noise", f"DDPM down to k = {k}, then x_0 predicted in one jump", sched.T - k + 1, jump(eps_model, states[k], k, sched))
     for k in SWITCH_AT:
         row("switch", f"DDPM down to k = {k}, then DDIM single steps", sched.T, ddim_below(eps_model, states[k], k, sched))
+    for k in REVERSE_AT:
+        x = ddim_below(eps_model, ev.x_0, sched.T, sched, k_to=k)
+        row("switch", f"DDIM down to k = {k}, then DDPM single steps", sched.T,
+            ddpm_below(eps_model, x, k, sched, claims.ddpm_generator(cfg)))
     x = ddpm_sample(eps_model, ev.x_0, schedule=sched, variance="posterior", generator=claims.ddpm_generator(cfg)).x
     row("variance", "DDPM, ancestral, posterior variance", sched.T, x)
     x = ddpm_sample(oracle, ev.x_0, schedule=sched, generator=claims.ddpm_generator(cfg)).x
@@ -187,7 +212,7 @@ def sampler_rows(cfg, eps_model, flow, sched) -> list[list]:
     x = ddpm_sample(flow_as_eps(flow, sched), ev.x_0, schedule=sched, generator=claims.ddpm_generator(cfg)).x
     row("flow as eps", "DDPM, ancestral, beta variance, flow model's eps", sched.T, x)
     row("flow as eps", "flow matching, Euler (reference)", 100, sl.sample(flow, ev.x_0, steps=100))
-    return rows, ev.floor, real
+    return rows, ev.floor, real, real_contrast
 
 
 def error_rows(cfg, eps_model, flow, sched) -> list[list]:
@@ -228,8 +253,8 @@ def main(argv=None) -> int:
     claims.out(f"ddpm_digits: why ancestral DDPM scores worse than DDIM on the digits; load average {load_average()}")
     eps_model, flow = trained(cfg, cache)
     sched = make_schedule("linear", claims.DDPM_T)
-    rows, floor, real = sampler_rows(cfg, eps_model, flow, sched)
-    columns = ["test", "sampler", "NFE", "digit FD", "FD / floor", "roughness / real digits'"]
+    rows, floor, real, real_contrast = sampler_rows(cfg, eps_model, flow, sched)
+    columns = ["test", "sampler", "NFE", "digit FD", "FD / floor", "roughness / real digits'", "contrast / real digits'"]
     claims.out(table("DDPM on the digits: one row per explanation tested", columns, rows,
                      notes=[f"floor {floor:.2f} (digit_fd_floor({cfg.n_digits})); real digits' roughness {real:.4f}"]))
     recipe = (f"MLP(dim=64, hidden={cfg.hidden_digits}) trained {cfg.train_digits} Adam steps (batch 256, lr 1e-3, EMA "
@@ -246,7 +271,9 @@ def main(argv=None) -> int:
         "empirical distribution of the 1797 digits (closed form: a softmax over the training digits) in DDPM and "
         "DDIM; and the flow model converted to epsilon (eps = x_t - t v(x_t, t) at x_t = x_k / c_k) in DDPM. "
         "Roughness: mean squared difference of neighbouring pixels over the real digits' "
-        f"({claims.sig(real, 3)}); leftover per-pixel noise raises it. One torch thread. {REGENERATE}.",
+        f"({claims.sig(real, 3)}); leftover per-pixel noise raises it. Contrast: the mean over images of the "
+        f"standard deviation of an image's 64 pixels, over the real digits' ({claims.sig(real_contrast, 3)}); "
+        f"faint, washed-out images lower it. One torch thread. {REGENERATE}.",
         columns, rows,
     )
     err, kl_eps, kl_flow = error_rows(cfg, eps_model, flow, sched)

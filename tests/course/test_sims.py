@@ -256,6 +256,9 @@ def test_side_by_side_on_the_digits_same_noise_images_and_ddim_ahead_at_five_ste
     q_flow, q_ddim = out["flow"]["quality"], out["diffusion"]["quality"]
     assert q_flow["n"] == q_ddim["n"] == 300 and q_flow["floor"] == q_ddim["floor"] > 0
     assert q_ddim["fd"] < q_flow["fd"], (q_ddim, q_flow)
+    for steps in (1, 20):  # the caption: DDIM ahead at every step count
+        q = sims.side_digit_quality(steps)
+        assert q["diffusion"]["fd"] < q["flow"]["fd"], (steps, q)
     assert q_ddim["words"] == f"{q_ddim['fd'] / q_ddim['floor']:.1f}× the floor"
     # the FD is measured on fixed images: the learner's seed changes the drawn images only
     other = sims.run("side-by-side", {"data": "digits", "steps": 5, "seed": 5})
