@@ -122,8 +122,9 @@ export default {
     const step = d.frame_steps[frame];
     const [, n] = d.diff.path.shape;
     const digits = isDigits(d);
+    const kept = digits ? "" : ", which keep roughly unit variance throughout";
     const scale = d.params.scale === "ddpm"
-      ? `DDPM's own states x_k, which keep roughly unit variance throughout; dividing by the factor c_k, ${fmt(d.diff.scales[frame], 3)} at this step, would put them on the flow's path`
+      ? `DDPM's own states x_k${kept}; dividing by the factor c_k, ${fmt(d.diff.scales[frame], 3)} at this step, would put them on the flow's path`
       : "its states divided by c_k, which puts them on the flow's straight-line path";
     const what = digits ? `${n} digit images (8 × 8 pixels)` : `${n} particles`;
     const models = digits ? "ε-model (trained as DDPM)" : "DDPM model";
