@@ -39,6 +39,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -91,7 +92,7 @@ def step_of(t_net: torch.Tensor, T: int) -> int:
     return int(round((1.0 - float(t_net[0])) * T))
 
 
-def empirical_eps(data: torch.Tensor, sched) -> callable:
+def empirical_eps(data: torch.Tensor, sched) -> Callable:
     """The exact epsilon of the empirical distribution of `data` [M, 1, 8, 8]: with the posterior
     weights w_i ∝ exp(-|x_k - sqrt(abar) d_i|^2 / (2 (1 - abar))), eps = (x_k - sqrt(abar) sum_i w_i d_i) / sqrt(1 - abar)."""
     flat = data.reshape(len(data), -1).double()  # [M, 64]
@@ -106,7 +107,7 @@ def empirical_eps(data: torch.Tensor, sched) -> callable:
     return eps
 
 
-def flow_as_eps(flow, sched) -> callable:
+def flow_as_eps(flow, sched) -> Callable:
     """The flow model read as an epsilon-predictor: x_t = x_k / c_k at t = t_k, eps = x_t - t v(x_t, t)."""
 
     def eps(x: torch.Tensor, t_net: torch.Tensor) -> torch.Tensor:
@@ -177,7 +178,7 @@ def roughness(x: torch.Tensor) -> float:
 # ----------------------------------------------------------------------------- experiments
 
 
-def sampler_rows(cfg, eps_model, flow, sched) -> list[list]:
+def sampler_rows(cfg, eps_model, flow, sched) -> tuple[list[list], float, float, float]:
     ev = claims.Eval(cfg, "digits")
     real, real_contrast = roughness(digits()[0]), contrast(digits()[0])
     oracle = empirical_eps(digits()[0], sched)
@@ -215,7 +216,7 @@ def sampler_rows(cfg, eps_model, flow, sched) -> list[list]:
     return rows, ev.floor, real, real_contrast
 
 
-def error_rows(cfg, eps_model, flow, sched) -> list[list]:
+def error_rows(cfg, eps_model, flow, sched) -> tuple[list[list], float, float]:
     """Per band of k: MSE per pixel of each model's epsilon against the exact empirical epsilon on
     noised real digits, and the band's share of the ancestral sampler's KL bound."""
     images = digits()[0]  # [1797, 1, 8, 8]
