@@ -113,6 +113,7 @@ def test_digits_emerge(sims):
         ("rotation-flow", {"steps": 201}, "steps"),
         ("side-by-side", {"steps": 0}, "steps"),
         ("side-by-side", {"scale": "sde"}, "scale"),
+        ("side-by-side", {"data": "mnist"}, "data"),
         ("flowmap-nfe", {"nfe": 3}, "nfe"),
         ("flowmap-nfe", {"particles": 1001}, "particles"),
         ("flowmap-jumps", {"grid": 21}, "grid"),
@@ -241,12 +242,38 @@ def test_side_by_side_same_noise_and_both_reach_the_data(sims):
     assert np.allclose(decode(raw["diffusion"]["frames"]), diff * c[:, None, None], atol=0.01)
 
 
+def test_side_by_side_on_the_digits_same_noise_images_and_ddim_ahead_at_five_steps(sims):
+    """The digits option: 16 images per sampler from the same noise, every kept step on the linear
+    path's scale, and each sampler's digit FD on the fixed evaluation images beside the floor at that
+    n. At 5 steps DDIM is ahead of Euler, as Chapter 9's caption says (the JSON it quotes measures
+    the same order on other models)."""
+    out = sims.run("side-by-side", {"data": "digits", "steps": 5, "seed": 4})
+    flow, diff = decode(out["flow"]["frames"]), decode(out["diffusion"]["frames"])
+    assert flow.shape == diff.shape == (6, 16, 8, 8) and out["frame_steps"] == [0, 1, 2, 3, 4, 5]
+    assert np.abs(flow[0] - diff[0]).max() < 0.05  # the same noise (x_T / c_T, c_T close to 1)
+    assert abs(flow[0].std() - 1.0) < 0.15 and flow[-1].max() > 0.5 and flow[-1].min() < -0.5  # noise -> ink on paper
+    assert out["flow"]["model_name"] == "digits" and out["diffusion"]["model_name"] == "digits-ddpm"
+    q_flow, q_ddim = out["flow"]["quality"], out["diffusion"]["quality"]
+    assert q_flow["n"] == q_ddim["n"] == 300 and q_flow["floor"] == q_ddim["floor"] > 0
+    assert q_ddim["fd"] < q_flow["fd"], (q_ddim, q_flow)
+    for steps in (1, 20):  # the caption: DDIM ahead at every step count
+        q = sims.side_digit_quality(steps)
+        assert q["diffusion"]["fd"] < q["flow"]["fd"], (steps, q)
+    assert q_ddim["words"] == f"{q_ddim['fd'] / q_ddim['floor']:.1f}× the floor"
+    # the FD is measured on fixed images: the learner's seed changes the drawn images only
+    other = sims.run("side-by-side", {"data": "digits", "steps": 5, "seed": 5})
+    assert other["flow"]["quality"] == q_flow and not np.allclose(decode(other["flow"]["frames"]), flow)
+    # moons remain the default, with their particles and W2
+    assert "w2" in sims.run("side-by-side", {"particles": 20, "steps": 3})["flow"]["quality"]
+
+
 @pytest.mark.parametrize("name,params", [
     ("log-density", {"grid": 64, "steps": 2}),
     ("reflow-straightening", {"particles": 500, "steps": 50}),
     ("guided-digits", {"images": 32, "steps": 50}),
     ("rotation-flow", {"particles": 500, "steps": 200}),
     ("side-by-side", {"particles": 400, "steps": 60}),
+    ("side-by-side", {"data": "digits", "steps": 60}),
     ("flowmap-nfe", {"particles": 1000, "nfe": 8}),
     ("flowmap-jumps", {"particles": 150, "grid": 20}),
 ])

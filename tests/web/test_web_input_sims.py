@@ -38,7 +38,7 @@ COURSE_CONTROLS: dict[str, dict[str, list]] = {
     "reflow-straightening": {"round": [0, 3], "steps": [1, 50]},
     "guided-digits": {"w": [0.0, 5.0], "label": [0, 9]},
     "rotation-flow": {"steps": [1, 100], "particles": [50, 150, 300, 500]},
-    "side-by-side": {"steps": [1, 100], "scale": ["flow", "ddpm"]},
+    "side-by-side": {"steps": [1, 100], "scale": ["flow", "ddpm"], "data": ["moons", "digits"]},
     "flowmap-nfe": {"nfe": [1, 2, 4, 8]},
     "flowmap-jumps": {},  # s, t and the particle are drawn from one answer: only the seed reaches the API
 }

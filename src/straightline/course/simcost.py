@@ -56,7 +56,10 @@ _MODELS: dict[str, tuple[Callable[[Any], float], tuple[str, ...]]] = {
     "reflow-straightening": (lambda p: 1.5 + _ROW_S * p.particles * p.steps, ("particles", "steps")),
     "guided-digits": (lambda p: 350 * _ROW_S * p.images * p.steps, ("images", "steps")),
     "rotation-flow": (lambda p: 2.5 * _ROW_S * p.particles * p.steps, ("particles", "steps")),
-    "side-by-side": (lambda p: 0.3 + 6 * _ROW_S * p.particles * p.steps, ("particles", "steps")),
+    # moons: the drawn particles and 1000 more through two 2-D MLPs; digits: 16 + 300 images through the
+    # digits flow MLP and the digits ε-MLP (about 75 µs per image and step together)
+    "side-by-side": (lambda p: 0.2 + 75 * _ROW_S * 316 * p.steps if p.data == "digits"
+                     else 0.3 + 6 * _ROW_S * p.particles * p.steps, ("particles", "steps")),
     # four samplers on the drawn particles and 1000 more, and four W2 of 1000 points
     "flowmap-nfe": (lambda p: 4 * _w2(1000) + 4 * _ROW_S * (p.particles + 1000) * p.nfe, ("particles", "nfe")),
     # RK4 paths (4 x 200 evaluations per particle, with the solver's bookkeeping) and one jump per pair of grid times

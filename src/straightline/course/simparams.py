@@ -118,7 +118,10 @@ class RotationParams(SimParams):
 
 
 class SideBySideParams(SimParams):
-    particles: int = Field(300, ge=10, le=400, description="number of trajectories drawn (same noise for both models)")
+    data: Literal["moons", "digits"] = Field("moons", description="the data both models were trained on")
+    particles: int = Field(
+        300, ge=10, le=400, description="number of trajectories drawn (same noise for both models; the digits draw 16 images)"
+    )
     steps: int = Field(20, ge=1, le=200, description="sampler steps (network evaluations) of each model")
     scale: Literal["flow", "ddpm"] = Field(
         "flow", description="diffusion states on the linear path's scale (x_k / c_k) or on DDPM's own (x_k)"
@@ -177,8 +180,8 @@ SIM_SUMMARIES: dict[str, str] = {
                      "with the digit classifier's accuracy on them.",
     "rotation-flow": "Haar-random rotations carried to a three-mode distribution on SO(3) by a shipped flow, "
                      "with the mean geodesic distance to the nearest mode.",
-    "side-by-side": "DDIM (a DDPM model) and Euler (a flow-matching model) on the same data from the same noise, "
-                    "paths on the linear-path scale, W2 of each.",
+    "side-by-side": "DDIM (a DDPM model) and Euler (a flow-matching model) on the same data (moons or 8x8 digits) from "
+                    "the same noise, paths or images on the linear-path scale, W2 (moons) or digit FD of each.",
     "flowmap-nfe": "Flow matching (Euler), a 2-rectified flow (Euler), a shortcut model and MeanFlow (jumps) on the moons "
                    "from the same noise with 1, 2, 4 or 8 network evaluations, W2 of each.",
     "flowmap-jumps": "Particles' ODE paths under the moons flow-matching model (fine RK4) and the MeanFlow model's "

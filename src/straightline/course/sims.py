@@ -95,6 +95,10 @@ REFLOW_ROUNDS = ("8gaussians-independent", "8gaussians-reflow1", "8gaussians-ref
 REFLOW_EVAL = 1000  # noise points for every round's straightness and one-step W2
 SIDE_FRAMES = 50  # steps kept per path in side-by-side and rotation-flow (all of them up to 50 steps)
 SIDE_EVAL = 1000  # points behind side-by-side's W2
+SIDE_DIGITS = 16  # side-by-side on the digits: images drawn per sampler
+SIDE_DIGIT_EVAL = 300  # and digits behind each sampler's Fréchet distance (fixed noise, the same for every seed)
+SIDE_DIGIT_EVAL_SEED = 223  # that fixed noise
+SIDE_DIGIT_MODELS = ("digits", "digits-ddpm")  # the flow model (Euler) and the ε-model (DDIM) on the digits
 FLOWMAP_EVAL_SEED = 307  # flowmap-nfe: the noise behind each sampler's W2 (beside the drawn particles)
 FLOWMAP_EVAL = 1000  # points behind flowmap-nfe's W2
 #: flowmap-nfe's samplers: (key, shipped model, velocity field sampled by Euler or flow map that jumps)
@@ -210,6 +214,16 @@ class Simulations:
             model_lp = sl.log_prob(self.model(dataset, coupling), points, steps=steps, method="rk4", estimator="exact")
         true_lp = _true_log_density(dataset)[0](points).float()  # [grid^2]
         return {"model": _heat_map(model_lp, grid), "true": _heat_map(true_lp, grid)}
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - as above
+    def side_digit_quality(self, steps: int) -> dict[str, dict[str, Any]]:
+        """Side-by-side on the digits: the digit FD of each sampler with `steps` network calls on
+        SIDE_DIGIT_EVAL images from fixed noise (so it depends on the steps alone), beside the floor."""
+        flow_name, eps_name = SIDE_DIGIT_MODELS
+        x_0 = noise(SIDE_DIGIT_EVAL, SIDE_DIGIT_EVAL_SEED, (1, 8, 8))  # [n, 1, 8, 8]
+        flow = sl.integrate(self.models[flow_name], x_0, steps=steps).x
+        ddim = sl.diffusion.ddim_sample(self.models[eps_name], x_0, schedule=_ddpm_schedule(), steps=steps).x
+        return {"flow": _fd_quality(flow), "diffusion": _fd_quality(ddim)}
 
     @functools.lru_cache(maxsize=16)  # noqa: B019 - a few entries per instance; instances live as long as the app
     def reflow_rows(self, seed: int) -> list[dict]:
@@ -579,10 +593,55 @@ def _geodesic_euler(model: nn.Module, p: RotationParams) -> Tensor:
 def side_by_side(sims: Simulations, p: SideBySideParams) -> dict:
     """The same noise sampled by a DDPM ε-model (deterministic DDIM, `steps` network calls,
     shown on the linear path's scale: x_k / c_k at flow time t_k) and by a flow-matching model
-    (Euler, `steps` calls); same MLP, same data (moons). W2 of each on 1000 further points.
+    (Euler, `steps` calls), both trained on the same data: moons (same MLP; W2 of each on 1000
+    further points) or the 8x8 digits (16 images each; digit FD on SIDE_DIGIT_EVAL more).
 
     On the linear path's scale the two are the same family of paths (the VP marginals are the
     linear path's, re-timed and rescaled by c_k); `scale="ddpm"` shows DDPM's own states x_k."""
+    return _side_digits(sims, p) if p.data == "digits" else _side_moons(sims, p)
+
+
+def _side_digits(sims: Simulations, p: SideBySideParams) -> dict:
+    """Side-by-side on the digits: SIDE_DIGITS images per sampler at every kept step, [F, 16, 8, 8]."""
+    flow_name, eps_name = SIDE_DIGIT_MODELS
+    x_0 = noise(SIDE_DIGITS, p.seed, (1, 8, 8))  # [16, 1, 8, 8]
+    flow = sl.integrate(sims.models[flow_name], x_0, steps=p.steps, keep_path=True)
+    raw = sl.diffusion.ddim_sample(sims.models[eps_name], x_0, schedule=_ddpm_schedule(), steps=p.steps, keep_path=True)
+    diff = raw.as_flow()
+    shown = diff.xs if p.scale == "flow" else raw.xs  # [steps + 1, 16, 1, 8, 8]
+    pick = _frames(p.steps, SIDE_FRAMES)
+    quality = sims.side_digit_quality(p.steps)
+
+    def pixels(xs: Tensor) -> dict[str, Any]:  # kept frames of [steps + 1, 16, 1, 8, 8] -> [F, 16, 8, 8]
+        return encode(xs[pick, :, 0].clamp(-PIXEL_RANGE, PIXEL_RANGE))
+
+    return {
+        "steps": p.steps,
+        "frame_steps": pick,
+        "flow": {"ts": [_r(float(flow.ts[i])) for i in pick], "frames": pixels(flow.xs), "quality": quality["flow"],
+                 "nfe": flow.nfe, "model_name": flow_name},
+        "diffusion": {"ts": [_r(float(diff.ts[i])) for i in pick], "frames": pixels(shown),
+                      "scales": [_r(float(raw.scales[i])) for i in pick], "quality": quality["diffusion"],
+                      "nfe": diff.nfe, "model_name": eps_name},
+    }
+
+
+def _fd_quality(x: Tensor) -> dict[str, Any]:
+    """The digit FD of samples x [n, 1, 8, 8] to the 1797 real digits, beside the floor at n (two
+    disjoint n-draws of the real digits) and the words for it."""
+    n = len(x)
+    fd, floor = sl.metrics.digit_fd(x), _digit_floor(n)
+    words = "at or below the floor" if fd <= floor else f"{fd / floor:.1f}× the floor"
+    return {"fd": _r(fd), "floor": _r(floor), "ratio": _r(fd / floor, 3), "n": n, "words": words}
+
+
+@functools.cache
+def _digit_floor(n: int) -> float:
+    return sl.metrics.digit_fd_floor(n)
+
+
+def _side_moons(sims: Simulations, p: SideBySideParams) -> dict:
+    """Side-by-side on the moons: particles' paths and W2 (see `side_by_side`)."""
     from straightline import diffusion
 
     n = p.particles
