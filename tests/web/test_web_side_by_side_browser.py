@@ -4,18 +4,12 @@ server: the Data control switches both panels from moons to 8x8 digit images, dr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from browser_support import CHROMIUM, Traffic, new_context  # noqa: E402
-from web_support import ServerProcess, start_server  # noqa: E402
+from browser_support import BROWSER_MARKS, sim_ready  # noqa: E402
+from web_support import ServerProcess  # noqa: E402
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium)"),
-]
+pytestmark = BROWSER_MARKS
 
 EID = "c8-side-by-side"
 
@@ -39,27 +33,11 @@ PANEL_STATS = """(id) => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data = tmp_path_factory.mktemp("side-by-side-browser")
-    srv = start_server(data, db=f"sqlite:///{data / 'progress.db'}")
-    yield srv
-    srv.kill()
-
-
-def _ready(page) -> None:
-    page.wait_for_function(
-        "(id) => { const f = document.querySelector(`#${id} figure.sim`); return f && f.dataset.state === 'ready' && !f.hasAttribute('aria-busy'); }",
-        arg=EID, timeout=90_000)
-
-
 @pytest.mark.parametrize("width", [1280, 375])
-def test_the_digits_option_draws_digit_images_with_their_fd(browser, server: ServerProcess, width: int) -> None:
-    traffic = Traffic()
-    context = new_context(browser, traffic, viewport={"width": width, "height": 900}, reduced_motion="reduce")
-    page = context.new_page()
+def test_the_digits_option_draws_digit_images_with_their_fd(open_context, server: ServerProcess, width: int) -> None:
+    page = open_context(viewport={"width": width, "height": 900}, reduced_motion="reduce").new_page()
     page.goto(f"{server.url}/chapters/flow-vs-diffusion")
-    _ready(page)
+    sim_ready(page, EID)
     page.locator(f"#{EID}-data-digits").check()
     page.wait_for_function(
         "(id) => { const f = document.querySelector(`#${id} figure.sim`); const d = f.player && f.player.data;"
@@ -80,5 +58,3 @@ def test_the_digits_option_draws_digit_images_with_their_fd(browser, server: Ser
     page.locator(f"#{EID}-data-moons").check()
     page.wait_for_function("(id) => document.querySelector(`#${id} .sim__summary`).textContent.includes('particles start')",
                            arg=EID, timeout=60_000)
-    context.close()
-    traffic.assert_local()
