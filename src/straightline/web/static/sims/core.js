@@ -134,19 +134,29 @@ export function clip(ctx, rect) {
   ctx.clip();
 }
 
+// text may hold subscripts written "_{θ}": they are drawn smaller and lowered, as math is
 export function label(ctx, text, x, y, colours, { colour, align = "left", baseline = "top", size = 12, weight = 400, halo = true } = {}) {
   ctx.save();
-  ctx.font = `${weight} ${size}px ${colours.font}`;
-  ctx.textAlign = align;
+  ctx.textAlign = "left";
   ctx.textBaseline = baseline;
-  if (halo) {
-    ctx.lineWidth = 3;
-    ctx.strokeStyle = colours.panel;
-    ctx.lineJoin = "round";
-    ctx.strokeText(text, x, y);
-  }
-  ctx.fillStyle = colour || colours.ink;
-  ctx.fillText(text, x, y);
+  const pieces = String(text).split(/_\{([^}]*)\}/).map((t, i) => ({ t, sub: i % 2 === 1 }));
+  const font = (p) => `${weight} ${p.sub ? Math.round(size * 0.72) : size}px ${colours.font}`;
+  const widths = pieces.map((p) => { ctx.font = font(p); return ctx.measureText(p.t).width; });
+  const total = widths.reduce((a, b) => a + b, 0);
+  let left = align === "right" || align === "end" ? x - total : align === "center" ? x - total / 2 : x;
+  pieces.forEach((p, i) => {
+    ctx.font = font(p);
+    const dy = p.sub ? size * 0.3 : 0;
+    if (halo) {
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = colours.panel;
+      ctx.lineJoin = "round";
+      ctx.strokeText(p.t, left, y + dy);
+    }
+    ctx.fillStyle = colour || colours.ink;
+    ctx.fillText(p.t, left, y + dy);
+    left += widths[i];
+  });
   ctx.restore();
 }
 
@@ -253,12 +263,17 @@ export function gridRows(g, row) {
   return rows;
 }
 
+// "v_{θ}(x, t)" as text nodes and <sub> elements, for a column heading
+function withSubscripts(text) {
+  return String(text).split(/_\{([^}]*)\}/).map((t, i) => (i % 2 === 1 ? el("sub", { text: t }) : t)).filter((n) => n !== "");
+}
+
 // A small table: {caption, columns: [...], rows: [[...]], note}
 export function table({ caption, columns, rows, note }) {
   const t = el("table", { class: "sim__table" });
   if (caption) t.append(el("caption", { text: caption }));
   const head = el("tr");
-  for (const c of columns) head.append(el("th", { scope: "col", text: c }));
+  for (const c of columns) head.append(el("th", { scope: "col" }, ...withSubscripts(c)));
   t.append(el("thead", {}, head));
   const body = el("tbody");
   for (const row of rows) {

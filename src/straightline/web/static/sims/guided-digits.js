@@ -16,7 +16,7 @@ export default {
   label: "Digits drawn by a small transformer under classifier-free guidance",
   controls: [
     { type: "select", name: "label", label: "Digit", parse: (v) => Number.parseInt(v, 10), options: Array.from({ length: 10 }, (_, k) => [k, String(k)]) },
-    { type: "range", name: "w", label: "Guidance scale w (taught in Chapter 8)", min: 0, max: 5, step: 0.5, format: (v) => v.toFixed(1) },
+    { type: "range", name: "w", label: "Guidance scale w (taught in Chapter 9)", min: 0, max: 5, step: 0.5, format: (v) => v.toFixed(1) },
     c.seed(),
   ],
   defaults: { label: 3, w: 1, seed: 0 },

@@ -390,7 +390,7 @@ export default {
       const b = L.batch, p = (a, i) => `(${fmt(a.data[2 * i])}, ${fmt(a.data[2 * i + 1])})`;
       return {
         caption: `Minibatch ${L.batches}: the first 16 of its ${b.batch} pairs`,
-        columns: ["pair", "x0 (noise)", "x1 (data)", "t", "x_t", "target u_t", "model v", "loss"],
+        columns: ["pair", "x₀ (noise)", "x₁ (data)", "t", "xₜ", "target uₜ(xₜ | x₁)", "network v_{θ}(xₜ, t)", "loss"],
         rows: Array.from({ length: 16 }, (_, i) => [i + 1, p(b.x0, i), p(b.x1, i), fmt(b.t[i]), p(b.xt, i), p(b.ut, i), p(b.v, i), fmt(b.pl.data[i], 3)]),
       };
     }
