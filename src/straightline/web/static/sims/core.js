@@ -295,7 +295,7 @@ export function legend(ctx, items, x, y, maxWidth, colours, size = 12) {
   const rows = [[]];
   let rowWidth = 0;
   for (const item of items) {
-    const w = 18 + ctx.measureText(item.text).width + 14;
+    const w = 18 + ctx.measureText(String(item.text).replace(/_\{([^}]*)\}/g, "$1")).width + 14;
     if (rowWidth + w > maxWidth && rows[rows.length - 1].length) { rows.push([]); rowWidth = 0; }
     rows[rows.length - 1].push({ ...item, w });
     rowWidth += w;
@@ -325,9 +325,7 @@ export function legend(ctx, items, x, y, maxWidth, colours, size = 12) {
         ctx.beginPath(); ctx.arc(cx + 7, cy, 3.5, 0, 2 * Math.PI); ctx.fill();
       }
       ctx.setLineDash([]);
-      ctx.fillStyle = colours.ink;
-      ctx.textBaseline = "middle";
-      ctx.fillText(item.text, cx + 18, cy + 0.5);
+      label(ctx, item.text, cx + 18, cy + 0.5, colours, { baseline: "middle", size, halo: false });
       cx += item.w;
     }
   });
