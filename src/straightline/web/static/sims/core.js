@@ -268,8 +268,9 @@ function withSubscripts(text) {
   return String(text).split(/_\{([^}]*)\}/).map((t, i) => (i % 2 === 1 ? el("sub", { text: t }) : t)).filter((n) => n !== "");
 }
 
-// A small table: {caption, columns: [...], rows: [[...]], note}
-export function table({ caption, columns, rows, note }) {
+// A small table: {caption, columns: [...], rows: [[...]], note, empty}; `empty` is the one row shown
+// while there are no rows yet (a table is never drawn without a body)
+export function table({ caption, columns, rows, note, empty }) {
   const t = el("table", { class: "sim__table" });
   if (caption) t.append(el("caption", { text: caption }));
   const head = el("tr");
@@ -281,6 +282,7 @@ export function table({ caption, columns, rows, note }) {
     row.forEach((cell, i) => tr.append(el(i === 0 ? "th" : "td", i === 0 ? { scope: "row", text: String(cell) } : { text: String(cell) })));
     body.append(tr);
   }
+  if (!rows.length) body.append(el("tr", {}, el("td", { colspan: String(columns.length), class: "sim__empty", text: empty || "Nothing measured yet." })));
   t.append(body);
   const box = el("div", { class: "sim__table-scroll", tabindex: "0", role: "region", "aria-label": caption || "data table" }, t);
   if (note) return el("div", {}, box, el("p", { class: "sim__note", text: note }));

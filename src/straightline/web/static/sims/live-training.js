@@ -399,6 +399,7 @@ export default {
       caption: "The loss at each snapshot (average over the steps since the previous one)",
       columns: ["step", "loss", "seconds"],
       rows: L.snapshots.map((r) => [r.step, fmt(r.loss, 3), fmt(r.elapsed, 1)]),
+      empty: "No snapshots yet: press Start training (or Next minibatch) and each snapshot's loss appears here.",
     };
   },
 };
