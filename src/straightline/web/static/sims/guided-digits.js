@@ -9,7 +9,7 @@ function layout(width, images) {
   const gap = 8;
   const cols = Math.min(images, width >= 520 ? 8 : 4);
   const cell = Math.min(84, (width - (cols - 1) * gap - 20) / cols);
-  return { gap, cols, rows: Math.ceil(images / cols), cell, top: 30 };
+  return { gap, cols, rows: Math.ceil(images / cols), cell, top: width >= 520 ? 30 : 50 };  // narrow: two title lines
 }
 
 export default {
@@ -33,7 +33,9 @@ export default {
     const l = layout(s.width, n);
     const paper = rgbOf(col.paper), pen = rgbOf(col.pen);
     label(ctx, `Digit ${d.params.label}, w = ${fmt(d.params.w, 1)} · ${fmtT(s.t)}`, 10, 8, col, { weight: 700, size: 14 });
-    label(ctx, `classifier accuracy ${fmt(100 * d.accuracy, 0)} %`, s.width - 10, 9, col, { align: "right", weight: 600 });
+    const accuracy = `classifier accuracy ${fmt(100 * d.accuracy, 0)} %`;
+    if (l.top > 30) label(ctx, accuracy, 10, 28, col, { weight: 600 });
+    else label(ctx, accuracy, s.width - 10, 9, col, { align: "right", weight: 600 });
     sampleGrid(ctx, s, l, paper, pen);
   },
 

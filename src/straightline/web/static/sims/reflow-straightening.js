@@ -1,7 +1,7 @@
 // Chapter 6: trajectories of the 8gaussians model after 0 to 3 rounds of reflow (all shipped
 // models), with every round's straightness score and one-step W2 measured on the same noise.
 
-import { View, fmt, fmtT, label, legend } from "./core.js";
+import { View, fmt, fmtT, label, legend, stacked } from "./core.js";
 import * as c from "./controls.js";
 import { TRAJECTORY_FRAMES, drawTrajectories, trajectoryLayers } from "./trajectories.js";
 
@@ -27,8 +27,11 @@ export default {
     const view = new View(0, 24, s.width, s.height - 24, BOX);
     const row = d.rounds[d.round];
     const count = drawTrajectories(ctx, s, view, { count: PATHS, trail: [0.55, 1.1] });
-    label(ctx, `Round ${d.round}${d.round === 0 ? " (independent pairs)" : " of reflow"} · ${fmtT(s.t)}`, 10, 7, col, { size: 15, weight: 700 });
-    label(ctx, `S = ${fmt(row.straightness, 4)} · 1-step W2 ${fmt(row.one_step.w2)} (${row.one_step.words})`, s.width - 10, 9, col, { align: "right", weight: 600 });
+    const kind = stacked(s.width) ? "" : d.round === 0 ? " (independent pairs)" : " of reflow";  // narrow: the short title
+    label(ctx, `Round ${d.round}${kind} · ${fmtT(s.t)}`, 10, 7, col, { size: 15, weight: 700 });
+    const measured = `S = ${fmt(row.straightness, 4)} · 1-step W2 ${fmt(row.one_step.w2)} (${row.one_step.words})`;
+    if (stacked(s.width)) label(ctx, measured, 10, 28, col, { weight: 600 });  // narrow: a second line, not over the first
+    else label(ctx, measured, s.width - 10, 9, col, { align: "right", weight: 600 });
     // a bar per round: straightness on a log scale, the current round highlighted
     const bw = 16, gap = 6, bx = s.width - 4 * (bw + gap) - 8, base = s.height - 44, top = 50;
     const logs = d.rounds.map((r) => Math.log10(Math.max(r.straightness, 1e-4)));
