@@ -137,3 +137,23 @@ def test_captions_promise_only_what_their_figures_show() -> None:
     assert "Three panels" not in live and "Two panels" in live and "spirals" in live
     guided = COURSE.elements["c7-guided-digits"].fields["caption"]
     assert "distort the strokes" not in guided and "still draws clean digits" in guided
+
+
+def test_the_chapter_2_caption_names_both_paths_of_its_left_panel() -> None:
+    """The left panel draws every pair twice, on the cosine path and on the straight path."""
+    caption = COURSE.elements["c2-curved-vs-straight"].fields["caption"]
+    assert "along a curved, diffusion-style (cosine) path" in caption and "along the straight path" in caption
+
+
+def test_controls_used_before_their_chapter_name_the_chapter_that_teaches_them() -> None:
+    """The guidance slider (Ch 8) names the chapter that derives guidance; the optimal-transport
+    preset of Ch 0 names Chapter 2, as the Ch 0-1 coupling toggles do."""
+    from pathlib import Path
+
+    sims = Path(__file__).parents[2] / "src" / "straightline" / "web" / "static" / "sims"
+    number = {c.slug: c.number for c in COURSE.chapters}
+    guidance_taught = number["flow-vs-diffusion"]
+    assert "classifier-free guidance" in _text("flow-vs-diffusion") and number["sd3-flux"] < guidance_taught
+    assert f'"Guidance scale w (taught in Chapter {guidance_taught})"' in (sims / "guided-digits.js").read_text()
+    presets = re.findall(r'label: "([^"]*optimal-transport[^"]*)"', (sims / "particles-flow.js").read_text())
+    assert presets and all(p.endswith(f"(Chapter {number['optimal-transport']})") for p in presets)

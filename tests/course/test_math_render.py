@@ -74,7 +74,9 @@ def test_simulation_labels_write_math_symbols_not_tex() -> None:
     strings = re.findall(r'"[^"\n]*"|`[^`]*`', text)
     for tex_like in ("u_t", "v_θ", "p_t"):
         assert not any(tex_like in s for s in strings), tex_like
-    assert "uₜ(x)" in text and "v𝜃(x, t)" in text and "pₜ" in text
+    assert "uₜ(x)" in text and "v_{θ}(x, t)" in text and "pₜ" in text  # _{…}: label() draws a subscript
+    core = (sims / "core.js").read_text()
+    assert core.count(r"split(/_\{([^}]*)\}/)") == 2  # in canvas labels and in table headings
 
 
 def test_a_backslash_at_the_end_of_a_line_is_a_space_not_a_printed_backslash() -> None:

@@ -76,9 +76,12 @@ def test_each_simulation_draws_changes_and_describes_itself(page, server: Server
         # the data table, for screen readers and the curious
         figure.locator("details.sim__data > summary").click()
         rows = figure.locator("details.sim__data table tbody tr")
-        if eid != "c4-live-training":  # nothing trained yet: no rows
+        if eid != "c4-live-training":
             rows.nth(1).wait_for(state="attached", timeout=10_000)  # the table fills on the (async) toggle event
             assert rows.count() >= 2, eid
+        else:  # nothing trained yet: one row that says so, not an empty table
+            rows.first.wait_for(state="attached", timeout=10_000)
+            assert rows.count() == 1 and "No snapshots yet" in rows.first.inner_text(), rows.first.inner_text()
         drawn = sim_drawn(page, eid)
         _change(page, eid, how)
         sim_ready(page, eid, drawn)

@@ -36,7 +36,7 @@ def _weights(ax, t) -> None:
     dots = t[::10]
     ax.plot(lin.alpha(dots), lin.sigma(dots), "o", color=BLUE, ms=4)
     ax.plot(vp.alpha(dots), vp.sigma(dots), "o", color=ORANGE, ms=4)
-    ax.set(xlabel="data weight α_t", ylabel="noise weight σ_t", xlim=(-0.05, 1.1), ylim=(-0.05, 1.1), aspect="equal")
+    ax.set(xlabel="data weight αₜ", ylabel="noise weight σₜ", xlim=(-0.05, 1.1), ylim=(-0.05, 1.1), aspect="equal")
     ax.set_xticks([0, 0.5, 1])
     ax.set_yticks([0, 0.5, 1])
     ax.legend(loc="upper right", fontsize=9)

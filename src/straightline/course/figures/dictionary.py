@@ -35,7 +35,7 @@ def draw():
         "velocity": (4.6, 2.8, f"velocity v\n{f['velocity']:.3f}", BLUE),
         "x1": (9.4, 5.6, f"data x̂₁\n{f['x1']:.3f}", GREEN),
         "noise": (9.4, 0.0, f"noise ε = x̂₀\n{f['noise']:.3f}", ORANGE),
-        "score": (0.0, 0.0, f"score ∇log p_t\n{f['score']:.3f}", PINK),
+        "score": (0.0, 0.0, f"score ∇log pₜ\n{f['score']:.3f}", PINK),
     }
     for x, y, text, colour in nodes.values():
         box(ax, x, y, 3.6, 1.5, text, colour, size=10)

@@ -32,9 +32,9 @@ def draw():
     f = facts()
     steps = [
         ("1. Sample", f"noise x₀ = {_vec(X_0)}\ndata x₁ = {_vec(X_1)}\ntime t = {T:g}", BLUE),
-        ("2. Interpolate", f"x_t =\n(1 − t) x₀ + t x₁\n= {_vec(f['x_t'])}", GREEN),
+        ("2. Interpolate", f"xₜ =\n(1 − t) x₀ + t x₁\n= {_vec(f['x_t'])}", GREEN),
         ("3. Target", f"u = x₁ − x₀\n= {_vec(f['u_t'])}", ORANGE),
-        ("4. Loss", f"‖v_θ(x_t, t) − u‖²\nv_θ = {_vec(PREDICTION)}\nmean: {f['loss']:g}", PINK),
+        ("4. Loss", f"‖$v_\\theta$(xₜ, t) − u‖²\n$v_\\theta$ = {_vec(PREDICTION)}\nmean: {f['loss']:g}", PINK),
     ]
     for k, (title, body, colour) in enumerate(steps):
         x = 0.1 + k * 3.85

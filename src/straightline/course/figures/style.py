@@ -159,4 +159,5 @@ def to_svg(fig: Figure, name: str) -> str:
     svg = svg.replace("font-family: 'DejaVu Sans'", "font-family: 'DejaVu Sans', Verdana, sans-serif")
     svg = re.sub(r'="[^"]*"', lambda m: _NUMBER.sub(_round, m.group(0)), svg)  # attributes, not text
     svg = _STYLE.sub(_as_attributes, _HEX.sub(_colour(name), svg))
+    svg = svg.replace("<text>", '<text fill="var(--fig-ink)">')  # a mathtext line: its tspans carry their own
     return svg.rstrip() + "\n"

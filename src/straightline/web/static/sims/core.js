@@ -134,19 +134,29 @@ export function clip(ctx, rect) {
   ctx.clip();
 }
 
+// text may hold subscripts written "_{θ}": they are drawn smaller and lowered, as math is
 export function label(ctx, text, x, y, colours, { colour, align = "left", baseline = "top", size = 12, weight = 400, halo = true } = {}) {
   ctx.save();
-  ctx.font = `${weight} ${size}px ${colours.font}`;
-  ctx.textAlign = align;
+  ctx.textAlign = "left";
   ctx.textBaseline = baseline;
-  if (halo) {
-    ctx.lineWidth = 3;
-    ctx.strokeStyle = colours.panel;
-    ctx.lineJoin = "round";
-    ctx.strokeText(text, x, y);
-  }
-  ctx.fillStyle = colour || colours.ink;
-  ctx.fillText(text, x, y);
+  const pieces = String(text).split(/_\{([^}]*)\}/).map((t, i) => ({ t, sub: i % 2 === 1 }));
+  const font = (p) => `${weight} ${p.sub ? Math.round(size * 0.72) : size}px ${colours.font}`;
+  const widths = pieces.map((p) => { ctx.font = font(p); return ctx.measureText(p.t).width; });
+  const total = widths.reduce((a, b) => a + b, 0);
+  let left = align === "right" || align === "end" ? x - total : align === "center" ? x - total / 2 : x;
+  pieces.forEach((p, i) => {
+    ctx.font = font(p);
+    const dy = p.sub ? size * 0.3 : 0;
+    if (halo) {
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = colours.panel;
+      ctx.lineJoin = "round";
+      ctx.strokeText(p.t, left, y + dy);
+    }
+    ctx.fillStyle = colour || colours.ink;
+    ctx.fillText(p.t, left, y + dy);
+    left += widths[i];
+  });
   ctx.restore();
 }
 
@@ -265,12 +275,18 @@ export function gridRows(g, row) {
   return rows;
 }
 
-// A small table: {caption, columns: [...], rows: [[...]], note}
-export function table({ caption, columns, rows, note }) {
+// "v_{θ}(x, t)" as text nodes and <sub> elements, for a column heading
+function withSubscripts(text) {
+  return String(text).split(/_\{([^}]*)\}/).map((t, i) => (i % 2 === 1 ? el("sub", { text: t }) : t)).filter((n) => n !== "");
+}
+
+// A small table: {caption, columns: [...], rows: [[...]], note, empty}; `empty` is the one row shown
+// while there are no rows yet (a table is never drawn without a body)
+export function table({ caption, columns, rows, note, empty }) {
   const t = el("table", { class: "sim__table" });
   if (caption) t.append(el("caption", { text: caption }));
   const head = el("tr");
-  for (const c of columns) head.append(el("th", { scope: "col", text: c }));
+  for (const c of columns) head.append(el("th", { scope: "col" }, ...withSubscripts(c)));
   t.append(el("thead", {}, head));
   const body = el("tbody");
   for (const row of rows) {
@@ -278,6 +294,7 @@ export function table({ caption, columns, rows, note }) {
     row.forEach((cell, i) => tr.append(el(i === 0 ? "th" : "td", i === 0 ? { scope: "row", text: String(cell) } : { text: String(cell) })));
     body.append(tr);
   }
+  if (!rows.length) body.append(el("tr", {}, el("td", { colspan: String(columns.length), class: "sim__empty", text: empty || "Nothing measured yet." })));
   t.append(body);
   const box = el("div", { class: "sim__table-scroll", tabindex: "0", role: "region", "aria-label": caption || "data table" }, t);
   if (note) return el("div", {}, box, el("p", { class: "sim__note", text: note }));
@@ -292,7 +309,7 @@ export function legend(ctx, items, x, y, maxWidth, colours, size = 12) {
   const rows = [[]];
   let rowWidth = 0;
   for (const item of items) {
-    const w = 18 + ctx.measureText(item.text).width + 14;
+    const w = 18 + ctx.measureText(String(item.text).replace(/_\{([^}]*)\}/g, "$1")).width + 14;
     if (rowWidth + w > maxWidth && rows[rows.length - 1].length) { rows.push([]); rowWidth = 0; }
     rows[rows.length - 1].push({ ...item, w });
     rowWidth += w;
@@ -322,9 +339,7 @@ export function legend(ctx, items, x, y, maxWidth, colours, size = 12) {
         ctx.beginPath(); ctx.arc(cx + 7, cy, 3.5, 0, 2 * Math.PI); ctx.fill();
       }
       ctx.setLineDash([]);
-      ctx.fillStyle = colours.ink;
-      ctx.textBaseline = "middle";
-      ctx.fillText(item.text, cx + 18, cy + 0.5);
+      label(ctx, item.text, cx + 18, cy + 0.5, colours, { baseline: "middle", size, halo: false });
       cx += item.w;
     }
   });

@@ -1,7 +1,7 @@
 // Chapter 5: particles integrated with N Euler steps (1..100); every kink of a path is one network
 // evaluation; the W2 distance of the end points to the data, beside its finite-sample floor.
 
-import { COUPLING_NAMES, DATASET_NAMES, View, fmt, fmtT, label, legend, moments } from "./core.js";
+import { COUPLING_NAMES, DATASET_NAMES, View, fmt, fmtT, label, legend, moments, stacked } from "./core.js";
 import * as c from "./controls.js";
 import { TRAJECTORY_FRAMES, drawTrajectories, trajectoryLayers } from "./trajectories.js";
 
@@ -44,7 +44,9 @@ export default {
     });
     const q = d.quality;
     label(ctx, `${d.params.steps} step${d.params.steps === 1 ? "" : "s"} · ${fmtT(s.t)}`, 10, 8, col, { size: 15, weight: 700 });
-    label(ctx, `W2 to the data at t = 1: ${fmt(q.w2)} (floor band ${fmt(q.floor_low)}–${fmt(q.floor_high)})`, s.width - 10, 9, col, { align: "right", weight: 600 });
+    const w2 = `W2 to the data at t = 1: ${fmt(q.w2)} (floor band ${fmt(q.floor_low)}–${fmt(q.floor_high)})`;
+    if (stacked(s.width)) label(ctx, `W2 ${fmt(q.w2)} (floor band ${fmt(q.floor_low)}–${fmt(q.floor_high)})`, 10, 30, col, { weight: 600 });  // narrow: a second line, not over the first
+    else label(ctx, w2, s.width - 10, 9, col, { align: "right", weight: 600 });
     legend(ctx, [
       { colour: col.b, text: "particles", kind: "dot" },
       { colour: col.a, text: `paths of ${count}: one kink per step`, kind: "line" },

@@ -9,14 +9,14 @@ function layout(width, images) {
   const gap = 8;
   const cols = Math.min(images, width >= 520 ? 8 : 4);
   const cell = Math.min(84, (width - (cols - 1) * gap - 20) / cols);
-  return { gap, cols, rows: Math.ceil(images / cols), cell, top: 30 };
+  return { gap, cols, rows: Math.ceil(images / cols), cell, top: width >= 520 ? 30 : 50 };  // narrow: two title lines
 }
 
 export default {
   label: "Digits drawn by a small transformer under classifier-free guidance",
   controls: [
     { type: "select", name: "label", label: "Digit", parse: (v) => Number.parseInt(v, 10), options: Array.from({ length: 10 }, (_, k) => [k, String(k)]) },
-    { type: "range", name: "w", label: "Guidance scale w (taught in Chapter 8)", min: 0, max: 5, step: 0.5, format: (v) => v.toFixed(1) },
+    { type: "range", name: "w", label: "Guidance scale w (taught in Chapter 9)", min: 0, max: 5, step: 0.5, format: (v) => v.toFixed(1) },
     c.seed(),
   ],
   defaults: { label: 3, w: 1, seed: 0 },
@@ -33,7 +33,9 @@ export default {
     const l = layout(s.width, n);
     const paper = rgbOf(col.paper), pen = rgbOf(col.pen);
     label(ctx, `Digit ${d.params.label}, w = ${fmt(d.params.w, 1)} · ${fmtT(s.t)}`, 10, 8, col, { weight: 700, size: 14 });
-    label(ctx, `classifier accuracy ${fmt(100 * d.accuracy, 0)} %`, s.width - 10, 9, col, { align: "right", weight: 600 });
+    const accuracy = `classifier accuracy ${fmt(100 * d.accuracy, 0)} %`;
+    if (l.top > 30) label(ctx, accuracy, 10, 28, col, { weight: 600 });
+    else label(ctx, accuracy, s.width - 10, 9, col, { align: "right", weight: 600 });
     sampleGrid(ctx, s, l, paper, pen);
   },
 

@@ -349,16 +349,17 @@ export default {
     ctx.restore();
     if (L.batch) {
       label(ctx, `Minibatch ${L.batches}: 48 of its ${L.batch.batch} pairs`, rect.x + 8, rect.y + 6, col, { weight: 600 });
-      legend(ctx, [{ colour: col.grid, text: "pair x0–x1", kind: "line" }, { colour: col.b, text: "x_t (size: its loss)", kind: "dot" },
-        { colour: col.c, text: "target u_t", kind: "line" }, { colour: col.a, text: "model v", kind: "line" }], rect.x + 5, rect.y + rect.h - 5, rect.w - 10, col);
+      legend(ctx, [{ colour: col.grid, text: "pair x₀–x₁", kind: "line" }, { colour: col.b, text: "xₜ (size: its loss)", kind: "dot" },
+        { colour: col.c, text: "target uₜ(xₜ | x₁)", kind: "line" }, { colour: col.a, text: "network v_{θ}", kind: "line" }], rect.x + 5, rect.y + rect.h - 5, rect.w - 10, col);
       return;
     }
     label(ctx, drawing && !L.samples ? "Draw your data here (press and drag)" : "Field at t = 0.5 and samples", rect.x + 8, rect.y + 6, col, { weight: 600 });
     const items = [];
-    if (L.field) items.push({ colour: col.a, text: "v(x, 0.5)", kind: "line" });
+    if (L.field) items.push({ colour: col.a, text: "v_{θ}(x, 0.5)", kind: "line" });
     if (L.samples) items.push({ colour: col.b, text: "samples", kind: "dot" });
-    items.push({ colour: col.data, text: drawing ? "your points" : "data", kind: "square" });
-    legend(ctx, items, rect.x + 5, rect.y + rect.h - 5, rect.w - 10, col);
+    if (L.target || (drawing && L.drawn.length)) items.push({ colour: col.data, text: drawing ? "your points" : "data", kind: "square" });
+    else if (!drawing) label(ctx, "The data, the field and samples appear here.", rect.x + rect.w / 2, rect.y + rect.h / 2, col, { align: "center", baseline: "middle", colour: col.muted });
+    if (items.length) legend(ctx, items, rect.x + 5, rect.y + rect.h - 5, rect.w - 10, col);
   },
 
   summary(s) {
@@ -371,8 +372,8 @@ export default {
     if (L.message) return L.message;
     if (L.batch && L.paused) {
       const b = L.batch;
-      return `Paused at step ${b.step}. Minibatch ${L.batches} shown: ${b.batch} noise–data pairs, each at its own time t, with x_t = (1 − t) x0 + t x1 and target u_t = x1 − x0. ` +
-        `Its loss, the mean of the pairs' squared errors between the model's v and u_t, was ${fmt(b.loss, 3)} before this one optimizer step and ${fmt(b.loss_after, 3)} after it.`;
+      return `Paused at step ${b.step}. Minibatch ${L.batches} shown: ${b.batch} noise–data pairs, each at its own time t, with xₜ = (1 − t) x₀ + t x₁ and target uₜ(xₜ | x₁) = x₁ − x₀. ` +
+        `Its loss, the mean of the pairs' squared errors between the network's output and that target, was ${fmt(b.loss, 3)} before this one optimizer step and ${fmt(b.loss_after, 3)} after it.`;
     }
     if (L.paused) return "Paused. Press Next minibatch to train one minibatch in the open, or Resume.";
     if (L.status === "idle") return `Not training. Choose the data (${what}) and press Start training.`;
@@ -390,7 +391,7 @@ export default {
       const b = L.batch, p = (a, i) => `(${fmt(a.data[2 * i])}, ${fmt(a.data[2 * i + 1])})`;
       return {
         caption: `Minibatch ${L.batches}: the first 16 of its ${b.batch} pairs`,
-        columns: ["pair", "x0 (noise)", "x1 (data)", "t", "x_t", "target u_t", "model v", "loss"],
+        columns: ["pair", "x₀ (noise)", "x₁ (data)", "t", "xₜ", "target uₜ(xₜ | x₁)", "network v_{θ}(xₜ, t)", "loss"],
         rows: Array.from({ length: 16 }, (_, i) => [i + 1, p(b.x0, i), p(b.x1, i), fmt(b.t[i]), p(b.xt, i), p(b.ut, i), p(b.v, i), fmt(b.pl.data[i], 3)]),
       };
     }
@@ -398,6 +399,7 @@ export default {
       caption: "The loss at each snapshot (average over the steps since the previous one)",
       columns: ["step", "loss", "seconds"],
       rows: L.snapshots.map((r) => [r.step, fmt(r.loss, 3), fmt(r.elapsed, 1)]),
+      empty: "No snapshots yet: press Start training (or Next minibatch) and each snapshot's loss appears here.",
     };
   },
 };

@@ -54,7 +54,7 @@ export default {
     const { data: d, colours: col } = s;
     const e = d.params.extent;
     const rects = panels(s.width, s.height, 2);
-    const sets = [[d.u, "Closed form uₜ(x)", col.a], [d.v, "Trained network v𝜃(x, t)", col.b]];
+    const sets = [[d.u, "Closed form uₜ(x)", col.a], [d.v, "Trained network v_{θ}(x, t)", col.b]];
     rects.forEach((rect, k) => {
       panel(ctx, rect, col);
       const view = new View(rect.x, rect.y + 22, rect.w, rect.h - 22, [-e, e, -e, e], 8);

@@ -16,7 +16,7 @@ export default {
   ...trajectoryLayers((s) => new View(0, 0, s.width, s.height, BOX), TRAILS),
   presets: [
     { label: "two moons, independent pairs", params: { dataset: "moons", coupling: "independent" } },
-    { label: "two moons, optimal-transport pairs", params: { dataset: "moons", coupling: "exact_ot" } },
+    { label: "two moons, optimal-transport pairs (Chapter 2)", params: { dataset: "moons", coupling: "exact_ot" } },
   ],
   initialFrame: () => 0,
   height: (w) => Math.round(Math.min(w * 0.68, 470)),

@@ -127,7 +127,8 @@ export default {
       for (let j = 0; j < d.m.shape[0]; j++) drawOne(d.m.data[3 * j], d.m.data[3 * j + 1], d.m.data[3 * j + 2], col.c, 9, true);
       ctx.restore();
       label(ctx, titles[k], rect.x + 8, rect.y + 6, col, { weight: 600 });
-      if (k === 0) label(ctx, fmtT(s.t), rect.x + rect.w - 8, rect.y + 6, col, { align: "right", weight: 700 });
+      // narrow: the time goes one line lower, into the empty corner beside the sphere, not over the title
+      if (k === 0) label(ctx, fmtT(s.t), rect.x + rect.w - 8, rect.y + (stacked(s.width) ? 24 : 6), col, { align: "right", weight: 700 });
       legend(ctx, [{ colour: col.b, text: "rotations", kind: "dot" }, { colour: col.c, text: "the three modes", kind: "ring" }], rect.x + 5, rect.y + rect.h - 5, rect.w - 10, col);
     });
   },

@@ -42,7 +42,7 @@ export default {
     arrows(ctx, view, d.pts.data, d.vel.data, col.a, { unit: ((2 * e) / (d.params.grid - 1)) / UNIT_SPEED * 0.95, maxLen: cell * 1.25, width: 1.3 });
     ctx.restore();
     label(ctx, fmtT(d.params.t), 10, 8, col, { size: 15, weight: 700 });
-    const items = [{ colour: col.a, text: `v(x, t): an arrow one cell long is speed ${UNIT_SPEED}`, kind: "line" }];
+    const items = [{ colour: col.a, text: `v_{θ}(x, t): an arrow one cell long is speed ${UNIT_SPEED}`, kind: "line" }];
     if (d.dots) items.push({ colour: col.b, text: "particles at this t", kind: "dot" });
     legend(ctx, items, 6, s.height - 6, s.width - 12, col);
   },
@@ -50,7 +50,7 @@ export default {
   summary(s) {
     const d = s.data;
     const what = d.dots ? ` ${d.dots.shape[0]} particles carried from noise to this time are shown too.` : "";
-    return `${fmtT(d.params.t)}: ${d.params.grid} × ${d.params.grid} arrows of v(x, t) for the model trained on ` +
+    return `${fmtT(d.params.t)}: ${d.params.grid} × ${d.params.grid} arrows of the network's velocity v(x, t) for the model trained on ` +
       `${DATASET_NAMES[d.params.dataset]} with ${COUPLING_NAMES[d.params.coupling]}, over the square ±${d.params.extent}. ` +
       `Mean speed ${fmt(d.meanSpeed)}, largest ${fmt(d.max_speed)}.${what}`;
   },
