@@ -30,6 +30,8 @@ const LINKED_VIEWS = {
   onKey: (event, player) => (isDigits(player.data) ? false : LINKED.onKey(event, player)),
 };
 
+const band = (q) => `${fmt(q.floor_low)}–${fmt(q.floor_high)}`; // the floor band of a W2 measurement
+
 function qualityText(q) {
   return "fd" in q ? `digit FD ${fmt(q.fd, 1)} (${q.words})` : `W2 ${fmt(q.w2)} (${q.words})`;
 }
@@ -62,7 +64,7 @@ function drawMoons(ctx, s, set, rect, colour) {
   trails(ctx, view, set.path.data, n, frame, count, colour, 0.55, 1.1);
   points(ctx, view, set.path.data, frame * n, n, 1.8, colour, 0.9);
   ctx.restore();
-  legend(ctx, [{ colour, text: `W2 ${fmt(set.quality.w2)} (floor ${fmt(set.quality.floor)})`, kind: "dot" },
+  legend(ctx, [{ colour, text: `W2 ${fmt(set.quality.w2)} (${set.quality.words})`, kind: "dot" },
     { colour: col.data, text: "data", kind: "square" }], rect.x + 5, rect.y + rect.h - 5, rect.w - 10, col);
 }
 
@@ -124,8 +126,8 @@ export default {
     const digits = isDigits(d);
     const kept = digits ? "" : ", which keep roughly unit variance throughout";
     const scale = d.params.scale === "ddpm"
-      ? `DDPM's own states x_k${kept}; dividing by the factor c_k, ${fmt(d.diff.scales[frame], 3)} at this step, would put them on the flow's path`
-      : "its states divided by c_k, which puts them on the flow's straight-line path";
+      ? `DDPM's own states xₖ${kept}; dividing by the factor cₖ, ${fmt(d.diff.scales[frame], 3)} at this step, would put them on the flow's path`
+      : "its states divided by cₖ, which puts them on the flow's straight-line path";
     const what = digits ? `${n} digit images (8 × 8 pixels)` : `${n} particles`;
     const models = digits ? "ε-model (trained as DDPM)" : "DDPM model";
     const end = digits
@@ -140,9 +142,9 @@ export default {
     const d = s.data;
     const q = d.flowd.quality;
     const over = "fd" in q ? `${q.n} further images` : `${q.n} further points`;
-    const floor = "fd" in q ? fmt(q.floor, 1) : fmt(q.floor);
+    const floor = "fd" in q ? `two halves of the real digits score ${fmt(q.floor, 1)}` : `two samples of the data land ${band(q)} apart (the floor band)`;
     return `Measured with ${d.steps} network call${d.steps === 1 ? "" : "s"} each, over ${over}: ` +
-      `DDIM ${qualityText(d.diff.quality)}, Euler on the flow ${qualityText(q)}; floor ${floor}.`;
+      `DDIM ${qualityText(d.diff.quality)}, Euler on the flow ${qualityText(q)}; ${floor}.`;
   },
 
   table(s) {
@@ -162,7 +164,7 @@ export default {
     const spread = digits ? "pixel mean, spread" : "spread x, y";
     const final = digits
       ? `Digit FD after ${d.steps} steps (${d.flowd.quality.n} images): DDIM ${fmt(d.diff.quality.fd, 1)}, flow ${fmt(d.flowd.quality.fd, 1)}, floor ${fmt(d.flowd.quality.floor, 1)}.`
-      : `W2 to the data after ${d.steps} steps: DDIM ${fmt(d.diff.quality.w2)}, flow ${fmt(d.flowd.quality.w2)}, floor ${fmt(d.flowd.quality.floor)}.`;
+      : `W2 to the data after ${d.steps} steps: DDIM ${fmt(d.diff.quality.w2)}, flow ${fmt(d.flowd.quality.w2)}, floor band ${band(d.flowd.quality)}.`;
     return {
       caption: digits
         ? `The ${n} images of each model after each step: flow time and the pixels' mean and spread`
