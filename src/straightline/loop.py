@@ -398,7 +398,7 @@ def _build(model: nn.Module, make_source: Callable[..., Batches], config: TrainC
     ema_model = copy.deepcopy(model).requires_grad_(False) if config.ema else model
     net: nn.Module = model
     if ctx.distributed:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = distributed.wrap(model, device)
     if config.compile:
         net = torch.compile(net)
     factory = config.optimizer or (lambda ps: torch.optim.AdamW(ps, lr=config.lr, weight_decay=config.weight_decay))
