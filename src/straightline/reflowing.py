@@ -221,16 +221,14 @@ def reflow_rounds(
 ) -> list[ReflowRound]:
     """Run `rounds` rounds of reflow from `model` and measure every round; returns rounds + 1 records.
 
-    Round k >= 1 is `reflow(model_{k-1}, ..., seed=seed + k - 1)` (so round 1 equals a plain
-    `reflow` call with `seed`), and record k keeps its model. The training of each round is
-    `reflow`'s (`config` or keywords; `train_steps` per round); with `checkpoint=PATH` round k
-    writes PATH's name with `.runK` before the suffix, and `resume` is not accepted (resume one
-    round with `reflow`). Each model is measured on the same `eval_n` noise points: straightness
-    and NPE (`straightline.metrics`, 100 Euler steps), and the quality of its samples after each
-    number of Euler steps in `quality_steps`. Quality is `quality(samples)` when that function is
-    given (e.g. a digit-feature distance; lower is better), else the W2 distance to `reference`: a
-    sample tensor [M, ...], or a toy dataset name from which `eval_n` points are drawn. NPE needs
-    `reference`; it is None without one.
+    Round k >= 1 is `reflow(model_{k-1}, ..., seed=seed + k - 1)` (round 1 equals a plain `reflow`
+    call with `seed`; training as in `reflow`, `train_steps` per round; round k checkpoints to
+    PATH.runK; no resume), and record k keeps its model. Each model is measured on the same
+    `eval_n` noise points: straightness and NPE (`straightline.metrics`, 100 Euler steps), and the
+    quality of its samples after each number of Euler steps in `quality_steps`: `quality(samples)`
+    when that function is given (e.g. a digit-feature distance; lower is better), else the W2
+    distance to `reference`, a sample tensor [M, ...] or a toy dataset name from which `eval_n`
+    points are drawn. NPE needs `reference`; it is None without one.
     """
     _check_evaluation_args(rounds, eval_n, quality_steps, reference, quality)
     config = fit_config(config, options, caller="reflow_rounds", desc="reflow training")

@@ -87,7 +87,7 @@ def test_the_callers_keep_their_own_defaults_without_a_config():
     assert lrs == [1e-3, 1e-3]  # reflow's and distill's lr, not train's 5e-3
     torch.manual_seed(0)
     ddpm = _RowCounter()
-    diffusion.train_ddpm(ddpm, "moons", steps=1, T=10, progress=False)
+    diffusion.train_ddpm(ddpm, "moons", steps=1, T=50, progress=False)
     assert ddpm.rows == [256]  # train_ddpm's batch 256, not train's 128
     rows = []
     flowmaps.train(sl.models.FlowMapMLP(2, 8, 1), "moons", method="lsd", steps=1, progress=False,
