@@ -931,9 +931,41 @@ def section_loop_controls(cfg: Config, targets: Targets) -> None:
               [["1 process, batch 256", fmt_time(median(single))],
                ["2 processes, global batch 512 (256 each)", fmt_time(median(double))],
                ["per-process throughput, 2 vs 1", f"{ratio:.2f}x"]],
-              notes=["each process runs one thread (OMP_NUM_THREADS=1); a 2-process step includes the gradient "
-                     "all-reduce and the loss read-back every log_every steps"]))
+              notes=["every process, in both runs, runs one thread (OMP_NUM_THREADS=1 and torch.set_num_threads(1) "
+                     "in bench/_loop_step.py); a 2-process step includes the gradient all-reduce (one bucket for "
+                     "this MLP; gradients are bucket views, buffers are not re-broadcast per step: see "
+                     "distributed.wrap) and the loss read-back every log_every steps"]))
     targets.add("DDP per-process throughput (2 CPU processes vs 1)", ">= 0.80x", f"{ratio:.2f}x", ratio >= 0.8)
+    if not cfg.quick:  # the --quick smoke run keeps its time budget: one torchrun launch fewer
+        _ddp_options_table(cfg)
+
+
+def _ddp_overhead_rows(steps: str) -> dict[str, float]:
+    """Median step seconds per variant of bench/_ddp_overhead.py under torchrun with 2 processes."""
+    import subprocess
+
+    script = str(Path(__file__).with_name("_ddp_overhead.py"))
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(launch + [script, "--steps", steps], capture_output=True, text=True, env=env, timeout=1200)
+    rows = [ln.split() for ln in done.stdout.splitlines() if ln.startswith("STEP ")]
+    if done.returncode or not rows:
+        raise RuntimeError(f"_ddp_overhead.py failed: {done.stderr[-2000:]}")
+    return {" ".join(r[1:-1]): float(r[-1]) for r in rows}
+
+
+def _ddp_options_table(cfg: Config) -> None:
+    """5c: the same step without DDP, with DDP's default options and as distributed.wrap sets DDP up,
+    interleaved step by step in the same 2 processes (paired: a load change hits all three alike)."""
+    times = _ddp_overhead_rows("400")
+    plain = times["no DDP"]
+    rows = [[k, fmt_time(v), f"{plain / v:.2f}x", fmt_time(v - plain)] for k, v in times.items()]
+    out(table("5c. DDP options on the same step, 2 gloo processes, paired (MLP, moons, 256 rows per process)",
+              ["variant", "median / step", "throughput vs no DDP", "DDP overhead"], rows,
+              notes=["DDP defaults broadcast the model's buffers from rank 0 before every forward; the MLP's only "
+                     "buffer (the time embedding's frequencies) is a non-persistent constant, so distributed.wrap "
+                     "skips that collective (and makes gradients bucket views). A barrier before each timed step "
+                     "keeps rank skew out of the comparison."]))
 
 
 # ------------------------------------------------------------------------------------- main

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from torch import Tensor
 
-__all__ = ["check_time", "check_same_shape", "check_positive_int"]
+__all__ = ["check_time", "check_same_shape", "check_positive_int", "check_choice"]
 
 
 def check_time(t: Tensor, batch: int, name: str = "t") -> None:
@@ -27,4 +29,16 @@ def check_positive_int(value: object, name: str, upper: int | None = None) -> in
     if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (upper is not None and value > upper):
         accepted = f"an integer in 1..{upper}" if upper is not None else "a positive integer"
         raise ValueError(f"{name} must be {accepted}, got {value!r}")
+    return value
+
+
+def check_choice(value: object, name: str, accepted: Collection, other: str = "") -> object:
+    """`value` if it is one of `accepted`, else ValueError "unknown NAME VALUE; accepted: A, B{other}"
+    (`other` names what else is accepted, e.g. " or a function")."""
+    try:
+        known = value in accepted
+    except TypeError:  # an unhashable value is never a name
+        known = False
+    if not known:
+        raise ValueError(f"unknown {name} {value!r}; accepted: {', '.join(map(str, accepted))}{other}")
     return value

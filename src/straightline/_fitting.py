@@ -3,13 +3,18 @@
 `training.train` draws fresh noise (and, for toy datasets, fresh data) every step. Reflow and
 distillation instead train on a table made once from an old model: N pairs, or N teacher states
 with their targets. `fit` runs minibatches of row indices through a caller's loss with the same
-conventions as `training.train`: Adam, an EMA copy with the same warm-up, a tqdm bar, and a
-seeded run that leaves the global random state alone (same seed, same weights).
+conventions as `training.train` (it is the same loop, `loop.run`, under a `TrainConfig`): AdamW, an
+EMA copy with the same warm-up, a tqdm bar, and a seeded run that leaves the global random state
+alone (same seed, same weights).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -17,18 +22,54 @@ from torch import Tensor, nn
 from ._checks import check_positive_int
 from .batches import index_batches
 from .distributed import Context
-from .loop import TrainConfig, TrainResult, run
+from .loop import TrainConfig, TrainResult, configure, run, training_device
 from .solvers import Velocity
 
-__all__ = ["check_fit_args", "check_labels", "conditioned", "fit", "noise_spec", "tail_mean"]
+__all__ = ["FIT_DEFAULTS", "check_labels", "conditioned", "fit", "fit_config", "noise_spec", "on_device",
+           "stage_config", "tail_mean"]
+
+#: reflow's and distillation's defaults where they differ from `TrainConfig`'s (no config= given)
+FIT_DEFAULTS = {"batch_size": 256, "lr": 1e-3}
 
 
+def fit_config(config: TrainConfig | None, options: dict[str, Any], *, caller: str, desc: str,
+               defaults: Mapping[str, Any] | None = None) -> TrainConfig:
+    """The TrainConfig of `caller`: `config`, else FIT_DEFAULTS and `defaults`, with `options` (its
+    TrainConfig keywords; `train_steps=` is `steps=`). Without either a steps value: ValueError."""
+    options = dict(options)
+    if "train_steps" in options:
+        if "steps" in options:
+            raise ValueError(f"{caller} takes train_steps or steps (the same thing: optimizer steps), not both")
+        options["steps"] = check_positive_int(options.pop("train_steps"), "train_steps")
+    base = {**FIT_DEFAULTS, "desc": desc, **(defaults or {})}
+    if config is None and "steps" not in options and "steps" not in base:
+        raise ValueError(f"{caller} needs train_steps= (optimizer steps) or config=TrainConfig(steps=...)")
+    config = configure(config, base, **options)
+    if config.val_data is not None:
+        raise ValueError(f"{caller} trains on a fixed table of rows, so val_data is not accepted; "
+                         "use val_metric (a function of the EMA model) with val_every")
+    return config
 
 
+def stage_config(config: TrainConfig, k: int, of: int, *, seed: int, desc: str) -> TrainConfig:
+    """`config` for run k (from 1) of `of` runs: its seed and label; checkpoints go to NAME.runK.EXT."""
+    if of > 1 and config.resume is not None:
+        raise ValueError(f"resume continues one training run, and this call trains {of} (one per round or "
+                         "stage); resume a single run instead (reflow, or distill with method='one_shot')")
+    checkpoint = config.checkpoint
+    if checkpoint is not None and of > 1:
+        path = Path(checkpoint)
+        checkpoint = path.with_name(f"{path.stem}.run{k}{path.suffix}")
+    return replace(config, seed=seed, desc=desc, checkpoint=checkpoint)
 
-def check_fit_args(*, train_steps: object, batch_size: object, lr: object, ema: object) -> None:
-    check_positive_int(train_steps, "train_steps")
-    TrainConfig(steps=train_steps, batch_size=batch_size, lr=lr, ema=ema).check()
+
+def on_device(model: nn.Module, config: TrainConfig) -> nn.Module:
+    """`model`, or a copy of it on the device `config` trains on (the tables must live there too)."""
+    device = training_device(config, model)
+    param = next(iter(model.parameters()), None)
+    if param is None or param.device == device:
+        return model
+    return copy.deepcopy(model).to(device)
 
 
 def conditioned(model: Callable[..., Tensor], y: Tensor | None) -> Velocity:
@@ -75,29 +116,17 @@ def tail_mean(losses: list[float], fraction: float = 0.1) -> float:
     return float(sum(losses[-k:]) / k)
 
 
-def fit(
-    model: nn.Module,
-    loss_fn: Callable[[nn.Module, Tensor], Tensor],
-    n: int,
-    *,
-    steps: int,
-    batch_size: int,
-    lr: float,
-    ema: float | None,
-    seed: int,
-    progress: bool,
-    desc: str,
-) -> TrainResult:
+def fit(model: nn.Module, loss_fn: Callable[[nn.Module, Tensor], Tensor], n: int, config: TrainConfig) -> TrainResult:
     """Minimise loss_fn(model, idx) over minibatches idx [B] of the rows 0..n-1 (shuffled epochs).
 
     Trains `model` in place (through `loop.run`, the loop under `train`) and returns it with its
-    EMA copy (decay `ema`, warmed up as in `training.train`) and the loss of every step.
+    EMA copy (decay `config.ema`, warmed up as in `training.train`) and the loss of every step.
     """
     model.requires_grad_(True)  # a frozen EMA copy can be the warm start
-    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, ema=ema, seed=seed, progress=progress, desc=desc)
 
     def make_source(other, generator: torch.Generator, ctx: Context | None = None):
         ctx = ctx or Context()
-        return index_batches(n, batch_size=batch_size, generator=generator, rank=ctx.rank, world=ctx.world)
+        rows = config.batch_size // config.accumulate  # per optimizer step: accumulate micro-batches
+        return index_batches(n, batch_size=rows, generator=generator, rank=ctx.rank, world=ctx.world)
 
     return run(model, make_source, loss_fn, config)

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, default_collate
 
+from ._checks import check_choice
 from .data import toy, toy_names
 
 __all__ = ["Batch", "Batches", "make_batches", "as_tensor", "check_finite", "index_batches", "per_rank_batch"]
@@ -231,8 +232,7 @@ def make_batches(data: Any, *, batch_size: int, generator: torch.Generator, labe
     per_rank_batch(batch_size, world)
     conds = _conditions(labels, cond)
     if isinstance(data, str):
-        if data not in toy_names():
-            raise ValueError(f"unknown dataset {data!r}; accepted: {', '.join(toy_names())}, or your own data")
+        check_choice(data, "dataset", toy_names(), ", or your own data")
         if conds:
             raise ValueError("labels and conditions can only be given with your own data, not a toy dataset name")
         return _Toy(data, batch_size, generator, rank, world)

@@ -43,7 +43,7 @@ from typing import Any, Callable
 
 from torch import Tensor
 
-from ._checks import check_time
+from ._checks import check_choice, check_time
 from .paths import expand_time
 
 __all__ = [
@@ -126,8 +126,7 @@ def score_to_velocity(score: Tensor, x: Tensor, t: Tensor, *, eps: float = DEFAU
 
 
 def _check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise ValueError(f"unknown parameterisation kind {kind!r}; accepted: {', '.join(KINDS)}")
+    check_choice(kind, "parameterisation kind", KINDS)
 
 
 def to_velocity(pred: Tensor, x: Tensor, t: Tensor, kind: str, *, eps: float = DEFAULT_EPS) -> Tensor:

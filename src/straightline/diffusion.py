@@ -58,9 +58,18 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_positive_int
+from ._checks import check_choice, check_positive_int
 from .solvers import Trajectory
-from .training import TrainResult, check_label_dropout, check_model, configure, data_source, drop_labels, run
+from .training import (
+    TrainConfig,
+    TrainResult,
+    check_label_dropout,
+    check_model,
+    configure,
+    data_source,
+    drop_labels,
+    run,
+)
 
 __all__ = [
     "NoiseSchedule",
@@ -81,6 +90,8 @@ EpsModel = Callable[..., Tensor]  # model(x_k [B, ...], t_net [B][, y [B]]) -> �
 
 SCHEDULES = ("linear", "cosine")
 MAX_T = 100_000
+#: `train_ddpm`'s defaults where they differ from `TrainConfig`'s (no config= given)
+DDPM_TRAINING = {"batch_size": 256, "lr": 1e-3, "desc": "training DDPM"}
 
 
 @dataclass(frozen=True)
@@ -164,11 +175,8 @@ def make_schedule(schedule: str | NoiseSchedule, T: int = 1000) -> NoiseSchedule
         if schedule.T != T:
             raise ValueError(f"the schedule has T = {schedule.T} but T = {T!r} was asked for")
         return schedule
-    if schedule == "linear":
-        return linear_schedule(T)
-    if schedule == "cosine":
-        return cosine_schedule(T)
-    raise ValueError(f"unknown schedule {schedule!r}; accepted: {', '.join(SCHEDULES)} or a NoiseSchedule")
+    check_choice(schedule, "schedule", SCHEDULES, " or a NoiseSchedule")
+    return linear_schedule(T) if schedule == "linear" else cosine_schedule(T)
 
 
 def network_time(k: Tensor, T: int) -> Tensor:
@@ -218,28 +226,26 @@ def train_ddpm(
     model: nn.Module,
     data: str | Tensor,
     *,
-    steps: int,
     schedule: str | NoiseSchedule = "linear",
     T: int = 1000,
-    batch_size: int = 256,
-    lr: float = 1e-3,
-    ema: float | None = 0.999,
-    seed: int = 0,
-    progress: bool = True,
     labels: Tensor | None = None,
     label_dropout: float = 0.0,
+    config: TrainConfig | None = None,
     **options,
 ) -> TrainResult:
     """Train `model` as an ε-predictor model(x_k, t_net) with t_net = 1 - k / T (module docstring).
 
     Everything but the loss is `training.train`: `data` is a toy dataset name or a tensor [N, ...],
     `labels` [N] make the model class-conditional with the null class `model.num_classes` drawn with
-    probability `label_dropout`, `ema` is the decay of the averaged copy (same warm-up), and the
-    same `seed` gives bit-identical weights without touching torch's global RNG. Other keywords are
-    `training.TrainConfig` fields (device, amp, checkpoint, resume, ...), as for `train`.
+    probability `label_dropout`. The training is `config` (a `TrainConfig`) or, without one, `steps`
+    (required) at batch 256, lr 1e-3 and TrainConfig's other defaults (EMA 0.999 with the same
+    warm-up, seed 0); every TrainConfig field can be given as a keyword (steps, batch_size, lr, ema,
+    seed, device, amp, checkpoint, resume, callback, ...), as for `train`. The same `seed` gives
+    bit-identical weights without touching torch's global RNG.
     """
-    config = configure(None, steps=steps, batch_size=batch_size, lr=lr, ema=ema, seed=seed, progress=progress,
-                       desc="training DDPM", **options)
+    if config is None and "steps" not in options:
+        raise ValueError("train_ddpm needs steps= (optimizer steps) or config=TrainConfig(steps=...)")
+    config = configure(config, DDPM_TRAINING, **options)
     check_model(model)
     check_label_dropout(model, label_dropout)
     sched = make_schedule(schedule, T)
@@ -373,8 +379,7 @@ def ddpm_sample(
     if isinstance(schedule, str):  # a schedule's name, with T steps (as train_ddpm takes it)
         schedule = make_schedule(schedule, T)
     steps = _check_sampler_args(model, x_T, schedule, steps, y, clip)
-    if variance not in ("beta", "posterior"):
-        raise ValueError(f"unknown variance {variance!r}; accepted: beta, posterior")
+    check_choice(variance, "variance", ("beta", "posterior"))
 
     def update(x: Tensor, eps: Tensor, a: float, a_next: float) -> Tensor:
         beta = 1.0 - a / a_next  # β' of the (respaced) step

@@ -29,19 +29,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_positive_int
-from ._fitting import (
-    check_fit_args,
-    check_labels,
-    conditioned,
-    fit,
-    noise_spec,
-    tail_mean,
-)
+from ._checks import check_choice, check_positive_int
+from ._fitting import check_labels, conditioned, fit, fit_config, noise_spec, on_device, stage_config, tail_mean
+from .loop import TrainConfig
 from .solvers import METHODS, integrate
 
 __all__ = ["DISTILL_METHODS", "DistillResult", "DistillStage", "distill"]
@@ -91,17 +86,14 @@ def _halvings(teacher_steps: int, student_steps: int) -> int:
 
 
 def _check_distill_args(
-    method: str, solver: str, teacher_steps: int, student_steps: int, n_pairs: int, labels: Tensor | None, fit_args: dict
+    method: str, solver: str, teacher_steps: int, student_steps: int, n_pairs: int, labels: Tensor | None
 ) -> None:
     """ValueError naming the first bad argument of `distill` and what it accepts."""
-    if method not in DISTILL_METHODS:
-        raise ValueError(f"unknown method {method!r}; accepted: {', '.join(DISTILL_METHODS)}")
-    if solver not in METHODS:
-        raise ValueError(f"unknown solver {solver!r}; accepted: {', '.join(METHODS)}")
+    check_choice(method, "method", DISTILL_METHODS)
+    check_choice(solver, "solver", METHODS)
     check_positive_int(teacher_steps, "teacher_steps")
     check_positive_int(student_steps, "student_steps")
     check_positive_int(n_pairs, "n_pairs")
-    check_fit_args(train_steps=fit_args["steps"], batch_size=fit_args["batch_size"], lr=fit_args["lr"], ema=fit_args["ema"])
     check_labels(labels, n_pairs)
 
 
@@ -113,7 +105,7 @@ def _seeded_noise(n: int, shape: tuple[int, ...], dtype: torch.dtype, device: to
 
 def _distill_one_shot(
     teacher: nn.Module, x_0: Tensor, labels: Tensor | None, teacher_steps: int, student_steps: int,
-    solver: str, seed: int, fit_args: dict,
+    solver: str, config: TrainConfig,
 ) -> DistillResult:
     """Train a copy of `teacher` so that its `student_steps`-step Euler sampler maps x_0 onto Φ(x_0)."""
     x_1 = integrate(conditioned(teacher, labels), x_0, steps=teacher_steps, method=solver).x  # [N, ...] Φ(x_0)
@@ -123,8 +115,8 @@ def _distill_one_shot(
         end = integrate(v, x_0[rows], steps=student_steps, method="euler", grad=True).x  # [B, ...]
         return torch.mean((end - x_1[rows]) ** 2)
 
-    desc = f"distil to {student_steps} step(s)"
-    result = fit(copy.deepcopy(teacher), endpoint_loss, len(x_0), seed=seed, desc=desc, **fit_args)
+    config = stage_config(config, 1, 1, seed=config.seed, desc=f"distil to {student_steps} step(s)")
+    result = fit(copy.deepcopy(teacher), endpoint_loss, len(x_0), config)
     stage = DistillStage(stage=1, teacher_steps=teacher_steps, student_steps=student_steps, losses=result.losses)
     return DistillResult(student=result.ema_model, student_steps=student_steps, method="one_shot", stages=[stage])
 
@@ -146,7 +138,7 @@ def _two_step_targets(
 
 def _distill_progressive(
     teacher: nn.Module, noise: Callable[[int], Tensor], labels: Tensor | None, n_stages: int,
-    teacher_steps: int, solver: str, seed: int, fit_args: dict,
+    teacher_steps: int, solver: str, config: TrainConfig,
 ) -> DistillResult:
     """Halve the step count `n_stages` times; each stage's student (its EMA copy) teaches the next."""
     stages: list[DistillStage] = []
@@ -158,8 +150,9 @@ def _distill_progressive(
             v = conditioned(net, None if y is None else y[rows])
             return torch.mean((v(x[rows], t[rows]) - u[rows]) ** 2)
 
-        result = fit(copy.deepcopy(current), velocity_loss, len(x), seed=seed + s - 1,
-                     desc=f"distil {n_teacher} -> {n_teacher // 2} steps", **fit_args)
+        stage = stage_config(config, s, n_stages, seed=config.seed + s - 1,
+                             desc=f"distil {n_teacher} -> {n_teacher // 2} steps")
+        result = fit(copy.deepcopy(current), velocity_loss, len(x), stage)
         stages.append(DistillStage(s, teacher_steps=n_teacher, student_steps=n_teacher // 2, losses=result.losses))
         current, n_teacher, teacher_solver = result.ema_model, n_teacher // 2, "euler"
     return DistillResult(student=current, student_steps=n_teacher, method="progressive", stages=stages)
@@ -173,35 +166,38 @@ def distill(
     teacher_steps: int = 64,
     solver: str = "rk4",
     n_pairs: int = 4096,
-    train_steps: int = 1000,
-    batch_size: int = 256,
-    lr: float = 1e-3,
-    ema: float | None = 0.999,
-    seed: int = 0,
-    progress: bool = True,
     labels: Tensor | None = None,
     shape: tuple[int, ...] | None = None,
+    config: TrainConfig | None = None,
+    **options: Any,
 ) -> DistillResult:
     """Distil `teacher` (a velocity field sampled with `teacher_steps` steps of `solver`) into a
     student that samples with `student_steps` Euler steps (see the module docstring for both methods).
 
-    `method="progressive"` halves the step count stage by stage, `train_steps` Adam steps per stage,
-    each stage on the trajectories of `n_pairs` fresh noise points; `student_steps` must be
+    `method="progressive"` halves the step count stage by stage, `train_steps` optimizer steps per
+    stage, each stage on the trajectories of `n_pairs` fresh noise points; `student_steps` must be
     teacher_steps / 2^m (m >= 1). `method="one_shot"` trains once for `train_steps` on `n_pairs`
-    teacher pairs; any `student_steps` >= 1. `ema` is the decay of each stage's averaged copy (the
-    copy is the stage's result, and the next stage's teacher). `labels` [n_pairs] condition a
-    class-conditional model; `shape` is the per-sample shape (default (teacher.dim,)). The teacher
-    is not changed, and the global random state is left alone (same seed, same student).
+    teacher pairs; any `student_steps` >= 1. The training is `config` (a `TrainConfig`) or, without
+    one, 1000 steps, batch 256, lr 1e-3 and TrainConfig's other defaults (EMA 0.999 with warm-up,
+    seed 0); every TrainConfig field can be given as a keyword (`train_steps` is its `steps`;
+    device, grad_clip, amp, checkpoint, callback, ...; not val_data; resume for one-shot only, and
+    progressive stage s checkpoints to PATH's name with `.runS` before the suffix). `ema` is the
+    decay of each stage's averaged copy (the copy is the stage's result, and the next stage's
+    teacher). `labels` [n_pairs] condition a class-conditional model; `shape` is the per-sample
+    shape (default (teacher.dim,)). The teacher is not changed, and the global random state is left
+    alone (same seed, same student).
     """
-    fit_args = {"steps": train_steps, "batch_size": batch_size, "lr": lr, "ema": ema}
-    _check_distill_args(method, solver, teacher_steps, student_steps, n_pairs, labels, fit_args)
+    _check_distill_args(method, solver, teacher_steps, student_steps, n_pairs, labels)
+    config = fit_config(config, options, caller="distill", desc="distillation", defaults={"steps": 1000})
     n_stages = _halvings(teacher_steps, student_steps) if method == "progressive" else 1
+    stage_config(config, 1, n_stages, seed=config.seed, desc=config.desc)  # ValueError for resume with stages > 1
+    teacher = on_device(teacher, config)
     shape, dtype, device = noise_spec(teacher, shape)
-    fit_args["progress"] = progress
+    labels = None if labels is None else labels.to(device)
 
     def noise(stage: int) -> Tensor:  # [n_pairs, ...] fresh, seeded noise for a stage
-        return _seeded_noise(n_pairs, shape, dtype, device, seed + 1000 * stage)
+        return _seeded_noise(n_pairs, shape, dtype, device, config.seed + 1000 * stage)
 
     if method == "one_shot":
-        return _distill_one_shot(teacher, noise(1), labels, teacher_steps, student_steps, solver, seed, fit_args)
-    return _distill_progressive(teacher, noise, labels, n_stages, teacher_steps, solver, seed, fit_args)
+        return _distill_one_shot(teacher, noise(1), labels, teacher_steps, student_steps, solver, config)
+    return _distill_progressive(teacher, noise, labels, n_stages, teacher_steps, solver, config)

@@ -9,14 +9,16 @@ device cuda:LOCAL_RANK (the CPU without CUDA). Without torchrun it describes a s
 from __future__ import annotations
 
 import atexit
+import inspect
 import os
 from dataclasses import dataclass
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
-__all__ = ["Context", "context"]
+__all__ = ["Context", "context", "wrap"]
 
 
 @dataclass(frozen=True)
@@ -72,3 +74,30 @@ def _leave() -> None:
         except RuntimeError:
             pass
     dist.destroy_process_group()
+
+
+def _buffer_sync(each_forward: bool) -> dict[str, bool]:
+    """DDP's keyword for syncing buffers before each forward: forward_sync_buffers (torch >= 2.13, where
+    buffers are still synced once at wrap time), else the older broadcast_buffers."""
+    if "forward_sync_buffers" in inspect.signature(nn.parallel.DistributedDataParallel).parameters:
+        return {"forward_sync_buffers": each_forward}
+    return {"broadcast_buffers": each_forward}
+
+
+def wrap(model: nn.Module, device: torch.device) -> nn.parallel.DistributedDataParallel:
+    """`model` in DDP, set up for small models whose step is short next to a collective:
+
+    - buffers are broadcast from rank 0 before each forward only when the model has persistent
+      buffers (state such as BatchNorm's running statistics); non-persistent ones (the time
+      embedding's frequencies) are constants that every rank computes alike, so a broadcast per
+      step would be a collective for nothing;
+    - gradients are views into the all-reduce buckets (no copy into the buckets and back);
+    - gradients are all-reduced bucket by bucket as backward produces them, with no search for
+      unused parameters (find_unused_parameters=False: every parameter gets a gradient each step).
+    """
+    persistent = set(model.state_dict())
+    stateful = any(name in persistent for name, _ in model.named_buffers())
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None, gradient_as_bucket_view=True,
+        **_buffer_sync(stateful),
+    )

@@ -41,7 +41,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from ._checks import check_positive_int
+from ._checks import check_choice, check_positive_int
 from ._fields import as_batch, as_conditions, check_signature
 from .solvers import METHODS, integrate
 
@@ -111,12 +111,9 @@ def bits_per_dim(log_p: Tensor, dim: int, *, bin_width: float | None = None) -> 
 
 
 def _check_options(estimator: str, method: str, probe: str, steps: int, n_probes: int, seed: int, log_p0) -> None:
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"unknown estimator {estimator!r}; accepted: {', '.join(ESTIMATORS)}")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; accepted: {', '.join(METHODS)}")
-    if probe not in PROBES:
-        raise ValueError(f"unknown probe {probe!r}; accepted: {', '.join(PROBES)}")
+    check_choice(estimator, "estimator", ESTIMATORS)
+    check_choice(method, "method", METHODS)
+    check_choice(probe, "probe", PROBES)
     check_positive_int(steps, "steps")
     check_positive_int(n_probes, "n_probes")
     if isinstance(seed, bool) or not isinstance(seed, int):

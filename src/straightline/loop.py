@@ -22,7 +22,7 @@ import copy
 import math
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,10 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import distributed
+from ._checks import check_choice
 from .batches import Batch, Batches, check_finite
 
-__all__ = ["TrainConfig", "TrainState", "TrainResult", "run", "ema_update", "configure"]
+__all__ = ["TrainConfig", "TrainState", "TrainResult", "run", "ema_update", "configure", "training_device"]
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 SCHEDULES = ("constant", "cosine")
@@ -48,8 +49,9 @@ class TrainConfig:
     """How to optimise: everything but the model, the data and the loss. Defaults are `train`'s.
 
     batch 128, lr 5e-3 and an EMA of 0.999 with warm-up were chosen for quality per second on the
-    2-D toys (bench/toy_suite.py section 3); reflow, distillation and the DDPM baseline keep their
-    own documented defaults (batch 256, lr 1e-3).
+    2-D toys (bench/toy_suite.py section 3); reflow, distillation, the DDPM baseline and the flow
+    maps keep their own documented defaults (batch 256, lr 1e-3) when no `config` is given (a
+    `config=` passed to them is used as it is).
     """
 
     steps: int = 3000  # optimizer steps (with resume: the step to stop at)
@@ -87,8 +89,8 @@ class TrainConfig:
         for name in ("warmup_steps", "val_every", "checkpoint_every"):
             _positive_int(getattr(self, name), name, zero=True)
         self._check_lr_and_ema()
-        _check_choice(self.amp, "amp", (None, *AMP_DTYPES))
-        _check_choice(self.schedule, "schedule", SCHEDULES)
+        check_choice(self.amp, "amp", (None, *AMP_DTYPES))
+        check_choice(self.schedule, "schedule", SCHEDULES)
         for name in ("weight_decay", "min_lr"):
             if not isinstance(getattr(self, name), (int, float)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a number >= 0, got {getattr(self, name)!r}")
@@ -118,20 +120,22 @@ def _positive_int(value: object, name: str, zero: bool = False) -> None:
         raise ValueError(f"{name} must be {'an integer >= 0' if zero else 'a positive integer'}, got {value!r}")
 
 
-def _check_choice(value: object, name: str, accepted: tuple) -> None:
-    if value not in accepted:
-        raise ValueError(f"unknown {name} {value!r}; accepted: {', '.join(map(repr, accepted))}")
-
-
-def configure(config: TrainConfig | None, **options: Any) -> TrainConfig:
-    """`config` (or the defaults) with `options` replacing fields; unknown names are a ValueError."""
+def configure(config: TrainConfig | None, defaults: Mapping[str, Any] | None = None, /,
+              **options: Any) -> TrainConfig:
+    """`config` (else TrainConfig(**defaults): a caller's own defaults) with `options` replacing
+    fields; unknown names are a ValueError listing the accepted ones."""
     names = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(options) - names)
     if unknown:
         raise ValueError(f"unknown training option(s) {', '.join(unknown)}; accepted: {', '.join(sorted(names))}")
     if config is not None and not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
-    return replace(config or TrainConfig(), **options).check()
+    return replace(config or TrainConfig(**(defaults or {})), **options).check()
+
+
+def training_device(config: TrainConfig, model: nn.Module) -> torch.device:
+    """The device `run` trains `model` on under `config` (joins the torchrun process group if any)."""
+    return _device_of(config, distributed.context(), model)
 
 
 @dataclass
@@ -394,7 +398,7 @@ def _build(model: nn.Module, make_source: Callable[..., Batches], config: TrainC
     ema_model = copy.deepcopy(model).requires_grad_(False) if config.ema else model
     net: nn.Module = model
     if ctx.distributed:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = distributed.wrap(model, device)
     if config.compile:
         net = torch.compile(net)
     factory = config.optimizer or (lambda ps: torch.optim.AdamW(ps, lr=config.lr, weight_decay=config.weight_decay))

@@ -19,32 +19,25 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import metrics
-from ._checks import check_positive_int
-from ._fitting import (
-    check_fit_args,
-    check_labels,
-    conditioned,
-    fit,
-    noise_spec,
-    tail_mean,
-)
+from ._checks import check_choice, check_positive_int
+from ._fitting import check_labels, conditioned, fit, fit_config, noise_spec, on_device, stage_config, tail_mean
 from .data import toy, toy_names
 from .losses import cfm_loss
 from .solvers import METHODS, integrate
-from .training import TrainResult
+from .loop import TrainConfig, TrainResult
 
 __all__ = ["ReflowRound", "reflow", "reflow_pairs", "reflow_rounds"]
 
 
 def _check_solver(solver: object) -> None:
-    if solver not in METHODS:
-        raise ValueError(f"unknown solver {solver!r}; accepted: {', '.join(METHODS)}")
+    check_choice(solver, "solver", METHODS)
 
 
 def reflow_pairs(
@@ -85,19 +78,8 @@ def reflow_pairs(
     # end listing
 
 
-def _train_on_pairs(
-    model: nn.Module,
-    x_0: Tensor,
-    x_1: Tensor,
-    *,
-    labels: Tensor | None,
-    train_steps: int,
-    batch_size: int,
-    lr: float,
-    ema: float | None,
-    seed: int,
-    progress: bool,
-) -> TrainResult:
+def _train_on_pairs(model: nn.Module, x_0: Tensor, x_1: Tensor, labels: Tensor | None,
+                    config: TrainConfig) -> TrainResult:
     """Flow matching on fixed pairs: x_t = (1 - t) x_0[i] + t x_1[i], target x_1[i] - x_0[i]."""
     new = copy.deepcopy(model)  # warm start from the old weights
 
@@ -106,30 +88,17 @@ def _train_on_pairs(
         partner = x_0[rows]  # [B, ...] the noise each end point was integrated from
         return cfm_loss(v, x_1[rows], noise_fn=lambda _: partner)
 
-    return fit(new, loss_fn, len(x_0), steps=train_steps, batch_size=batch_size, lr=lr, ema=ema, seed=seed,
-               progress=progress, desc="reflow training")
+    return fit(new, loss_fn, len(x_0), config)
 
 
-def _reflow(
-    model: nn.Module,
-    *,
-    n_pairs: int,
-    steps: int,
-    solver: str,
-    train_steps: int,
-    batch_size: int,
-    lr: float,
-    ema: float | None,
-    seed: int,
-    progress: bool,
-    labels: Tensor | None,
-    shape: tuple[int, ...] | None,
-) -> TrainResult:
-    check_fit_args(train_steps=train_steps, batch_size=batch_size, lr=lr, ema=ema)
-    x_0, x_1 = reflow_pairs(model, n_pairs, steps=steps, solver=solver, seed=seed, labels=labels, shape=shape,
-                            progress=progress)  # [N, ...] each
-    return _train_on_pairs(model, x_0, x_1, labels=labels, train_steps=train_steps, batch_size=batch_size, lr=lr,
-                           ema=ema, seed=seed, progress=progress)
+def _reflow(model: nn.Module, *, n_pairs: int, steps: int, solver: str, labels: Tensor | None,
+            shape: tuple[int, ...] | None, config: TrainConfig) -> TrainResult:
+    model = on_device(model, config)  # the pairs live where the training runs
+    _, _, device = noise_spec(model, shape)
+    labels = None if labels is None else labels.to(device)
+    x_0, x_1 = reflow_pairs(model, n_pairs, steps=steps, solver=solver, seed=config.seed, labels=labels, shape=shape,
+                            progress=config.progress)  # [N, ...] each
+    return _train_on_pairs(model, x_0, x_1, labels, config)
 
 
 def reflow(
@@ -138,29 +107,29 @@ def reflow(
     n_pairs: int,
     steps: int,
     solver: str = "rk4",
-    train_steps: int,
-    batch_size: int = 256,
-    lr: float = 1e-3,
-    ema: float | None = 0.999,
-    seed: int = 0,
-    progress: bool = True,
     labels: Tensor | None = None,
     shape: tuple[int, ...] | None = None,
+    config: TrainConfig | None = None,
+    **options: Any,
 ) -> nn.Module:
     """One round of reflow: a new model trained on the straight lines between `model`'s own pairs.
 
-    Draws `n_pairs` noise points x_0 (seeded by `seed`), integrates `model` with `steps` steps of
-    `solver` to x_1 = Φ(x_0) (see `reflow_pairs`; errors of this solve become training data, so
-    use an accurate one), then trains a deep copy of `model` for `train_steps` Adam steps of
-    flow matching on minibatches of the fixed pairs (shuffled epochs). `ema` is the decay of the
-    averaged copy with the warm-up of `training.train`; the EMA copy is returned (the trained
-    copy itself when `ema` is None or 0). The input model is not changed. `labels` [n_pairs]
-    conditions a class-conditional model; `shape` is the per-sample shape (default (model.dim,)).
-    The global random state is left alone: equal arguments give bit-identical weights.
+    Draws `n_pairs` noise points x_0 (seeded by the training `seed`), integrates `model` with `steps`
+    steps of `solver` to x_1 = Φ(x_0) (see `reflow_pairs`; errors of this solve become training
+    data, so use an accurate one), then trains a deep copy of `model` by flow matching on
+    minibatches of the fixed pairs (shuffled epochs) for `train_steps` optimizer steps.
+
+    The training is `config` (a `TrainConfig`) or, without one, batch 256, lr 1e-3 and TrainConfig's
+    other defaults (EMA 0.999 with warm-up, seed 0); every TrainConfig field can be given as a
+    keyword (`train_steps` is its `steps`; device, grad_clip, amp, checkpoint, resume, callback,
+    ...; not val_data). The EMA copy is returned (the trained copy itself when `ema` is None or
+    0). The input model is not changed. `labels` [n_pairs] conditions a class-conditional model;
+    `shape` is the per-sample shape (default (model.dim,)). The global random state is left
+    alone: equal arguments give bit-identical weights.
     """
-    return _reflow(model, n_pairs=n_pairs, steps=steps, solver=solver, train_steps=train_steps,
-                   batch_size=batch_size, lr=lr, ema=ema, seed=seed, progress=progress, labels=labels,
-                   shape=shape).ema_model
+    config = fit_config(config, options, caller="reflow", desc="reflow training")
+    return _reflow(model, n_pairs=n_pairs, steps=steps, solver=solver, labels=labels, shape=shape,
+                   config=config).ema_model
 
 
 @dataclass
@@ -181,8 +150,7 @@ def _reference_sample(reference: Tensor | str | None, n: int, seed: int) -> Tens
         if isinstance(reference, Tensor) and (reference.ndim < 2 or reference.shape[0] < 2):
             raise ValueError(f"reference must be a sample [M, ...] with M >= 2, got shape {list(reference.shape)}")
         return reference
-    if reference not in toy_names():
-        raise ValueError(f"unknown reference dataset {reference!r}; accepted: {', '.join(toy_names())} or a tensor")
+    check_choice(reference, "reference dataset", toy_names(), " or a tensor")
     return toy(reference, n, seed=seed)
 
 
@@ -242,46 +210,46 @@ def reflow_rounds(
     rounds: int,
     n_pairs: int,
     steps: int,
-    train_steps: int,
     reference: Tensor | str | None = None,
     quality: Callable[[Tensor], float] | None = None,
     eval_n: int = 2000,
     quality_steps: tuple[int, ...] = (1, 2, 4, 100),
     solver: str = "rk4",
-    batch_size: int = 256,
-    lr: float = 1e-3,
-    ema: float | None = 0.999,
-    seed: int = 0,
-    progress: bool = True,
     shape: tuple[int, ...] | None = None,
+    config: TrainConfig | None = None,
+    **options: Any,
 ) -> list[ReflowRound]:
     """Run `rounds` rounds of reflow from `model` and measure every round; returns rounds + 1 records.
 
-    Round k >= 1 is `reflow(model_{k-1}, ..., seed=seed + k - 1)` (so round 1 equals a plain
-    `reflow` call with `seed`), and record k keeps its model. Each model is measured on the same
+    Round k >= 1 is `reflow(model_{k-1}, ..., seed=seed + k - 1)` (round 1 equals a plain `reflow`
+    call with `seed`; training as in `reflow`, `train_steps` per round; round k checkpoints to
+    PATH.runK; no resume), and record k keeps its model. Each model is measured on the same
     `eval_n` noise points: straightness and NPE (`straightline.metrics`, 100 Euler steps), and the
-    quality of its samples after each number of Euler steps in `quality_steps`. Quality is
-    `quality(samples)` when that function is given (e.g. a digit-feature distance; lower is
-    better), else the W2 distance to `reference`: a sample tensor [M, ...], or a toy dataset name
-    from which `eval_n` points are drawn. NPE needs `reference`; it is None without one.
+    quality of its samples after each number of Euler steps in `quality_steps`: `quality(samples)`
+    when that function is given (e.g. a digit-feature distance; lower is better), else the W2
+    distance to `reference`, a sample tensor [M, ...] or a toy dataset name from which `eval_n`
+    points are drawn. NPE needs `reference`; it is None without one.
     """
     _check_evaluation_args(rounds, eval_n, quality_steps, reference, quality)
-    check_fit_args(train_steps=train_steps, batch_size=batch_size, lr=lr, ema=ema)
+    config = fit_config(config, options, caller="reflow_rounds", desc="reflow training")
+    stage_config(config, 1, rounds, seed=config.seed, desc=config.desc)  # ValueError for resume with rounds > 1
     check_positive_int(n_pairs, "n_pairs")
     check_positive_int(steps, "steps")
     _check_solver(solver)
+    model = on_device(model, config)
     shape, dtype, device = noise_spec(model, shape)
-    ref = _reference_sample(reference, eval_n, seed=seed + 20_000)  # [M, ...] or None
-    x_eval = torch.randn(eval_n, *shape, generator=torch.Generator().manual_seed(seed + 10_000), dtype=dtype)
+    ref = _reference_sample(reference, eval_n, seed=config.seed + 20_000)  # [M, ...] or None
+    x_eval = torch.randn(eval_n, *shape, generator=torch.Generator().manual_seed(config.seed + 10_000), dtype=dtype)
     x_eval = x_eval.to(device)  # [eval_n, ...] the same noise for every round
+    ref = ref if ref is None else ref.to(device)
 
     def measure(k: int, net: nn.Module, losses: list[float]) -> ReflowRound:
         return _measure_round(k, net, losses, x_eval, ref, quality_steps, quality)
 
     records = [measure(0, model, [])]
     for k in range(1, rounds + 1):
-        result = _reflow(records[-1].model, n_pairs=n_pairs, steps=steps, solver=solver, train_steps=train_steps,
-                         batch_size=batch_size, lr=lr, ema=ema, seed=seed + k - 1, progress=progress, labels=None,
-                         shape=shape)
+        round_config = stage_config(config, k, rounds, seed=config.seed + k - 1, desc=config.desc)
+        result = _reflow(records[-1].model, n_pairs=n_pairs, steps=steps, solver=solver, labels=None, shape=shape,
+                         config=round_config)
         records.append(measure(k, result.ema_model, result.losses))
     return records

@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
-from ._checks import check_positive_int
+from ._checks import check_choice, check_positive_int
 from ._fields import CountedField, as_batch, as_conditions, check_finite, check_signature, chunk_conditions
 
 __all__ = ["Trajectory", "integrate", "sample", "euler", "FIXED_METHODS", "METHODS"]
@@ -110,8 +110,7 @@ def integrate(
     `batch_size` integrates the samples in chunks of that many (same result for fixed grids;
     `nfe` is then that of one chunk, the largest). Runs under `torch.no_grad()` unless `grad=True`.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; accepted: {', '.join(METHODS)}")
+    check_choice(method, "method", METHODS)
     check_signature(v)
     x_0 = as_batch(x_0, v)
     cond = as_conditions(cond, x_0)

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from . import couplings
+from ._checks import check_choice
 from .batches import Batches, as_tensor, make_batches
 from .checkpoints import unwrap
 from .conditions import condition_kind, drop_condition
@@ -49,9 +50,7 @@ AUTO = "auto"
 def resolve_coupling(coupling: object) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None:
     """A coupling function from a name in COUPLINGS or a function (None: independent)."""
     if isinstance(coupling, str):
-        if coupling not in COUPLINGS:
-            raise ValueError(f"unknown coupling {coupling!r}; accepted: {AUTO}, {', '.join(COUPLINGS)} or a function")
-        return COUPLINGS[coupling]
+        return COUPLINGS[check_choice(coupling, "coupling", (AUTO, *COUPLINGS), " or a function")]
     if coupling is not None and not callable(coupling):
         raise ValueError(f"coupling must be a name ({AUTO}, {', '.join(COUPLINGS)}) or a function, got {coupling!r}")
     return coupling

@@ -23,6 +23,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from .._checks import check_choice
+
 __all__ = ["toy", "toy_names", "TOY_VERSION", "TOY_MIXTURES", "mixture_parameters"]
 
 TOY_VERSION = 1
@@ -110,8 +112,7 @@ def toy(name: str, n: int, *, seed: int | None = None, generator: torch.Generato
     `seed` makes the draw reproducible (the same seed gives the same points on every machine);
     alternatively pass a `generator` to draw from a stream. Neither: torch's global RNG.
     """
-    if name not in _DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; accepted: {', '.join(_DATASETS)}")
+    check_choice(name, "dataset", _DATASETS)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if seed is not None and generator is not None:

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch.func import jvp
 
-from .._checks import check_positive_int, check_time
+from .._checks import check_choice, check_positive_int, check_time
 from ..solvers import FIXED_METHODS, Trajectory
 
 __all__ = [
@@ -110,8 +110,7 @@ def average_velocity(v: Velocity, x: Tensor, s: Tensor | float, t: Tensor | floa
     u(x, s, s) = v(x, s) exactly (no division by t - s). Differentiable in x, s and t.
     """
     check_positive_int(steps, "steps")
-    if method not in _TABLEAUX:
-        raise ValueError(f"unknown method {method!r}; accepted: {', '.join(FIXED_METHODS)}")
+    check_choice(method, "method", FIXED_METHODS)
     x = check_batch(x)
     s, t = check_times(s, t, x)
     h = (t - s) / steps  # [B] step size of each sample

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable
 
 from torch import Tensor, nn
 
-from ..loop import TrainResult
+from .._checks import check_choice
+from ..loop import TrainConfig, TrainResult, configure
 from ..training import train as train_velocity
 from .losses import lsd_loss, meanflow_loss, shortcut_loss
 from .maps import check_flow_map
@@ -41,21 +43,20 @@ class _EMATeacher:
 
 
 def _with_teacher(method: str, loss: Callable[..., Tensor], chosen: dict[str, Any], teacher: str | None,
-                  options: dict[str, Any]) -> Callable[..., Tensor]:
-    """loss(net, x_1) with the chosen teacher ("ema" or "self"); may wrap options["callback"]."""
+                  config: TrainConfig) -> tuple[Callable[..., Tensor], TrainConfig]:
+    """loss(net, x_1) with the chosen teacher ("ema" or "self"), and `config` (its callback wrapped for "ema")."""
     if method not in TEACHERS:
         if teacher is not None:
             raise ValueError(f"teacher={teacher!r} applies to shortcut and lsd only; method {method!r} has no teacher")
-        return lambda net, x_1, **cond: loss(net, x_1, **chosen)
+        return (lambda net, x_1, **cond: loss(net, x_1, **chosen)), config
     teacher = TEACHERS[method] if teacher is None else teacher
     if teacher not in ("ema", "self"):
         raise ValueError(f"teacher must be 'ema' or 'self', got {teacher!r}")
     if teacher == "self":
-        return lambda net, x_1, **cond: loss(net, x_1, **chosen)
-    config = options.get("config")
-    holder = _EMATeacher(options.get("callback", getattr(config, "callback", None)))
-    options["callback"] = holder
-    return lambda net, x_1, **cond: loss(net, x_1, teacher=holder.teacher(net), **chosen)
+        return (lambda net, x_1, **cond: loss(net, x_1, **chosen)), config
+    holder = _EMATeacher(config.callback)
+    return (lambda net, x_1, **cond: loss(net, x_1, teacher=holder.teacher(net), **chosen)), \
+        replace(config, callback=holder)
 
 
 def train(
@@ -63,19 +64,20 @@ def train(
     data: Any,
     *,
     method: str = "meanflow",
-    steps: int,
-    seed: int = 0,
     loss_options: dict[str, Any] | None = None,
     teacher: str | None = None,
+    config: TrainConfig | None = None,
     **options: Any,
 ) -> TrainResult:
     """Train a flow-map network u(x, s, t) from data with `method` = "meanflow", "shortcut" or "lsd".
 
     Runs on the same loop as `straightline.train` and takes the same data (a toy dataset name, a
     tensor or array [N, ...], a Dataset, a DataLoader, an iterator or a function of batches) and
-    the same `TrainConfig` keywords (batch_size, lr, ema, device, optimizer, schedule, grad_clip,
-    checkpoint/resume, callback(state), ...; batch_size 256 and lr 1e-3 unless given, not
-    `train`'s defaults); equal arguments give bit-identical weights on the CPU.
+    the same training settings: `config` (a `TrainConfig`) or, without one, `steps` (required) at
+    batch 256 and lr 1e-3 (not `train`'s defaults) with TrainConfig's other defaults; every
+    TrainConfig field can be given as a keyword (steps, seed, batch_size, lr, ema, device,
+    optimizer, schedule, grad_clip, checkpoint/resume, callback(state), ...). Equal arguments give
+    bit-identical weights on the CPU.
     `loss_options` (or the loss's own keywords given directly) go to the method's loss (see
     `meanflow_loss`, `shortcut_loss`, `lsd_loss`; the papers' settings are the defaults). Returns
     a `TrainResult` whose `ema_model` is the flow map to sample with `flowmaps.sample`.
@@ -85,8 +87,7 @@ def train(
     after a resume the first step uses the current weights (the copy is handed over by the
     first callback).
     """
-    if method not in LOSSES:
-        raise ValueError(f"unknown method {method!r}; accepted: {', '.join(LOSSES)}")
+    check_choice(method, "method", LOSSES)
     chosen = dict(loss_options or {})
     chosen.update({k: options.pop(k) for k in list(options) if k in _OPTIONS[method]})
     other_losses = {k for name in LOSSES if name != method for k in _OPTIONS[name]} - set(_OPTIONS[method])
@@ -95,8 +96,8 @@ def train(
         raise ValueError(f"unknown option(s) {', '.join(wrong)} for method {method!r}; "
                          f"accepted: {', '.join(_OPTIONS[method])}")
     check_flow_map(model, "model")
-    options.setdefault("desc", f"{method} training")
-    options.setdefault("batch_size", 256)  # the flow-map methods keep batch 256, lr 1e-3 (not train's defaults)
-    options.setdefault("lr", 1e-3)
-    loss = _with_teacher(method, LOSSES[method], chosen, teacher, options)
-    return train_velocity(model, data, loss=loss, steps=steps, seed=seed, **options)
+    if config is None and "steps" not in options:
+        raise ValueError("flowmaps.train needs steps= (optimizer steps) or config=TrainConfig(steps=...)")
+    defaults = {"batch_size": 256, "lr": 1e-3, "desc": f"{method} training"}  # not train's batch 128, lr 5e-3
+    loss, config = _with_teacher(method, LOSSES[method], chosen, teacher, configure(config, defaults, **options))
+    return train_velocity(model, data, loss=loss, config=config)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from .._checks import check_choice
+
 from .convnet import ConvNet
 from .embedding import TimeEmbedding
 from .flowmap import FlowMapMLP, FlowMapMMDiT
@@ -22,6 +24,4 @@ MODEL_CLASSES: dict[str, type[nn.Module]] = {
 
 def build_model(name: str, config: dict) -> nn.Module:
     """Instantiate a model class by name from its saved config."""
-    if name not in MODEL_CLASSES:
-        raise ValueError(f"unknown model class {name!r}; accepted: {', '.join(MODEL_CLASSES)}")
-    return MODEL_CLASSES[name](**config)
+    return MODEL_CLASSES[check_choice(name, "model class", MODEL_CLASSES)](**config)
