@@ -264,7 +264,7 @@ class Models:
         def build():
             x, y = digits()
             res = train_guided(mlp_digits(cfg, cfg.seed, num_classes=10), x, y, steps=cfg.train_digits,
-                               p_uncond=cfg.p_uncond, seed=cfg.seed, progress=False)
+                               p_uncond=cfg.p_uncond, seed=cfg.seed, progress=False, **CLAIMS_TRAINING)
             return res.ema_model
 
         return self._get("conditional-digits", build)
