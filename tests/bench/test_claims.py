@@ -15,19 +15,22 @@ from pathlib import Path
 import pytest
 
 from straightline.course.experiments import load_experiment
+from straightline.course.floors import w2_words
+from straightline.metrics import W2Floor
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "bench" / "claims.py"
 
 COLUMNS = {
-    "steps": ["data (metric)", "sampler", "NFE", "quality", "floor", "quality / floor"],
+    "steps": ["data (metric)", "sampler", "NFE", "quality", "floor", "floor 10 %", "floor 90 %", "vs floor"],
     "reflow": ["model", "reflow rounds", "W2 @1 step", "W2 @2 steps", "W2 @4 steps", "W2 @100 steps",
-               "straightness", "W2 floor"],
+               "straightness", "W2 floor", "W2 floor 10 %", "W2 floor 90 %"],
     "reflow-rounds": ["round", "training loss", "straightness", "W2 to data @100 steps", "W2 to data @1 step",
-                      "W2 floor"],
-    "few-step-ddim": ["data (metric)", "model", "sampler", "NFE", "quality", "floor", "quality / floor"],
+                      "W2 floor", "W2 floor 10 %", "W2 floor 90 %"],
+    "few-step-ddim": ["data (metric)", "model", "sampler", "NFE", "quality", "floor", "floor 10 %", "floor 90 %",
+                      "vs floor"],
     "guidance": ["guidance w", "class accuracy", "within-class distance", "real within-class distance", "digit FD",
-                 "FD floor"],
+                 "FD floor", "FD floor 10 %", "FD floor 90 %"],
     "eps-weighting": ["t band", "share of steps", "share of epsilon-loss weight", "share under flow matching"],
 }
 MIN_ROWS = {"steps": 2 * (7 + 1 + 5), "reflow": 6, "reflow-rounds": 6, "few-step-ddim": 2 * 12, "guidance": 5,
@@ -58,8 +61,21 @@ def test_quick_run_writes_every_experiment_file(tmp_path):
         # the quality columns are numbers in every row (labels are the only strings)
         for row in exp.rows:
             for name, cell in zip(columns, row):
-                if name not in ("data (metric)", "sampler", "model", "t band"):
+                if name not in ("data (metric)", "sampler", "model", "t band", "vs floor"):
                     assert isinstance(cell, (int, float)), (key, name, cell)
+            # one floor: the band is ordered and its mean lies inside [10 %, 90 %]'s hull
+            floors = [row[columns.index(c)] for c in columns if "floor" in c and c != "vs floor"]
+            if floors:
+                mean, low, high = floors
+                assert 0 < low <= high and low <= mean <= high * 1.5, (key, floors)
+            if "vs floor" in columns:  # the words of course.floors.w2_words (the file's cells are rounded)
+                words = row[columns.index("vs floor")]
+                expected = w2_words(row[columns.index("quality")], W2Floor(0, mean, low, high, 2))
+                if "×" in expected:
+                    got, want = float(words.split("×")[0]), float(expected.split("×")[0])
+                    assert abs(got - want) <= 0.101 + 0.01 * want, (key, row, expected)
+                else:
+                    assert words == expected, (key, row)
 
 
 def test_only_selects_experiments(tmp_path):

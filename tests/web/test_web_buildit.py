@@ -289,8 +289,9 @@ def test_run_in_the_simulation(client: TestClient) -> None:
     assert r.status_code == 200, r.text
     run = r.json()["run"]
     assert run["status"] == "ok" and run["mode"] == "train", run["message"]
-    assert len(run["learner"]) == 500 and len(run["data"]) == 1000 and len(run["losses"]) == 400
+    assert len(run["learner"]) == 500 and len(run["data"]) == 500 and len(run["losses"]) == 400
     assert run["w2"] == pytest.approx(run["w2_reference"], abs=0.05) and run["w2_floor"] < run["w2"] + 0.3
+    assert run["w2_floor_low"] < run["w2_floor"] < run["w2_floor_high"]  # the chapters' floor band at n = 500
     state = client.get(f"/elements/{BUILD}", headers=JSON).json()["state"]
     assert state["run"]["w2"] == run["w2"] and "learner" not in state["run"]
     # without JavaScript: 303 back, and the page quotes the numbers

@@ -301,14 +301,15 @@ function showRun(section, run) {
     if (run.ok) {
       const dl = document.createElement("dl");
       dl.className = "buildit__numbers";
-      const rows = [["W2 to the data: yours", run.w2], ["W2: the toolkit's", run.w2_reference], ["W2: true samples", run.w2_floor]];
+      const band = `${fmt(run.w2_floor)} (10–90 %: ${fmt(run.w2_floor_low)}–${fmt(run.w2_floor_high)})`;
+      const rows = [["W2 to the data: yours", run.w2], ["W2: the toolkit's", run.w2_reference], ["W2: two draws of the data", band]];
       if (run.mode === "train") rows.push(["final loss: yours", run.final_loss], ["final loss: the toolkit's", run.final_loss_reference]);
       for (const [label, value] of rows) {
         const div = document.createElement("div");
         const dt = document.createElement("dt");
         const dd = document.createElement("dd");
         dt.textContent = label;
-        dd.textContent = fmt(value);
+        dd.textContent = typeof value === "string" ? value : fmt(value);
         div.append(dt, dd);
         dl.append(div);
       }
