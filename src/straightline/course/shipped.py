@@ -138,23 +138,28 @@ def _train_so3(s: ModelSpec, progress: bool):
                     seed=s.seed, progress=progress, desc="training on SO(3)")
 
 
+def _train_reflow(s: ModelSpec, progress: bool, out_dir: Path) -> tuple[nn.Module, dict[str, str]]:
+    """One reflow round from the spec's base model, with its measurements as metadata."""
+    base = _base_model(s.base, out_dir)
+    started = time.perf_counter()
+    rounds = sl.reflow_rounds(
+        base, rounds=1, n_pairs=REFLOW_PAIRS, steps=REFLOW_SOLVE_STEPS, train_steps=s.steps,
+        batch_size=s.batch_size, lr=s.lr, seed=s.seed, reference=s.dataset, quality_steps=(1,),
+        eval_n=1000, progress=progress,
+    )
+    new = rounds[-1]
+    meta = {
+        "spec": s.name, "dataset": s.dataset, "kind": s.kind, "base": s.base, "steps": str(s.steps),
+        "seed": str(s.seed), "final_loss": f"{new.loss:.5f}", "straightness": f"{new.straightness:.5f}",
+        "w2_one_step": f"{new.quality[1]:.5f}", "train_seconds": f"{time.perf_counter() - started:.1f}",
+    }
+    return new.model, meta
+
+
 def _train_one(s: ModelSpec, progress: bool, out_dir: Path = WEIGHTS_DIR) -> tuple[nn.Module, dict[str, str]]:
     torch.manual_seed(s.seed)
     if s.kind == "reflow":
-        base = _base_model(s.base, out_dir)
-        started = time.perf_counter()
-        rounds = sl.reflow_rounds(
-            base, rounds=1, n_pairs=REFLOW_PAIRS, steps=REFLOW_SOLVE_STEPS, train_steps=s.steps,
-            batch_size=s.batch_size, lr=s.lr, seed=s.seed, reference=s.dataset, quality_steps=(1,),
-            eval_n=1000, progress=progress,
-        )
-        new = rounds[-1]
-        meta = {
-            "spec": s.name, "dataset": s.dataset, "kind": s.kind, "base": s.base, "steps": str(s.steps),
-            "seed": str(s.seed), "final_loss": f"{new.loss:.5f}", "straightness": f"{new.straightness:.5f}",
-            "w2_one_step": f"{new.quality[1]:.5f}", "train_seconds": f"{time.perf_counter() - started:.1f}",
-        }
-        return new.model, meta
+        return _train_reflow(s, progress, out_dir)
     if s.kind == "ddpm" and s.dataset == "digits":
         images, labels = sl.data.digits()
         model = sl.models.MLP(dim=64, **MLP_DIGITS_DDPM)
