@@ -22,29 +22,23 @@ from torch import Tensor, nn
 from ._checks import check_positive_int
 from .batches import index_batches
 from .distributed import Context
-from .loop import TrainConfig, TrainResult, configure, run, training_device
+from .loop import BASELINE_DEFAULTS, TrainConfig, TrainResult, configure_steps, run, training_device
 from .solvers import Velocity
 
-__all__ = ["FIT_DEFAULTS", "check_labels", "conditioned", "fit", "fit_config", "noise_spec", "on_device",
+__all__ = ["check_labels", "conditioned", "fit", "fit_config", "noise_spec", "on_device",
            "stage_config", "tail_mean"]
-
-#: reflow's and distillation's defaults where they differ from `TrainConfig`'s (no config= given)
-FIT_DEFAULTS = {"batch_size": 256, "lr": 1e-3}
-
 
 def fit_config(config: TrainConfig | None, options: dict[str, Any], *, caller: str, desc: str,
                defaults: Mapping[str, Any] | None = None) -> TrainConfig:
-    """The TrainConfig of `caller`: `config`, else FIT_DEFAULTS and `defaults`, with `options` (its
+    """The TrainConfig of `caller`: `config`, else BASELINE_DEFAULTS and `defaults`, with `options` (its
     TrainConfig keywords; `train_steps=` is `steps=`). Without either a steps value: ValueError."""
     options = dict(options)
     if "train_steps" in options:
         if "steps" in options:
             raise ValueError(f"{caller} takes train_steps or steps (the same thing: optimizer steps), not both")
         options["steps"] = check_positive_int(options.pop("train_steps"), "train_steps")
-    base = {**FIT_DEFAULTS, "desc": desc, **(defaults or {})}
-    if config is None and "steps" not in options and "steps" not in base:
-        raise ValueError(f"{caller} needs train_steps= (optimizer steps) or config=TrainConfig(steps=...)")
-    config = configure(config, base, **options)
+    base = {**BASELINE_DEFAULTS, "desc": desc, **(defaults or {})}
+    config = configure_steps(caller, config, base, options, steps_name="train_steps")
     if config.val_data is not None:
         raise ValueError(f"{caller} trains on a fixed table of rows, so val_data is not accepted; "
                          "use val_metric (a function of the EMA model) with val_every")
@@ -126,7 +120,7 @@ def fit(model: nn.Module, loss_fn: Callable[[nn.Module, Tensor], Tensor], n: int
 
     def make_source(other, generator: torch.Generator, ctx: Context | None = None):
         ctx = ctx or Context()
-        rows = config.batch_size // config.accumulate  # per optimizer step: accumulate micro-batches
+        rows = config.micro_batch  # per optimizer step: accumulate micro-batches
         return index_batches(n, batch_size=rows, generator=generator, rank=ctx.rank, world=ctx.world)
 
     return run(model, make_source, loss_fn, config)

@@ -59,13 +59,13 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import check_choice, check_positive_int
+from .loop import BASELINE_DEFAULTS, configure_steps
 from .solvers import Trajectory
 from .training import (
     TrainConfig,
     TrainResult,
     check_label_dropout,
     check_model,
-    configure,
     data_source,
     drop_labels,
     run,
@@ -91,7 +91,7 @@ EpsModel = Callable[..., Tensor]  # model(x_k [B, ...], t_net [B][, y [B]]) -> Î
 SCHEDULES = ("linear", "cosine")
 MAX_T = 100_000
 #: `train_ddpm`'s defaults where they differ from `TrainConfig`'s (no config= given)
-DDPM_TRAINING = {"batch_size": 256, "lr": 1e-3, "desc": "training DDPM"}
+DDPM_TRAINING = {**BASELINE_DEFAULTS, "desc": "training DDPM"}
 
 
 @dataclass(frozen=True)
@@ -243,9 +243,7 @@ def train_ddpm(
     seed, device, amp, checkpoint, resume, callback, ...), as for `train`. The same `seed` gives
     bit-identical weights without touching torch's global RNG.
     """
-    if config is None and "steps" not in options:
-        raise ValueError("train_ddpm needs steps= (optimizer steps) or config=TrainConfig(steps=...)")
-    config = configure(config, DDPM_TRAINING, **options)
+    config = configure_steps("train_ddpm", config, DDPM_TRAINING, options)
     check_model(model)
     check_label_dropout(model, label_dropout)
     sched = make_schedule(schedule, T)

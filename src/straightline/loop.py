@@ -36,10 +36,14 @@ from . import distributed
 from ._checks import check_choice
 from .batches import Batch, Batches, check_finite
 
-__all__ = ["TrainConfig", "TrainState", "TrainResult", "run", "ema_update", "configure", "training_device"]
+__all__ = ["TrainConfig", "TrainState", "TrainResult", "run", "ema_update", "configure", "configure_steps",
+           "training_device", "BASELINE_DEFAULTS"]
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 SCHEDULES = ("constant", "cosine")
+#: the defaults of reflow, distillation, the DDPM baseline and the flow maps where they differ from
+#: TrainConfig's (used when no `config` is given)
+BASELINE_DEFAULTS = {"batch_size": 256, "lr": 1e-3}
 _STATE_FORMAT = "straightline-train/1"
 Loss = Callable[..., Tensor]
 
@@ -105,6 +109,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be callable or None, got {getattr(self, name)!r}")
         return self
 
+    @property
+    def micro_batch(self) -> int:
+        """Rows per micro-batch: `batch_size` split over `accumulate` micro-batches."""
+        return self.batch_size // self.accumulate
+
     def _check_lr_and_ema(self) -> None:
         """ValueError naming lr or ema when it is not an accepted value."""
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
@@ -131,6 +140,15 @@ def configure(config: TrainConfig | None, defaults: Mapping[str, Any] | None = N
     if config is not None and not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     return replace(config or TrainConfig(**(defaults or {})), **options).check()
+
+
+def configure_steps(caller: str, config: TrainConfig | None, defaults: Mapping[str, Any], options: Mapping[str, Any],
+                    steps_name: str = "steps") -> TrainConfig:
+    """`configure(config, defaults, **options)` for a caller whose step count has no default: without
+    `config`, a steps value in `options` or `defaults` is required (ValueError naming `steps_name`)."""
+    if config is None and "steps" not in options and "steps" not in defaults:
+        raise ValueError(f"{caller} needs {steps_name}= (optimizer steps) or config=TrainConfig(steps=...)")
+    return configure(config, defaults, **options)
 
 
 def training_device(config: TrainConfig, model: nn.Module) -> torch.device:

@@ -121,7 +121,7 @@ def drop_labels(model: nn.Module, y: Tensor | None, p: float) -> Tensor | None:
 
 def data_source(data: Any, config: TrainConfig, *, labels: Any = None, cond: Mapping[str, Any] | None = None):
     """The `make_source` of `loop.run` for `data` (and its labels / conditions)."""
-    rows = config.batch_size // config.accumulate
+    rows = config.micro_batch
 
     def make(other: Any, generator: torch.Generator, ctx: Context | None = None) -> Batches:
         ctx = ctx or Context()

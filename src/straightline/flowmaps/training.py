@@ -8,7 +8,7 @@ from typing import Any, Callable
 from torch import Tensor, nn
 
 from .._checks import check_choice
-from ..loop import TrainConfig, TrainResult, configure
+from ..loop import BASELINE_DEFAULTS, TrainConfig, TrainResult, configure_steps
 from ..training import train as train_velocity
 from .losses import lsd_loss, meanflow_loss, shortcut_loss
 from .maps import check_flow_map
@@ -96,8 +96,7 @@ def train(
         raise ValueError(f"unknown option(s) {', '.join(wrong)} for method {method!r}; "
                          f"accepted: {', '.join(_OPTIONS[method])}")
     check_flow_map(model, "model")
-    if config is None and "steps" not in options:
-        raise ValueError("flowmaps.train needs steps= (optimizer steps) or config=TrainConfig(steps=...)")
-    defaults = {"batch_size": 256, "lr": 1e-3, "desc": f"{method} training"}  # not train's batch 128, lr 5e-3
-    loss, config = _with_teacher(method, LOSSES[method], chosen, teacher, configure(config, defaults, **options))
+    defaults = {**BASELINE_DEFAULTS, "desc": f"{method} training"}  # not train's batch 128, lr 5e-3
+    config = configure_steps("flowmaps.train", config, defaults, options)
+    loss, config = _with_teacher(method, LOSSES[method], chosen, teacher, config)
     return train_velocity(model, data, loss=loss, config=config)
