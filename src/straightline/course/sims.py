@@ -630,14 +630,9 @@ def _fd_quality(x: Tensor) -> dict[str, Any]:
     """The digit FD of samples x [n, 1, 8, 8] to the 1797 real digits, beside the floor at n (two
     disjoint n-draws of the real digits) and the words for it."""
     n = len(x)
-    fd, floor = sl.metrics.digit_fd(x), _digit_floor(n)
+    fd, floor = sl.metrics.digit_fd(x), sl.metrics.digit_fd_floor(n)  # the floor is cached by metrics
     words = "at or below the floor" if fd <= floor else f"{fd / floor:.1f}× the floor"
     return {"fd": _r(fd), "floor": _r(floor), "ratio": _r(fd / floor, 3), "n": n, "words": words}
-
-
-@functools.cache
-def _digit_floor(n: int) -> float:
-    return sl.metrics.digit_fd_floor(n)
 
 
 def _side_moons(sims: Simulations, p: SideBySideParams) -> dict:
