@@ -21,7 +21,7 @@ from .digit_metric import digit_accuracy, digit_fd, digit_fd_floor, digit_featur
 from .solvers import Velocity, integrate
 
 __all__ = [
-    "w2", "w2_floor", "W2Floor", "w2_floor_band", "off_data_fraction", "mmd", "path_energy", "npe", "straightness",
+    "w2", "w2_floor", "W2Floor", "w2_floor_band", "FLOOR_REPEATS", "off_data_fraction", "mmd", "path_energy", "npe", "straightness",
     "digit_features", "digit_fd", "digit_fd_floor", "digit_accuracy",
 ]
 
@@ -63,6 +63,10 @@ class W2Floor:
     low: float
     high: float
     repeats: int
+
+
+#: pairs of data draws behind the floor band the course and its grader quote (w2-floors.json)
+FLOOR_REPEATS = 30
 
 
 @lru_cache(maxsize=64)

@@ -40,7 +40,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from straightline.metrics import W2Floor, w2_floor_band
+from straightline.metrics import FLOOR_REPEATS, W2Floor, w2_floor_band
 from straightline.oracles import toy_mixture
 
 from .catalog import DEFAULT_EULER_STEPS, EULER_STEPS, SIMULATIONS
@@ -69,9 +69,6 @@ TWO_CLUSTERS: dict[str, Any] = {
     name: getattr(toy_mixture(DATASET), name).tolist() for name in ("means", "stds", "weights")
 }
 PARTICLES = 500
-#: pairs of data draws behind the floor band: the course's (course.floors.REPEATS), so the grader
-#: shows the same numbers as the chapters' floor table for two_clusters at n = 500
-FLOOR_REPEATS = 30
 NOISE_SEED = 2024
 DATA_SEED = 4048
 MAX_COORDINATE = 1e4  # particles beyond this are reported, not measured
@@ -104,7 +101,8 @@ def _data() -> Tensor:
 
 
 def floor_band() -> W2Floor:
-    """The floor band at PARTICLES points: what two independent draws of the data score (cached)."""
+    """The floor band at PARTICLES points: what two independent draws of the data score (cached by
+    metrics), over the toolkit's FLOOR_REPEATS pairs: the chapters' w2-floors.json row for two_clusters."""
     return w2_floor_band(DATASET, PARTICLES, FLOOR_REPEATS)
 
 
