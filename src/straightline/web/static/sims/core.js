@@ -34,6 +34,11 @@ export function fmt(x, digits = 2) {
   return /^-0\.?0*$/.test(text) ? text.slice(1) : text;
 }
 
+// the floor band of a W2 measurement q ({floor_low, floor_high}): "0.09–0.16"
+export function floorBand(q, digits = 2) {
+  return `${fmt(q.floor_low, digits)}–${fmt(q.floor_high, digits)}`;
+}
+
 export function fmtT(t) {
   return `t = ${Number(t).toFixed(2)}`;
 }

@@ -1,7 +1,7 @@
 // Chapter 5 Break-It lab: the healthy sampler beside the same sampler with real faults injected
 // (straightline.faults), both run by the server; the W2 distance to the data before and after.
 
-import { DATASET_NAMES, View, axesCross, clip, decode, fmt, fmtT, label, legend, panel, panels, points, stacked, trails } from "./core.js";
+import { DATASET_NAMES, View, axesCross, clip, decode, floorBand, fmt, fmtT, label, legend, panel, panels, points, stacked, trails } from "./core.js";
 import * as c from "./controls.js";
 
 const BOX = [-4, 4, -3.1, 3.1];
@@ -95,9 +95,8 @@ export default {
 
   table(s) {
     const d = s.data;
-    const band = (q) => `${fmt(q.floor_low, 3)}–${fmt(q.floor_high, 3)}`;
-    const rows = [["healthy", "none", fmt(d.quality_before.w2, 3), band(d.quality_before), d.quality_before.words]];
-    rows.push(["broken", faultText(d.params.faults), fmt(d.quality_after.w2, 3), band(d.quality_after), d.quality_after.words]);
+    const rows = [["healthy", "none", fmt(d.quality_before.w2, 3), floorBand(d.quality_before, 3), d.quality_before.words]];
+    rows.push(["broken", faultText(d.params.faults), fmt(d.quality_after.w2, 3), floorBand(d.quality_after, 3), d.quality_after.words]);
     return {
       caption: `W2 distance of the samples at t = 1 to the data (${d.params.steps} Euler steps, ${d.quality_before.n} points)`,
       columns: ["sampler", "faults", "W2", "floor band (10–90 %)", "verdict"],

@@ -1,7 +1,7 @@
 // Chapter 5: particles integrated with N Euler steps (1..100); every kink of a path is one network
 // evaluation; the W2 distance of the end points to the data, beside its finite-sample floor.
 
-import { COUPLING_NAMES, DATASET_NAMES, View, fmt, fmtT, label, legend, moments, stacked } from "./core.js";
+import { COUPLING_NAMES, DATASET_NAMES, View, floorBand, fmt, fmtT, label, legend, moments, stacked } from "./core.js";
 import * as c from "./controls.js";
 import { TRAJECTORY_FRAMES, drawTrajectories, trajectoryLayers } from "./trajectories.js";
 
@@ -44,8 +44,8 @@ export default {
     });
     const q = d.quality;
     label(ctx, `${d.params.steps} step${d.params.steps === 1 ? "" : "s"} · ${fmtT(s.t)}`, 10, 8, col, { size: 15, weight: 700 });
-    const w2 = `W2 to the data at t = 1: ${fmt(q.w2)} (floor band ${fmt(q.floor_low)}–${fmt(q.floor_high)})`;
-    if (stacked(s.width)) label(ctx, `W2 ${fmt(q.w2)} (floor band ${fmt(q.floor_low)}–${fmt(q.floor_high)})`, 10, 30, col, { weight: 600 });  // narrow: a second line, not over the first
+    const w2 = `W2 to the data at t = 1: ${fmt(q.w2)} (floor band ${floorBand(q)})`;
+    if (stacked(s.width)) label(ctx, `W2 ${fmt(q.w2)} (floor band ${floorBand(q)})`, 10, 30, col, { weight: 600 });  // narrow: a second line, not over the first
     else label(ctx, w2, s.width - 10, 9, col, { align: "right", weight: 600 });
     legend(ctx, [
       { colour: col.b, text: "particles", kind: "dot" },
@@ -60,13 +60,13 @@ export default {
     const [, n] = d.path.shape;
     return `${d.params.steps} Euler step${d.params.steps === 1 ? "" : "s"} (${d.nfe} network evaluations), showing ${fmtT(s.t)}, step ${frame} of ${d.params.steps}. ` +
       `${n} particles, model trained on ${DATASET_NAMES[d.params.dataset]} with ${COUPLING_NAMES[d.params.coupling]}. ` +
-      `At t = 1 their W2 distance to the data is ${fmt(q.w2)}; two samples of the data itself land ${fmt(q.floor_low)}–${fmt(q.floor_high)} apart (the floor band).`;
+      `At t = 1 their W2 distance to the data is ${fmt(q.w2)}; two samples of the data itself land ${floorBand(q)} apart (the floor band).`;
   },
 
   measure(s) {
     const q = s.data.quality;
     return `Measured with ${s.data.params.steps} step${s.data.params.steps === 1 ? "" : "s"}: W2 to the data ${fmt(q.w2)} over ${q.n} points, ${q.words} ` +
-      `(two samples of the data: ${fmt(q.floor_low)}–${fmt(q.floor_high)}, mean ${fmt(q.floor)}).`;
+      `(two samples of the data: ${floorBand(q)}, mean ${fmt(q.floor)}).`;
   },
 
   table(s) {
@@ -86,7 +86,7 @@ export default {
       caption: `The ${n} particles after each Euler step: mean and spread of each coordinate`,
       columns: ["step", "t", "mean x", "mean y", "spread x", "spread y"],
       rows,
-      note: `W2 to the data at t = 1: ${fmt(d.quality.w2)}, ${d.quality.words} (floor band ${fmt(d.quality.floor_low)}–${fmt(d.quality.floor_high)}).`,
+      note: `W2 to the data at t = 1: ${fmt(d.quality.w2)}, ${d.quality.words} (floor band ${floorBand(d.quality)}).`,
     };
   },
 };

@@ -3,7 +3,7 @@
 // step with Euler, a shortcut model and a MeanFlow model jump with their learned flow maps.
 // Every panel draws the data faintly underneath and reports its W2 beside the floor band.
 
-import { View, clip, decode, fmt, fmtT, label, legend, panel, points, trails } from "./core.js";
+import { View, clip, decode, floorBand, fmt, fmtT, label, legend, panel, points, trails } from "./core.js";
 import * as c from "./controls.js";
 
 const BOX = [-2.6, 3.4, -2.2, 2.6];
@@ -76,14 +76,14 @@ export default {
     return `${calls(d.nfe)} per sampler; showing ${fmtT(d.ts[frame])}, after ${frame} of ${d.nfe}. ` +
       `${n} particles start from the same Gaussian noise in all four panels; the two moons are drawn faintly underneath. ` +
       `At t = 1, W2 to the data: ${parts.join("; ")}. Two samples of the data itself land ` +
-      `${fmt(d.sets.fm.quality.floor_low)}–${fmt(d.sets.fm.quality.floor_high)} apart.`;
+      `${floorBand(d.sets.fm.quality)} apart.`;
   },
 
   measure(s) {
     const d = s.data;
     const q = d.sets.fm.quality;
     return `Measured with ${calls(d.nfe)} each over ${q.n} further points; floor ${fmt(q.floor)} ` +
-      `(band ${fmt(q.floor_low)}–${fmt(q.floor_high)}): ` +
+      `(band ${floorBand(q)}): ` +
       SAMPLERS.map(([key, title]) => `${title} ${fmt(d.sets[key].quality.w2)}`).join(", ") + ".";
   },
 
@@ -93,7 +93,7 @@ export default {
       caption: `W2 to the data after ${calls(d.nfe)} (${d.sets.fm.quality.n} points per sampler)`,
       columns: ["sampler", "shipped model", "network evaluations", "W2", "against the floor"],
       rows: SAMPLERS.map(([key, title]) => [title, d.sets[key].model_name, d.sets[key].nfe, fmt(d.sets[key].quality.w2), d.sets[key].quality.words]),
-      note: `Floor: two samples of the data, W2 ${fmt(d.sets.fm.quality.floor)} on average (10–90 % band ${fmt(d.sets.fm.quality.floor_low)}–${fmt(d.sets.fm.quality.floor_high)}).`,
+      note: `Floor: two samples of the data, W2 ${fmt(d.sets.fm.quality.floor)} on average (10–90 % band ${floorBand(d.sets.fm.quality)}).`,
     };
   },
 };

@@ -4,7 +4,7 @@
 // with what the model did, computed from the simulation's own result by the rule below.
 
 import { updateChapterProgress } from "../progress.js";
-import { View, fmt } from "./core.js";
+import { View, floorBand, fmt } from "./core.js";
 
 const pt = (p) => `(${fmt(p[0])}, ${fmt(p[1])})`;
 
@@ -68,7 +68,7 @@ const RULES = {
       const first = rows.find((r) => r.round > 0 && r.one_step.w2 <= r.one_step.floor_high);
       const outcome = first ? String(first.round) : "never";
       const list = rows.map((r) => `round ${r.round}: ${fmt(r.one_step.w2, 3)}`).join(", ");
-      const band = `${fmt(rows[0].one_step.floor_low, 3)}–${fmt(rows[0].one_step.floor_high, 3)}`;
+      const band = floorBand(rows[0].one_step, 3);
       return { outcome, sentence: `One-step W2 to the data, ${list}; two samples of the data land ${band} apart. ${text(outcome)}` };
     },
   },

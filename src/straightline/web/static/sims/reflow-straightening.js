@@ -1,13 +1,12 @@
 // Chapter 6: trajectories of the 8gaussians model after 0 to 3 rounds of reflow (all shipped
 // models), with every round's straightness score and one-step W2 measured on the same noise.
 
-import { View, fmt, fmtT, label, legend, stacked } from "./core.js";
+import { View, floorBand, fmt, fmtT, label, legend, stacked } from "./core.js";
 import * as c from "./controls.js";
 import { TRAJECTORY_FRAMES, drawTrajectories, trajectoryLayers } from "./trajectories.js";
 
 const BOX = [-4, 4, -3.4, 3.4];
 const PATHS = 80;
-const band = (q) => `${fmt(q.floor_low)}–${fmt(q.floor_high)}`; // the floor band of a W2 measurement
 
 export default {
   label: "Trajectories of a flow model and of its reflowed versions, round 0 to 3",
@@ -56,14 +55,14 @@ export default {
     const change = prev ? ` Round ${d.round - 1} had S = ${fmt(prev.straightness, 4)} and one-step W2 ${fmt(prev.one_step.w2)}.` : "";
     return `Reflow round ${d.round} (${d.model_name}), ${fmtT(s.t)}, Euler step ${frame} of ${d.ts.length - 1}. ` +
       `Straightness S = ${fmt(row.straightness, 4)} (0 means perfectly straight paths); a single Euler step lands at W2 ${fmt(row.one_step.w2)} from the data, ` +
-      `${row.one_step.words} (two samples of the data itself land ${band(row.one_step)} apart, the floor band).${change}`;
+      `${row.one_step.words} (two samples of the data itself land ${floorBand(row.one_step)} apart, the floor band).${change}`;
   },
 
   measure(s) {
     const d = s.data;
     return "Measured on the same 1000 noise points: " +
       d.rounds.map((r) => `round ${r.round}: S ${fmt(r.straightness, 4)}, one-step W2 ${fmt(r.one_step.w2)} (${r.one_step.words})`).join("; ") +
-      `. Two samples of the data itself land ${band(d.rounds[0].one_step)} apart (the floor band).`;
+      `. Two samples of the data itself land ${floorBand(d.rounds[0].one_step)} apart (the floor band).`;
   },
 
   table(s) {
@@ -71,7 +70,7 @@ export default {
     return {
       caption: "Every reflow round, measured on the same noise",
       columns: ["round", "model", "straightness S", "one-step W2", "floor band", "in words"],
-      rows: d.rounds.map((r) => [r.round, r.model_name, fmt(r.straightness, 4), fmt(r.one_step.w2, 3), band(r.one_step), r.one_step.words]),
+      rows: d.rounds.map((r) => [r.round, r.model_name, fmt(r.straightness, 4), fmt(r.one_step.w2, 3), floorBand(r.one_step), r.one_step.words]),
     };
   },
 };

@@ -3,7 +3,7 @@
 // (particles and their paths, W2) or on the 8x8 digits (16 images at the shown step, digit FD).
 // The diffusion states are drawn on the linear path's scale (x_k / c_k), so the two are comparable.
 
-import { View, axesCross, clip, decode, fmt, label, legend, moments, panel, panels, points, rgbOf, stacked, trails } from "./core.js";
+import { View, axesCross, clip, decode, floorBand, fmt, label, legend, moments, panel, panels, points, rgbOf, stacked, trails } from "./core.js";
 import * as c from "./controls.js";
 import { tile } from "./digits.js";
 import { linked } from "./linked.js";
@@ -29,8 +29,6 @@ const LINKED_VIEWS = {
   overlay: (ctx, s) => (isDigits(s.data) ? undefined : LINKED.overlay(ctx, s)),
   onKey: (event, player) => (isDigits(player.data) ? false : LINKED.onKey(event, player)),
 };
-
-const band = (q) => `${fmt(q.floor_low)}–${fmt(q.floor_high)}`; // the floor band of a W2 measurement
 
 function qualityText(q) {
   return "fd" in q ? `digit FD ${fmt(q.fd, 1)} (${q.words})` : `W2 ${fmt(q.w2)} (${q.words})`;
@@ -132,7 +130,7 @@ export default {
     const models = digits ? "ε-model (trained as DDPM)" : "DDPM model";
     const end = digits
       ? `At the end, digit Fréchet distance over ${d.diff.quality.n} further images: diffusion ${fmt(d.diff.quality.fd, 1)}, flow matching ${fmt(d.flowd.quality.fd, 1)}; two halves of the real digits score ${fmt(d.flowd.quality.floor, 1)}.`
-      : `At the end, W2 to the data: diffusion ${fmt(d.diff.quality.w2)}, flow matching ${fmt(d.flowd.quality.w2)}; two samples of the data itself land ${fmt(d.flowd.quality.floor_low)}–${fmt(d.flowd.quality.floor_high)} apart.`;
+      : `At the end, W2 to the data: diffusion ${fmt(d.diff.quality.w2)}, flow matching ${fmt(d.flowd.quality.w2)}; two samples of the data itself land ${floorBand(d.flowd.quality)} apart.`;
     return `${d.steps} step${d.steps === 1 ? "" : "s"} each, showing step ${step} of ${d.steps}. ${what} start from the same Gaussian noise. ` +
       `The diffusion panel shows ${scale}. ` +
       `Left, the ${models} sampled by DDIM (now at flow time ${fmt(d.diff.ts[frame])}); right, the flow-matching model with Euler (at t = ${fmt(d.flowd.ts[frame])}). ` + end;
@@ -142,7 +140,7 @@ export default {
     const d = s.data;
     const q = d.flowd.quality;
     const over = "fd" in q ? `${q.n} further images` : `${q.n} further points`;
-    const floor = "fd" in q ? `two halves of the real digits score ${fmt(q.floor, 1)}` : `two samples of the data land ${band(q)} apart (the floor band)`;
+    const floor = "fd" in q ? `two halves of the real digits score ${fmt(q.floor, 1)}` : `two samples of the data land ${floorBand(q)} apart (the floor band)`;
     return `Measured with ${d.steps} network call${d.steps === 1 ? "" : "s"} each, over ${over}: ` +
       `DDIM ${qualityText(d.diff.quality)}, Euler on the flow ${qualityText(q)}; ${floor}.`;
   },
@@ -164,7 +162,7 @@ export default {
     const spread = digits ? "pixel mean, spread" : "spread x, y";
     const final = digits
       ? `Digit FD after ${d.steps} steps (${d.flowd.quality.n} images): DDIM ${fmt(d.diff.quality.fd, 1)}, flow ${fmt(d.flowd.quality.fd, 1)}, floor ${fmt(d.flowd.quality.floor, 1)}.`
-      : `W2 to the data after ${d.steps} steps: DDIM ${fmt(d.diff.quality.w2)}, flow ${fmt(d.flowd.quality.w2)}, floor band ${band(d.flowd.quality)}.`;
+      : `W2 to the data after ${d.steps} steps: DDIM ${fmt(d.diff.quality.w2)}, flow ${fmt(d.flowd.quality.w2)}, floor band ${floorBand(d.flowd.quality)}.`;
     return {
       caption: digits
         ? `The ${n} images of each model after each step: flow time and the pixels' mean and spread`
